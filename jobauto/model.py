@@ -1,0 +1,113 @@
+"""The job model: states, commands and their results. Dataclasses only, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class JobState(str, enum.Enum):
+    """Stored states; ready/waiting/blocked are derived for pending jobs."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    ERROR = "error"
+
+
+class Derived(str, enum.Enum):
+    """What a pending job is waiting for."""
+
+    READY = "ready"
+    WAITING = "waiting"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command for a transport: an argv list, run in `cwd` (None: the login directory)."""
+
+    argv: tuple[str, ...]
+    cwd: str | None = None
+
+    @classmethod
+    def of(cls, argv: list[str] | tuple[str, ...], cwd: str | None = None) -> Command:
+        return cls(tuple(argv), cwd)
+
+
+@dataclass
+class CommandResult:
+    """What a command did: exit code, stdout (bytes) and stderr (text)."""
+
+    argv: tuple[str, ...]
+    rc: int
+    stdout: bytes = b""
+    stderr: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+@dataclass
+class SubmitResult:
+    """The outcome of one submission: a scheduler id, or an error message."""
+
+    token: str
+    sched_id: str | None
+    error: str | None = None
+    transient: bool = False
+
+
+@dataclass
+class QueueEntry:
+    """One job as the scheduler lists it."""
+
+    sched_id: str
+    name: str
+    state: str  # scheduler's own code, e.g. "r", "qw", "Eqw"
+
+
+@dataclass
+class QueueSnapshot:
+    """What the scheduler said about our jobs in one query; ok=False means unknown."""
+
+    ok: bool
+    entries: dict[str, QueueEntry] = field(default_factory=dict)
+    error: str = ""
+
+    def by_name(self) -> dict[str, QueueEntry]:
+        return {e.name: e for e in self.entries.values()}
+
+
+@dataclass(slots=True)
+class Job:
+    """One job of a jobmon run, as stored."""
+
+    id: int
+    name: str
+    state: JobState = JobState.PENDING
+    deps: tuple[str, ...] = ()
+    priority: int = 0
+    estimate_h: float | None = None
+    ready_seq: int | None = None       # position in quelist: the order jobs became ready
+    sched_id: str | None = None        # the scheduler's id once the submission is confirmed
+    token: str | None = None           # the submission's name, unique to the run
+    batch: str | None = None           # the submission batch the token was sent in
+    intent_at: float | None = None     # when the submission intent was recorded
+    started_at: float | None = None
+    finished_at: float | None = None
+    failed_at: float | None = None
+    spre_at: float | None = None       # a restart found the job already submitted
+    missing_since: float | None = None  # first time the scheduler did not list it
+    reason: str = ""
+    attempts: int = 0
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Submitted, but the scheduler's answer was never recorded."""
+        return self.state == JobState.RUNNING and self.sched_id is None

@@ -1,0 +1,457 @@
+"""One monitor cycle, tick(now): learn, mark, evaluate, submit, write quelist. Never sleeps.
+
+Exactly-once submission: a job's intent (state running, a token unique to the run, its batch)
+is committed before the batch leaves; the batch journals each outcome on the cluster before
+answering. An answer that never arrives is recovered from that journal, or from the scheduler's
+queue by the token, before the job may be submitted again. docs/failure-modes.md has the cases.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import posixpath
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import quelist
+from .deps import DEPENDENCY, FAILED, FINISHED, Graph, job_of_marker, marker_path
+from .errors import JobautoError, TransportError
+from .model import CommandResult, Derived, Job, JobState, SubmitResult
+from .remote import Observation, Remote
+from .store import Store
+from .tree import STATE_DIR, JobSpec, check_placeholders, fill_job, iter_job_files, parse_dependency
+
+START_GRACE_S = 30.0      # a batch that has not journaled its start by then never started
+BATCH_STALE_S = 600.0     # a batch that started but never ended: ask the scheduler
+SUMMARY_LINES = 40
+
+
+def b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+@dataclass
+class Settings:
+    maxqsub: int = 10
+    lost_after_s: float = 300.0
+    fetch: list[str] | None = None
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TickResult:
+    counts: dict[str, int]
+    finished: bool = False
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+
+    @property
+    def count_line(self) -> str:
+        return " ".join(f"{k} {v}" for k, v in self.counts.items())
+
+
+class Monitor:
+    """The state of one run and the cycle that advances it."""
+
+    def __init__(self, run_dir: Path, store: Store, remote: Remote, settings: Settings,
+                 log: Callable[[str], None] = lambda s: None) -> None:
+        self.run_dir = run_dir
+        self.store = store
+        self.remote = remote
+        self.settings = settings
+        self.log = log
+        self.jobs: dict[str, Job] = {}
+        self.graph = Graph()
+        self.heap: list[tuple[int, int, str]] = []
+        self.lines: dict[str, str] = {}
+        self.order: list[str] = []
+        self.dirty: set[str] = set()
+        self.events: list[tuple[float, str, str, str]] = []
+        self.new_files: set[str] = set()
+        self.dir_mtimes: dict[str, int] = {}
+        self.tag = store.get_meta("tag") or ""
+        self.scan_acked = int(store.get_meta("scan_acked", "0") or 0)
+        self.batch_seq = int(store.get_meta("batch_seq", "0") or 0)
+        self.ready_seq = int(store.get_meta("ready_seq", "0") or 0)
+        self.quelist_stale = True
+        for job in store.load_jobs():
+            self._add(job)
+        self.next_id = max((j.id for j in self.jobs.values()), default=0)
+        for path in store.load_files():
+            self.graph.file_seen(path)
+        self._assign_ready_seq()
+        self.order = sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
+                            key=lambda n: self.jobs[n].ready_seq or 0)
+        for name in self.jobs:
+            self.lines[name] = self._line(self.jobs[name])
+        self._index_dirs()
+
+    # -- creation ----------------------------------------------------------------------------
+    @staticmethod
+    def create(store: Store, specs: list[JobSpec], run_dir: Path) -> None:
+        """Record the jobs of a new run (markers already in the tree count: they were copied)."""
+        with store.transaction():
+            store.set_meta("tag", b36(secrets.randbelow(36 ** 4)).rjust(4, "0"))
+            jobs = []
+            for i, spec in enumerate(specs, 1):
+                job = Job(i, spec.name, deps=spec.deps, priority=spec.priority, estimate_h=spec.estimate_h)
+                if (run_dir / marker_path(spec.name)).exists():
+                    failed = run_dir / marker_path(spec.name, FAILED)
+                    job.state = JobState.ERROR if failed.exists() else JobState.DONE
+                    job.reason = "failed marker was already in init/" if failed.exists() else ""
+                jobs.append(job)
+            store.save_jobs(jobs)
+
+    def _add(self, job: Job) -> None:
+        self.jobs[job.name] = job
+        self.graph.add(job.name, job.deps, job.state)
+
+    # -- the cycle ---------------------------------------------------------------------------
+    def restart(self, now: float) -> None:
+        """Mark jobs that were running when a previous monitor stopped (quelist spre@)."""
+        for job in self.jobs.values():
+            if job.state == JobState.RUNNING:
+                job.spre_at = now
+                self._touch(job)
+        self._commit()
+
+    def tick(self, now: float) -> TickResult:
+        notes: list[str] = []
+        try:
+            self._pick_up_local(now)
+            obs = self._observe()
+        except TransportError as e:
+            notes.append(f"cluster unreachable, will retry: {e.message}")
+            return self._finish(now, notes, submitted=False)
+        self._apply(obs, now)
+        self._commit(scan_acked=self.scan_acked + 1)
+        self._submit(now, notes)
+        return self._finish(now, notes, submitted=True)
+
+    def _observe(self) -> Observation:
+        unconfirmed = [j for j in self.jobs.values() if j.unconfirmed]
+        keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
+        running = self.graph.counts[JobState.RUNNING] > 0
+        return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
+                                   sorted(self.graph.watched_files()), running, keys)
+
+    def _apply(self, obs: Observation, now: float) -> None:
+        # dependency files first, so markers of brand-new jobs find their job
+        for path in sorted(obs.files, key=lambda p: not posixpath.basename(p).startswith(DEPENDENCY)):
+            mtime, content = obs.files[path]
+            hit = job_of_marker(path)
+            if hit is None:  # a job script that came with its dependency file
+                self._write_local(path, content, mtime, only_new=True)
+                continue
+            name, kind = hit
+            self._write_local(path, content, mtime, only_new=kind == DEPENDENCY)
+            if kind == DEPENDENCY and name not in self.jobs and (self.run_dir / name).exists():
+                self._register(*self._spec_or_error(name), now, "found on the cluster")
+            elif kind == FINISHED and name in self.jobs:
+                self._finished(self.jobs[name], mtime, now)
+        for path in obs.existing:
+            if path not in self.graph.files:
+                self.graph.file_seen(path)
+                self.new_files.add(path)
+        if obs.queue is not None:
+            self._check_queue(obs, now)
+        self._reconcile(obs, now)
+        self._assign_ready_seq()
+
+    def _finished(self, job: Job, mtime: float, now: float) -> None:
+        if job.state in (JobState.DONE, JobState.ERROR):
+            return
+        failed = self.run_dir / marker_path(job.name, FAILED)
+        if failed.exists():
+            detail = failed.read_text(errors="replace").strip()[:200]
+            self._set(job, JobState.ERROR, now, "failed", f"failed marker: {detail or '(empty)'}")
+            job.failed_at = mtime
+        else:
+            self._set(job, JobState.DONE, now, "finished", "finished marker")
+            job.finished_at = mtime
+
+    def _check_queue(self, obs: Observation, now: float) -> None:
+        q = obs.queue
+        assert q is not None
+        if not q.ok:
+            self.events.append((now, "", "queue-unknown", q.error))
+            return  # an unanswered query proves nothing: never count it as vanished
+        for job in self.jobs.values():
+            if job.state != JobState.RUNNING or job.sched_id is None:
+                continue
+            if job.sched_id in q.entries:
+                if job.missing_since is not None:
+                    job.missing_since = None
+                    self._touch(job)
+                continue
+            if job.missing_since is None:
+                job.missing_since = now
+                self._touch(job)
+            elif now - job.missing_since >= self.settings.lost_after_s:
+                self._set(job, JobState.ERROR, now, "vanished",
+                          f"vanished: the scheduler no longer lists job {job.sched_id} and no marker "
+                          f"appeared within {self.settings.lost_after_s:g} s")
+
+    def _reconcile(self, obs: Observation, now: float) -> None:
+        """Settle submissions whose answer was lost: journal first, then the scheduler's queue."""
+        pending = [j for j in self.jobs.values() if j.unconfirmed]
+        if not pending:
+            return
+        outcome = {ln[1]: ln for ln in obs.journal if len(ln) >= 3 and ln[0] == "S"}
+        marks = {(ln[1], ln[2]) for ln in obs.journal if len(ln) >= 3 and ln[0] == "B"}
+        named = obs.queue.by_name() if obs.queue is not None and obs.queue.ok else None
+        for job in pending:
+            line = outcome.get(job.token or "")
+            if line is not None:
+                rc = int(line[2]) if line[2].lstrip("-").isdigit() else 1
+                res = CommandResult((), rc, (line[3] if len(line) > 3 else "").encode(), "")
+                self._apply_submit(job, self.remote.submit_result(job.token or "", res), now, [],
+                                   via="journal")
+                continue
+            age = now - (job.intent_at or now)
+            started = (job.batch, "start") in marks
+            ended = (job.batch, "end") in marks
+            if named is not None and job.token in named and self.remote.adapter.can_find_by_name:
+                self._confirm(job, named[job.token or ""].sched_id, now, via="scheduler queue")
+            elif ended or (not started and age >= START_GRACE_S) or (started and age >= BATCH_STALE_S):
+                if named is None and self.remote.adapter.can_find_by_name:
+                    continue  # cannot ask the scheduler now: wait rather than risk a duplicate
+                self._set(job, JobState.PENDING, now, "not-submitted",
+                          "submission never reached the scheduler; will submit again")
+                job.token = job.batch = None
+                job.intent_at = None
+
+    # -- submission --------------------------------------------------------------------------
+    def _submit(self, now: float, notes: list[str]) -> None:
+        slots = self.settings.maxqsub - self.graph.counts[JobState.RUNNING]
+        chosen: list[Job] = []
+        while slots > 0 and self.heap:
+            _, _, name = heapq.heappop(self.heap)
+            if name not in self.graph.ready:
+                continue
+            chosen.append(self.jobs[name])
+            slots -= 1
+        if not chosen:
+            return
+        self.batch_seq += 1
+        batch = f"{self.tag}-{self.batch_seq}"
+        for job in chosen:
+            job.attempts += 1
+            job.token = f"ja{self.tag}{b36(job.id)}_{job.attempts}"
+            job.batch = batch
+            job.intent_at = now
+            job.sched_id = None
+            job.missing_since = None
+            self._set(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
+        self._commit(batch_seq=self.batch_seq)  # the intent is durable before anything leaves
+        results = self.remote.submit(batch, [(j.token or "", j.name) for j in chosen])
+        lost = 0
+        for job, res in zip(chosen, results, strict=True):
+            if res is None:
+                lost += 1
+                continue
+            self._apply_submit(job, res, now, notes)
+        if lost:
+            notes.append(f"lost the answer for {lost} submission(s); they are settled next cycle "
+                         "from the cluster's journal before anything is submitted again")
+        self._commit()
+
+    def _apply_submit(self, job: Job, res: SubmitResult, now: float, notes: list[str],
+                      via: str = "qsub") -> None:
+        if res.sched_id is not None:
+            self._confirm(job, res.sched_id, now, via=via)
+        elif res.error is None:
+            pass  # accepted but unreadable: stays unconfirmed, found by name next cycle
+        elif res.transient:
+            self._set(job, JobState.PENDING, now, "refused", res.error)
+            job.token = job.batch = None
+            if not any(n.startswith("submission refused") for n in notes):
+                notes.append(f"submission refused, will retry: {res.error}")
+        else:
+            self._set(job, JobState.ERROR, now, "rejected", f"rejected by the scheduler: {res.error}")
+
+    def _confirm(self, job: Job, sched_id: str, now: float, via: str) -> None:
+        job.sched_id = sched_id
+        job.started_at = job.intent_at or now
+        self.events.append((now, job.name, "submitted", f"scheduler id {sched_id} (from {via})"))
+        self._touch(job)
+
+    # -- state changes -----------------------------------------------------------------------
+    def _set(self, job: Job, state: JobState, now: float, kind: str, detail: str) -> None:
+        self.graph.set_state(job.name, state)
+        if state == JobState.ERROR:
+            job.reason = detail
+            job.failed_at = job.failed_at or now
+        elif state == JobState.PENDING:
+            job.reason = ""
+        job.state = state
+        self.events.append((now, job.name, kind, detail))
+        self._touch(job)
+
+    def _touch(self, job: Job) -> None:
+        self.dirty.add(job.name)
+
+    def _assign_ready_seq(self) -> None:
+        fresh = [n for n in self.graph.changed if n in self.graph.ready]
+        for name in sorted(fresh, key=lambda n: self.jobs[n].id):
+            job = self.jobs[name]
+            if job.ready_seq is None:
+                self.ready_seq += 1
+                job.ready_seq = self.ready_seq
+                self.order.append(name)
+                self._touch(job)
+            heapq.heappush(self.heap, (-job.priority, job.ready_seq, name))
+        self.graph.changed.clear()
+
+    def _commit(self, **meta: int) -> None:
+        with self.store.transaction():
+            self.store.save_jobs(self.jobs[n] for n in self.dirty)
+            if self.new_files:
+                self.store.add_files(self.new_files)
+            if self.events:
+                self.store.add_events(self.events)
+            for k, v in meta.items():
+                self.store.set_meta(k, str(v))
+            self.store.set_meta("ready_seq", str(self.ready_seq))
+        if "scan_acked" in meta:
+            self.scan_acked = meta["scan_acked"]
+        for n in self.dirty:
+            line = self._line(self.jobs[n])
+            if self.lines.get(n) != line:
+                self.lines[n] = line
+                self.quelist_stale = True
+        self.dirty.clear()
+        self.new_files.clear()
+        self.events.clear()
+
+    # -- jobs added while running ------------------------------------------------------------
+    def _index_dirs(self) -> None:
+        for dirpath, dirnames, _ in os.walk(self.run_dir):
+            dirnames[:] = [d for d in dirnames if d != STATE_DIR]
+            rel = os.path.relpath(dirpath, self.run_dir).replace(os.sep, "/")
+            self.dir_mtimes[rel] = os.stat(dirpath).st_mtime_ns
+
+    def _pick_up_local(self, now: float) -> None:
+        """Register jobs added under DATE/ since the last cycle and push them to the cluster."""
+        changed: list[str] = []
+        for rel, seen in list(self.dir_mtimes.items()):
+            try:
+                m = os.stat(self.run_dir / rel).st_mtime_ns
+            except FileNotFoundError:
+                del self.dir_mtimes[rel]
+                continue
+            if m != seen:
+                changed.append(rel)
+        if not changed:
+            return
+        added: list[str] = []
+        for rel in changed:
+            top = self.run_dir / rel
+            self.dir_mtimes[rel] = os.stat(top).st_mtime_ns
+            for entry in os.scandir(top):
+                if entry.is_dir(follow_symlinks=False) and entry.name != STATE_DIR:
+                    sub = entry.name if rel == "." else f"{rel}/{entry.name}"
+                    if sub not in self.dir_mtimes:
+                        for dirpath, dirnames, _ in os.walk(entry.path):
+                            dirnames[:] = [d for d in dirnames if d != STATE_DIR]
+                            r = os.path.relpath(dirpath, self.run_dir).replace(os.sep, "/")
+                            self.dir_mtimes[r] = os.stat(dirpath).st_mtime_ns
+                        added += [n for n in iter_job_files(self.run_dir, sub) if n not in self.jobs]
+            for f in os.listdir(top):
+                if f.startswith(DEPENDENCY) and len(f) > len(DEPENDENCY):
+                    name = ("qsub." if rel == "." else f"{rel}/qsub.") + f[len(DEPENDENCY):]
+                    if name not in self.jobs and (self.run_dir / name).is_file():
+                        added.append(name)
+        if added:
+            for name in dict.fromkeys(added):
+                self._register(*self._spec_or_error(name), now, "added under the run directory")
+            self.remote.push(self.run_dir)
+
+    def _spec_or_error(self, name: str) -> tuple[JobSpec, str | None]:
+        """Read a job added during the run; a bad one becomes an error job, not a crash."""
+        try:
+            spec = parse_dependency(self.run_dir, name)
+            check_placeholders(self.run_dir, [spec], self.settings.values)
+            fill_job(self.run_dir, name, self.settings.values)
+            return spec, None
+        except (JobautoError, OSError) as e:
+            return JobSpec(name, ()), e.describe() if isinstance(e, JobautoError) else str(e)
+
+    def _register(self, spec: JobSpec, error: str | None, now: float, how: str) -> None:
+        self.next_id += 1
+        job = Job(self.next_id, spec.name, deps=spec.deps, priority=spec.priority,
+                  estimate_h=spec.estimate_h)
+        self._add(job)
+        self.events.append((now, job.name, "added", how))
+        if error:
+            self._set(job, JobState.ERROR, now, "invalid", error)
+        self._touch(job)
+
+    def _write_local(self, path: str, content: bytes, mtime: float, only_new: bool) -> None:
+        target = self.run_dir / path
+        if only_new and target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.jobauto-tmp")
+        tmp.write_bytes(content)
+        os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, target)
+
+    # -- output ------------------------------------------------------------------------------
+    def _line(self, job: Job) -> str:
+        line = quelist.Line(job.name)
+        for key, t in (("spre", job.spre_at), ("started", job.started_at)):
+            if t is not None:
+                line.times[key] = t
+        if job.state == JobState.DONE and job.finished_at is not None:
+            line.times["finished"] = job.finished_at
+        if job.state == JobState.ERROR:
+            line.times["failed"] = job.failed_at or job.finished_at or 0.0
+        if job.sched_id:
+            line.extra["jobid"] = job.sched_id
+        if job.state == JobState.ERROR and job.reason:
+            line.extra["reason"] = job.reason.split(":")[0]
+        return quelist.render_line(line)
+
+    def write_quelist(self) -> None:
+        if self.quelist_stale:
+            text = "".join(self.lines[n] + "\n" for n in self.order)
+            quelist.write_atomic(self.run_dir / "quelist", text)
+            self.quelist_stale = False
+
+    def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
+        self.write_quelist()
+        counts = self.graph.summary()
+        result = TickResult(counts, notes=notes)
+        if submitted and counts["running"] == 0 and counts["ready"] == 0:
+            result.finished = True
+            ok = counts["done"] == len(self.jobs)
+            result.exit_code = 0 if ok else 1
+            if not ok:
+                result.summary = self.stuck_summary()
+        return result
+
+    def stuck_summary(self) -> list[str]:
+        """Name every job that will not finish, and why."""
+        out: list[str] = []
+        for name, job in sorted(self.jobs.items(), key=lambda kv: kv[1].id):
+            d = self.graph.derived(name)
+            if job.state == JobState.ERROR:
+                out.append(f"error    {name}: {job.reason or 'failed'}")
+            elif d == Derived.BLOCKED:
+                out.append(f"blocked  {name}: by {', '.join(self.graph.root_errors(name))}")
+            elif d == Derived.WAITING:
+                out.append(f"waiting  {name}: " + "; ".join(self.graph.why(name)))
+        if len(out) > SUMMARY_LINES:
+            out = out[:SUMMARY_LINES] + [f"... and {len(out) - SUMMARY_LINES} more (see quelist)"]
+        return out

@@ -1,0 +1,69 @@
+"""The adapter protocol and scheduler detection."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..errors import ConfigError
+from ..model import CommandResult, QueueSnapshot
+
+NAMES = ("sge", "pbs", "slurm", "local")
+
+
+class SchedulerAdapter(Protocol):
+    """Build argv lists for a scheduler and parse what it prints. Never executes anything."""
+
+    name: str
+    can_find_by_name: bool
+
+    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+        """The command that submits `script` from its own directory under `job_name`."""
+        ...
+
+    def parse_submit(self, result: CommandResult) -> str:
+        """Return the scheduler's job id, or raise SchedulerError (with .transient)."""
+        ...
+
+    def queue_argv(self, user: str | None) -> list[str]:
+        """One command that lists all of the user's jobs."""
+        ...
+
+    def parse_queue(self, result: CommandResult) -> QueueSnapshot: ...
+
+
+DETECT = (
+    "if command -v qstat >/dev/null 2>&1 && qstat -help 2>&1 | head -n 1 | "
+    "grep -Eq '^(SGE|GE|OGS|UGE|AGE|Altair Grid Engine|Univa Grid Engine|Son of Grid Engine)'; "
+    "then echo sge; elif command -v sbatch >/dev/null 2>&1; then echo slurm; "
+    "elif command -v qsub >/dev/null 2>&1; then echo pbs; else echo none; fi"
+)
+
+
+def detect_argv() -> list[str]:
+    return ["sh", "-c", DETECT]
+
+
+def parse_detect(result: CommandResult) -> str | None:
+    word = result.text.strip().splitlines()[-1] if result.text.strip() else "none"
+    return None if word == "none" else word
+
+
+def adapter_for(name: str, qsub_args: list[str] | None = None) -> SchedulerAdapter:
+    """Return the adapter for a scheduler name."""
+    if name == "sge":
+        from .sge import SgeAdapter
+        return SgeAdapter()
+    if name == "local":
+        from .local import LocalAdapter
+        return LocalAdapter()
+    if name == "fake":
+        from .fake import FakeAdapter
+        return FakeAdapter()
+    if name == "slurm":
+        from .slurm import SlurmAdapter
+        return SlurmAdapter()
+    if name == "pbs":
+        from .pbs import PbsAdapter
+        return PbsAdapter()
+    raise ConfigError(f"unknown scheduler {name!r} (choose from auto, {', '.join(NAMES)})",
+                      flag="--scheduler")

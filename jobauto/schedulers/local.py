@@ -1,0 +1,40 @@
+"""The local scheduler: each job script runs detached on the target host, no batch system."""
+
+from __future__ import annotations
+
+from ..model import CommandResult, QueueEntry, QueueSnapshot
+from .common import fail, first_id
+
+# Start the script in its own session so it outlives the monitor and the SSH channel; its
+# output goes to qsub.ID.oPID like a batch job's. $$ of the inner shell is the pid echoed.
+SUBMIT = (
+    's=$1; n=$2; '
+    'JOBAUTO_JOB_NAME=$n; export JOBAUTO_JOB_NAME; '
+    "setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; "
+    "if [ \"$(head -c 2 \"$1\")\" = \"#!\" ]; then exec \"./$1\"; else exec sh \"./$1\"; fi' "
+    'jobauto-job "$s" </dev/null >/dev/null 2>&1 & echo $!'
+)
+
+
+class LocalAdapter:
+    name = "local"
+    can_find_by_name = False
+
+    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+        return ["sh", "-c", SUBMIT, "jobauto-local", script, job_name]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        return first_id(result, "local start")
+
+    def queue_argv(self, user: str | None) -> list[str]:
+        return ["ps", "-e", "-o", "pid=,stat="]
+
+    def parse_queue(self, result: CommandResult) -> QueueSnapshot:
+        if result.rc != 0:
+            return QueueSnapshot(False, error=str(fail(result, "ps")))
+        entries: dict[str, QueueEntry] = {}
+        for line in result.text.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and not parts[1].startswith("Z"):
+                entries[parts[0]] = QueueEntry(parts[0], "", parts[1])
+        return QueueSnapshot(True, entries)

@@ -1,0 +1,172 @@
+"""The only module that talks to SQLite: schema, version, transactions, rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+
+from .errors import StateError
+from .model import Job, JobState
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    deps TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    estimate_h REAL,
+    ready_seq INTEGER,
+    sched_id TEXT,
+    token TEXT,
+    batch TEXT,
+    intent_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    failed_at REAL,
+    spre_at REAL,
+    missing_since REAL,
+    reason TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    job TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job);
+"""
+
+JOB_COLUMNS = [f.name for f in fields(Job)]
+
+
+def _to_row(job: Job) -> tuple[object, ...]:
+    out: list[object] = []
+    for name in JOB_COLUMNS:
+        v = getattr(job, name)
+        if name == "deps":
+            v = json.dumps(list(v))
+        elif name == "state":
+            v = v.value
+        out.append(v)
+    return tuple(out)
+
+
+def _from_row(row: sqlite3.Row) -> Job:
+    kw = {name: row[name] for name in JOB_COLUMNS}
+    kw["deps"] = tuple(json.loads(kw["deps"]))
+    kw["state"] = JobState(kw["state"])
+    return Job(**kw)
+
+
+class Store:
+    """A run's state database (rollback journal: the file may live on a network filesystem)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            if not path.exists():
+                raise StateError("no jobauto state here (not a run directory?)", file=str(path))
+            uri = f"file:{path}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=DELETE")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        else:
+            self._check_version()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def _version(self) -> int:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def _check_version(self) -> None:
+        v = self._version()
+        if v != SCHEMA_VERSION:
+            raise StateError(f"state schema version {v}, this jobauto reads {SCHEMA_VERSION}",
+                             file=str(self.path))
+
+    def _migrate(self) -> None:
+        v = self._version()
+        if v > SCHEMA_VERSION:
+            raise StateError(f"state was written by a newer jobauto (schema {v}); upgrade jobauto",
+                             file=str(self.path))
+        if v < SCHEMA_VERSION:
+            with self.transaction() as db:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)",
+                           (str(SCHEMA_VERSION),))
+
+    # -- meta --------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+
+    # -- jobs --------------------------------------------------------------------------------
+    def load_jobs(self) -> list[Job]:
+        return [_from_row(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id")]
+
+    def save_jobs(self, jobs: Iterable[Job]) -> None:
+        """Insert or update jobs (call inside a transaction)."""
+        cols = ", ".join(JOB_COLUMNS)
+        marks = ", ".join("?" for _ in JOB_COLUMNS)
+        self.db.executemany(f"INSERT OR REPLACE INTO jobs({cols}) VALUES({marks})",
+                            [_to_row(j) for j in jobs])
+
+    def next_job_id(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs").fetchone()
+        return int(row[0])
+
+    # -- files and events --------------------------------------------------------------------
+    def load_files(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT path FROM files")}
+
+    def add_files(self, paths: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO files(path) VALUES(?)", [(p,) for p in paths])
+
+    def add_events(self, events: Iterable[tuple[float, str, str, str]]) -> None:
+        self.db.executemany("INSERT INTO events(at, job, kind, detail) VALUES(?, ?, ?, ?)",
+                            list(events))
+
+    def events(self, job: str) -> list[tuple[float, str, str]]:
+        return [(r[0], r[1], r[2]) for r in
+                self.db.execute("SELECT at, kind, detail FROM events WHERE job=? ORDER BY id", (job,))]
