@@ -26,7 +26,7 @@ def is_transient(text: str, rc: int) -> bool:
 
 def fail(result: CommandResult, what: str) -> SchedulerError:
     """A SchedulerError for a failed command, classified transient or permanent."""
-    msg = (result.stderr.strip() or result.text.strip() or f"exit code {result.rc}")
+    msg = " ".join((result.stderr.strip() or result.text.strip() or f"exit code {result.rc}").split())
     err = SchedulerError(f"{what} failed: {msg[-500:]}", argv=list(result.argv), rc=result.rc,
                          stderr=result.stderr)
     err.transient = is_transient(msg, result.rc)  # type: ignore[attr-defined]

@@ -1,0 +1,130 @@
+"""jobmon: the local monitor that drives a job tree on a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import JobautoError
+
+EXAMPLE = """\
+examples:
+  nohup jobmon.py --ldir=$HOME/foobar --rdir=work/foobar --remote=tsubame \\
+        --binpath=/home/me/ecalj/bin --maxcore=16 --qsub-args="-g tga-mygroup" &
+  jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local --interval=2   # no cluster
+  jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000  # resume
+  jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
+        --initonly --fetch='*/bnd.*.dat'                                  # fetch results
+
+exit codes: 0 all jobs done; 1 some jobs failed or cannot run; 2 bad usage or input;
+            75 --once and the run goes on; 128+N stopped by signal N (resume with --datedir)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jobmon", description="Copy a prepared job tree to a cluster, submit jobs as their "
+        "dependencies are met, and keep LDIR/DATE/quelist.", epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--ldir", help="local campaign directory holding init/ (required)")
+    a("--rdir", help="the campaign's directory on the cluster; relative = from the remote home")
+    a("--remote", help="ssh_config host name or address of the cluster (default: this machine)")
+    a("--user", help="user name on the cluster (overrides ssh_config)")
+    a("--ssh-config", dest="ssh_config", help="ssh_config file to use instead of ~/.ssh/config")
+    a("--binpath", help="value of __binpath__ in job scripts")
+    a("--pythonpath", help="value of __pythonpath__ in job scripts")
+    a("--maxcore", help="value of __maxcore__ in job scripts")
+    a("--maxqsub", help="most jobs submitted and not finished at once (default 10)")
+    a("--interval", help="seconds between cycles (default 60)")
+    a("--lost-after", dest="lost_after",
+      help="seconds a job may be missing from the scheduler without a marker before it is an "
+           "error (default 300)")
+    a("--datedir", help="run name under LDIR: resume it, or create it if new")
+    a("--initonly", action="store_true", default=None,
+      help="new run: copy and push, then exit; existing run (--datedir): fetch results and exit")
+    a("--scheduler", choices=["auto", "sge", "pbs", "slurm", "local"], default=None,
+      help="batch system on the cluster (default auto: detect)")
+    a("--qsub-args", dest="qsub_args", help='extra submit options, e.g. "-g tga-group"')
+    a("--define", action="append", metavar="KEY=VALUE", help="replace __KEY__ in job scripts")
+    a("--fetch", action="append", metavar="GLOB",
+      help="files to bring back at the end (rsync-style glob; default: everything)")
+    a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too)")
+    a("--daemon", action="store_true", default=None, help="detach; log to DATE/.jobauto/jobmon.log")
+    a("--once", action="store_true", default=None, help="run one cycle and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except JobautoError as e:
+        print(f"jobmon: error: {e.describe()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import merge, parse_define
+    from ..runner import open_run
+
+    flags = {k: v for k, v in vars(args).items() if k != "config"}
+    if args.define:
+        flags["define"] = parse_define(args.define, "--define")
+    files: list[Path] = []
+    if args.ldir and (Path(args.ldir).expanduser() / "jobauto.yaml").exists():
+        files.append(Path(args.ldir).expanduser() / "jobauto.yaml")
+    if args.config:
+        files.append(args.config)
+    opts = merge(flags, files)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    run_ = open_run(opts, log=say)
+    if opts.initonly:
+        if run_.created:
+            say(f"jobmon: initialised {run_.date_dir} (--initonly: no job submitted)")
+        else:
+            run_.remote.fetch(run_.date_dir, opts.fetch or None)
+            say(f"jobmon: fetched results into {run_.date_dir}")
+        run_.remote.transport.close()
+        return 0
+    return monitor(opts, run_, say)
+
+
+def monitor(opts, run_, say) -> int:  # type: ignore[no-untyped-def]
+    import time
+
+    from ..daemon import Lock, Stopper, daemonize, loop
+    from ..runner import open_run
+
+    if opts.daemon:
+        date = run_.date_dir.name
+        run_.remote.transport.close()
+        run_.store.close()
+        say(f"jobmon: detaching; log: {run_.date_dir}/.jobauto/jobmon.log")
+        daemonize(run_.date_dir / ".jobauto")
+        opts.datedir = date
+        run_ = open_run(opts, log=say)
+    lock = Lock(run_.date_dir / ".jobauto" / "lock")
+    lock.acquire()
+    stopper = Stopper()
+    stopper.install()
+    try:
+        if not run_.created:
+            run_.monitor.restart(time.time())
+            say(f"jobmon: resuming {run_.date_dir}")
+        return loop(run_.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
+                    fetch=lambda: run_.remote.fetch(run_.date_dir, opts.fetch or None),
+                    max_ticks=1 if opts.once else None)
+    finally:
+        run_.remote.transport.close()
+        lock.release()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
