@@ -146,8 +146,11 @@ class Monitor:
                                    sorted(self.graph.watched_files()), running, keys)
 
     def _apply(self, obs: Observation, now: float) -> None:
-        # dependency files first, so markers of brand-new jobs find their job
-        for path in sorted(obs.files, key=lambda p: not posixpath.basename(p).startswith(DEPENDENCY)):
+        # scripts, then dependency files, then markers: so markers of brand-new jobs find their job
+        def order(p: str) -> int:
+            hit = job_of_marker(p)
+            return 0 if hit is None else 1 if hit[1] == DEPENDENCY else 2
+        for path in sorted(obs.files, key=order):
             mtime, content = obs.files[path]
             hit = job_of_marker(path)
             if hit is None:  # a job script that came with its dependency file

@@ -1,0 +1,34 @@
+"""Helpers for building job trees the way a preparation script would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The marker logic of templates/: failed (with the exit code) before finished, always finished.
+SCRIPT = """#!/bin/bash
+cleanup() {{ rc=$?; if [ $rc -ne 0 ]; then echo $rc > qsub.failed.__id__; fi; touch qsub.finished.__id__; }}
+trap cleanup EXIT
+set -e
+{body}
+"""
+
+
+def make_job(root: Path, name: str, deps: list[str] | None = None, body: str = "true",
+             directive: str = "") -> Path:
+    """Write `name` (``dir/qsub.ID``) and its dependency file under root."""
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(SCRIPT.format(body=body))
+    ident = path.name[len("qsub."):]
+    lines = ([directive] if directive else []) + list(deps or [])
+    (path.parent / f"qsub.dependency.{ident}").write_text("".join(d + "\n" for d in lines))
+    return path
+
+
+def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
+    """A chain d/qsub.0 -> ... -> d/qsub.{n-1}; returns the job names."""
+    names = []
+    for i in range(n):
+        make_job(root, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [], body)
+        names.append(f"{d}/qsub.{i}")
+    return names
