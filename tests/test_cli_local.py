@@ -1,0 +1,218 @@
+"""jobmon through its CLI on the local scheduler: what a user without a cluster sees."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import jobmon
+from helpers import chain, make_job
+
+from jobauto import quelist
+
+WEIRD = ["it's here", 'say "hi"', "$(touch PWNED)", "a;b", "sp ace"]
+
+
+def overlap_body(log: Path, name: str, sleep: float = 0.4) -> str:
+    """Job body that records its start and end, and counts its own runs."""
+    return (f'echo "+ $(date +%s.%N) {name}" >> {log}\n'
+            f"sleep {sleep}\n"
+            f'echo "- $(date +%s.%N) {name}" >> {log}\n')
+
+
+def max_overlap(log: Path) -> int:
+    events = sorted((float(t), 1 if s == "+" else -1) for s, t, *_ in
+                    (ln.split() for ln in log.read_text().splitlines()))
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def runs_per_job(log: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for ln in log.read_text().splitlines():
+        sign, _, name = ln.split(" ", 2)
+        if sign == "+":
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+def test_dag_with_weird_names_runs_in_order_with_maxqsub(tmp_path: Path) -> None:
+    ldir, log = tmp_path / "camp", tmp_path / "runs.log"
+    init = ldir / "init"
+    names = []
+    for k, d in enumerate(WEIRD):
+        for i in range(2):  # the job's own label is plain: only the tree's names are hostile
+            make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     overlap_body(log, f"d{k}/{i}"))
+            names.append(f"{d}/qsub.{i}")
+    make_job(init, "all/qsub.0", [f"../{d}/qsub.finished.1" for d in WEIRD], overlap_body(log, "all"))
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--maxqsub=3",
+               "--interval=0.2", "--datedir=run1", timeout=120, check_rc=0)
+    assert "all jobs done" in p.stdout
+    assert p.stdout.splitlines()[1].startswith("done 0 running 3 ready 2 waiting 6 blocked 0 error 0")
+    assert max_overlap(log) <= 3
+    assert set(runs_per_job(log).values()) == {1} and len(runs_per_job(log)) == 11
+    assert not list(tmp_path.rglob("PWNED"))  # names never reach a shell unquoted
+    lines = quelist.parse((ldir / "run1" / "quelist").read_text())
+    assert len(lines) == 11 and lines[-1].name == "all/qsub.0"
+    assert all(set(ln.times) == {"started", "finished"} for ln in lines)
+    for d in WEIRD:  # markers are back locally, and the results too
+        assert (ldir / "run1" / d / "qsub.finished.1").exists()
+    order = [ln.split(" ", 2)[2] for ln in log.read_text().splitlines() if ln.startswith("+")]
+    assert order[-1] == "all" and all(order.index(f"d{k}/0") < order.index(f"d{k}/1") for k in range(5))
+
+
+def test_failing_job_blocks_dependents_and_exits_1(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    make_job(ldir / "init", "Si/qsub.0", body="exit 7")
+    make_job(ldir / "init", "Si/qsub.1", ["qsub.finished.0"])
+    make_job(ldir / "init", "GaAs/qsub.0", ["../Si/qsub.finished.1"])
+    make_job(ldir / "init", "ok/qsub.0")
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/r", "--scheduler=local", "--interval=0.2",
+               "--datedir=r", timeout=60, check_rc=1)
+    assert "error    Si/qsub.0: failed marker: 7" in p.stdout
+    assert "blocked  Si/qsub.1: by Si/qsub.0" in p.stdout
+    assert "blocked  GaAs/qsub.0: by Si/qsub.0" in p.stdout
+    assert p.stdout.count("\n") < 30
+    text = (ldir / "r" / "quelist").read_text()
+    assert "Si/qsub.0 started@" in text and "failed@" in text and "GaAs" not in text
+
+
+def _tree_snapshot(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["placeholder", "define", "deppath", "cycle", "nojobs", "badkey",
+                                  "badmaxqsub", "nordir", "badhost", "baddatedir"])
+def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str) -> None:
+    ldir = tmp_path / "camp"
+    init = ldir / "init"
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1"]
+    expect = ""
+    make_job(init, "Si/qsub.0", body="__binpath__/lmf")
+    make_job(init, "Si/qsub.1", ["qsub.finished.0"])
+    args.append("--binpath=/bin")
+    if case == "placeholder":
+        args.remove("--binpath=/bin")
+        expect = "init/Si/qsub.0:5: placeholder __binpath__ has no value: pass --binpath"
+    elif case == "define":
+        make_job(init, "Si/qsub.2", body="echo __queue__")
+        expect = "pass --define queue=VALUE"
+    elif case == "deppath":
+        make_job(init, "Si/qsub.2", ["qsub.finished.1", "../../../etc/passwd"])
+        expect = "Si/qsub.dependency.2:2: dependency path '../../../etc/passwd' leaves the run directory"
+    elif case == "cycle":
+        make_job(init, "Si/qsub.0", ["qsub.finished.1"], body="__binpath__/lmf")
+        expect = "dependency cycle: Si/qsub.0 -> Si/qsub.1 -> Si/qsub.0"
+    elif case == "nojobs":
+        for f in init.rglob("qsub.dependency.*"):
+            f.unlink()
+        expect = "no jobs found"
+    elif case == "badkey":
+        (ldir / "jobauto.yaml").write_text("maxqsb: 3\n")
+        expect = "jobauto.yaml: unknown option 'maxqsb' (did you mean 'maxqsub'?)"
+    elif case == "badmaxqsub":
+        args.append("--maxqsub=zero")
+        expect = "--maxqsub: invalid value 'zero'"
+    elif case == "nordir":
+        args = [a for a in args if not a.startswith("--rdir")]
+        expect = "--rdir: is required"
+    elif case == "badhost":
+        cfg = tmp_path / "ssh_config"
+        cfg.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n  ConnectTimeout 3\n")
+        args += ["--remote=nowhere", f"--ssh-config={cfg}"]
+        expect = "--remote: cannot reach nowhere (127.0.0.1:1)"
+    elif case == "baddatedir":
+        args.append("--datedir=../x")
+        expect = "--datedir: '../x' is not a run name"
+    before = _tree_snapshot(tmp_path)
+    p = jobmon(*args, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert expect in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+    assert _tree_snapshot(tmp_path) == before
+
+
+def test_initonly_then_run_then_fetch(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "Si", 2, body="echo result > out.dat; echo log > big.log")
+    base = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+            "--datedir=r", "--binpath=/x"]
+    jobmon(*base, "--initonly", check_rc=0)
+    assert (tmp_path / "remote/r/Si/qsub.1").exists() and not (tmp_path / "remote/r/Si/qsub.finished.0").exists()
+    jobmon(*base, "--fetch=*.dat", check_rc=0, timeout=60)
+    assert (ldir / "r/Si/out.dat").exists() and not (ldir / "r/Si/big.log").exists()
+    jobmon(*base, "--initonly", "--fetch=**/*.log", check_rc=0)
+    assert (ldir / "r/Si/big.log").exists()
+
+
+def _start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+
+def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "a", 3, body="sleep 1")
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.3",
+            "--datedir=r"]
+    first = _start(args, tmp_path / "first.out")
+    try:
+        for _ in range(100):
+            if (ldir / "r/quelist").exists():
+                break
+            time.sleep(0.1)
+        p = jobmon(*args, timeout=30)
+        assert p.returncode == 2 and "a monitor is already running on this run (pid" in p.stderr
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 128 + signal.SIGTERM
+        assert "stopped by signal 15" in (tmp_path / "first.out").read_text()
+    finally:
+        first.kill()
+    p = jobmon(*args, timeout=60, check_rc=0)
+    assert "resuming" in p.stdout and "spre@" in (ldir / "r/quelist").read_text()
+
+
+def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path) -> None:
+    ldir, log = tmp_path / "camp", tmp_path / "runs.log"
+    for d in range(4):
+        for i in range(3):
+            make_job(ldir / "init", f"m{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     overlap_body(log, f"m{d}/{i}", sleep=0.2))
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
+            "--datedir=r", "--maxqsub=3"]
+    rng = random.Random(7)
+    for _ in range(40):
+        proc = _start(args, tmp_path / "mon.out")
+        time.sleep(rng.uniform(0.05, 0.6))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    p = jobmon(*args, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    runs = runs_per_job(log)
+    assert len(runs) == 12 and set(runs.values()) == {1}, runs
+
+
+def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "a", 2)
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+               "--datedir=r", "--daemon", timeout=30, check_rc=0)
+    assert "detaching" in p.stdout
+    log = ldir / "r/.jobauto/jobmon.log"
+    for _ in range(200):
+        if log.exists() and "all jobs done" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "all jobs done" in log.read_text()
+    assert (ldir / "r/.jobauto/jobmon.pid").read_text().strip().isdigit()
