@@ -1,0 +1,143 @@
+"""jobmon end to end against real Grid Engine through the real sshd (tests/cluster/up.sh)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Cluster, jobmon
+from helpers import make_job
+from test_cli_local import max_overlap, runs_per_job
+
+from jobauto import quelist
+
+pytestmark = pytest.mark.cluster
+UP = Path(__file__).parent / "cluster"
+
+
+def job_body(log: Path, label: str, sleep: float = 1.0) -> str:
+    return (f'echo "+ $(date +%s.%N) {label}" >> {log}\n'
+            f"sleep {sleep}\n"
+            f'echo "- $(date +%s.%N) {label}" >> {log}\n')
+
+
+def base_args(c: Cluster, ldir: Path, rdir: str) -> list[str]:
+    return [f"--ldir={ldir}", f"--rdir={rdir}", f"--remote={c.host}", f"--ssh-config={c.ssh_config}",
+            "--interval=0.5"]
+
+
+def dag(init: Path, log: Path, dirs: list[str], depth: int = 2, sleep: float = 1.0) -> int:
+    n = 0
+    for k, d in enumerate(dirs):
+        for i in range(depth):
+            make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     job_body(log, f"d{k}/{i}", sleep))
+            n += 1
+    make_job(init, "summary/qsub.0", [f"../{d}/qsub.finished.{depth - 1}" for d in dirs],
+             job_body(log, "summary", 0.1))
+    return n + 1
+
+
+def test_dag_on_grid_engine_over_ssh(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("dag")
+    log = sge.path(rdir) / "runs.log"
+    ldir = tmp_path / "camp"
+    dirs = ["Si", "Ga As", "$(touch PWNED);x", "it's"]
+    n = dag(ldir / "init", log, dirs)
+    p = jobmon(*base_args(sge, ldir, rdir), "--maxqsub=3", "--datedir=r", "--scheduler=auto",
+               timeout=300, check_rc=0)
+    assert "(sge," in p.stdout and "all jobs done" in p.stdout
+    runs = runs_per_job(log)
+    assert len(runs) == n and set(runs.values()) == {1}
+    assert max_overlap(log) <= 3
+    assert not list(sge.path(rdir).rglob("PWNED")) and not list(tmp_path.rglob("PWNED"))
+    lines = quelist.parse((ldir / "r" / "quelist").read_text())
+    assert len(lines) == n and lines[-1].name == "summary/qsub.0"
+    assert all(ln.extra["jobid"].isdigit() and set(ln.times) == {"started", "finished"} for ln in lines)
+    for d in dirs:  # markers and the scheduler's output files are back locally
+        assert (ldir / "r" / d / "qsub.finished.1").exists()
+        assert list((ldir / "r" / d).glob("qsub.1.o*"))
+
+
+def test_failing_job_on_grid_engine(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("fail")
+    ldir = tmp_path / "camp"
+    make_job(ldir / "init", "a/qsub.0", body="exit 5")
+    make_job(ldir / "init", "a/qsub.1", ["qsub.finished.0"])
+    make_job(ldir / "init", "b/qsub.0")
+    p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--scheduler=sge", timeout=120, check_rc=1)
+    assert "error    a/qsub.0: failed marker: 5" in p.stdout
+    assert "blocked  a/qsub.1: by a/qsub.0" in p.stdout
+
+
+def test_vanished_job_becomes_error(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("lost")
+    ldir = tmp_path / "camp"
+    # killed by its walltime: no trap runs, no marker is written
+    make_job(ldir / "init", "a/qsub.0", body="sleep 60")
+    (ldir / "init/a/qsub.0").write_text("#!/bin/bash\n#$ -l h_rt=0:0:2\nsleep 60\n")
+    make_job(ldir / "init", "a/qsub.1", ["qsub.finished.0"])
+    (ldir / "init/a/qsub.0").write_text("#!/bin/bash\n#$ -l h_rt=0:0:2\nsleep 60\n")
+    p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--lost-after=3", timeout=120, check_rc=1)
+    assert "error    a/qsub.0: vanished: the scheduler no longer lists job" in p.stdout
+    assert "blocked  a/qsub.1" in p.stdout
+
+
+def _start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+
+def test_kill_9_then_resume_on_grid_engine_runs_every_job_once(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("kill")
+    log = sge.path(rdir) / "runs.log"
+    ldir = tmp_path / "camp"
+    n = dag(ldir / "init", log, ["a", "b", "c"], depth=3, sleep=0.5)
+    args = [*base_args(sge, ldir, rdir), "--datedir=r", "--maxqsub=4", "--interval=0.3"]
+    rng = random.Random(11)
+    for _ in range(12):
+        proc = _start(args, tmp_path / "mon.out")
+        time.sleep(rng.uniform(0.3, 2.5))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    p = jobmon(*args, timeout=300)
+    assert p.returncode == 0, (tmp_path / "mon.out").read_text() + p.stdout + p.stderr
+    runs = runs_per_job(log)
+    assert len(runs) == n and set(runs.values()) == {1}, runs
+
+
+def test_sshd_restart_mid_run_is_survived(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("sshd")
+    log = sge.path(rdir) / "runs.log"
+    ldir = tmp_path / "camp"
+    n = dag(ldir / "init", log, ["a", "b"], depth=3, sleep=1.5)
+    proc = _start([*base_args(sge, ldir, rdir), "--datedir=r"], tmp_path / "mon.out")
+    try:
+        time.sleep(4)
+        subprocess.run(["bash", str(UP / "restart-sshd.sh")], check=True, capture_output=True, timeout=60)
+        assert proc.wait(300) == 0, (tmp_path / "mon.out").read_text()
+    finally:
+        proc.kill()
+    assert set(runs_per_job(log).values()) == {1} and len(runs_per_job(log)) == n
+
+
+def test_unknown_host_key_is_refused_with_advice(sge: Cluster, tmp_path: Path) -> None:
+    cfg = tmp_path / "ssh_config"
+    text = sge.ssh_config.read_text()
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    cfg.write_text("\n".join(ln for ln in text.splitlines() if "UserKnownHostsFile" not in ln)
+                   + f"\n    UserKnownHostsFile {empty}\n")
+    ldir = tmp_path / "camp"
+    make_job(ldir / "init", "a/qsub.0")
+    p = jobmon(f"--ldir={ldir}", "--rdir=x", f"--remote={sge.host}", f"--ssh-config={cfg}", timeout=60)
+    assert p.returncode == 2
+    assert "is not in known_hosts" in p.stderr and "SHA256:" in p.stderr and "ssh-keyscan" in p.stderr
+    assert not (ldir / "x").exists() and len(list(ldir.iterdir())) == 1
