@@ -38,7 +38,7 @@ OPS = {
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
     # answer lost with the connection can be recovered.
     "submit": (
-        'j=$1; tok=$2; shift 2; o=$("$@"); rc=$?; '
+        'j=$1; tok=$2; shift 2; case $j in /*) ;; *) j=$HOME/$j;; esac; o=$("$@"); rc=$?; '
         "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
         "printf '%s\\n' \"$o\"; exit $rc"
     ),

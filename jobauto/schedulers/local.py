@@ -8,7 +8,7 @@ from .common import fail, first_id
 # Start the script in its own session so it outlives the monitor and the SSH channel; its
 # output goes to qsub.ID.oPID like a batch job's. $$ of the inner shell is the pid echoed.
 SUBMIT = (
-    's=$1; n=$2; '
+    's=$1; n=$2; [ -f "$s" ] || { echo "no such job script: $s" >&2; exit 1; }; '
     'JOBAUTO_JOB_NAME=$n; export JOBAUTO_JOB_NAME; '
     "setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; "
     "if [ \"$(head -c 2 \"$1\")\" = \"#!\" ]; then exec \"./$1\"; else exec sh \"./$1\"; fi' "
