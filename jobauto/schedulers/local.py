@@ -10,7 +10,9 @@ from .common import fail, first_id
 SUBMIT = (
     's=$1; n=$2; [ -f "$s" ] || { echo "no such job script: $s" >&2; exit 1; }; '
     'JOBAUTO_JOB_NAME=$n; export JOBAUTO_JOB_NAME; '
-    "setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; "
+    # the batch ignores HUP/PIPE and a background job ignores INT/QUIT: give the job defaults
+    'd=; if env --default-signal=HUP true 2>/dev/null; then d="env --default-signal=HUP,INT,QUIT,PIPE"; fi; '
+    "$d setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; "
     "if [ \"$(head -c 2 \"$1\")\" = \"#!\" ]; then exec \"./$1\"; else exec sh \"./$1\"; fi' "
     'jobauto-job "$s" </dev/null >/dev/null 2>&1 & echo $!'
 )
