@@ -71,6 +71,7 @@ class Monitor:
         self.settings = settings
         self.log = log
         self.jobs: dict[str, Job] = {}
+        self.running: set[str] = set()     # names of running jobs: per-cycle work stays small
         self.graph = Graph()
         self.heap: list[tuple[int, int, str]] = []
         self.lines: dict[str, str] = {}
@@ -115,11 +116,16 @@ class Monitor:
     def _add(self, job: Job) -> None:
         self.jobs[job.name] = job
         self.graph.add(job.name, job.deps, job.state)
+        if job.state == JobState.RUNNING:
+            self.running.add(job.name)
+
+    def _running(self) -> list[Job]:
+        return [self.jobs[n] for n in sorted(self.running)]
 
     # -- the cycle ---------------------------------------------------------------------------
     def restart(self, now: float) -> None:
         """Mark jobs that were running when a previous monitor stopped (quelist spre@)."""
-        for job in self.jobs.values():
+        for job in self._running():
             if job.state == JobState.RUNNING:
                 job.spre_at = now
                 self._touch(job)
@@ -139,7 +145,7 @@ class Monitor:
         return self._finish(now, notes, submitted=True)
 
     def _observe(self) -> Observation:
-        unconfirmed = [j for j in self.jobs.values() if j.unconfirmed]
+        unconfirmed = [j for j in self._running() if j.unconfirmed]
         keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
         running = self.graph.counts[JobState.RUNNING] > 0
         return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
@@ -189,8 +195,8 @@ class Monitor:
         if not q.ok:
             self.events.append((now, "", "queue-unknown", q.error))
             return  # an unanswered query proves nothing: never count it as vanished
-        for job in self.jobs.values():
-            if job.state != JobState.RUNNING or job.sched_id is None:
+        for job in self._running():
+            if job.sched_id is None:
                 continue
             if job.sched_id in q.entries:
                 if job.missing_since is not None:
@@ -207,7 +213,7 @@ class Monitor:
 
     def _reconcile(self, obs: Observation, now: float) -> None:
         """Settle submissions whose answer was lost: journal first, then the scheduler's queue."""
-        pending = [j for j in self.jobs.values() if j.unconfirmed]
+        pending = [j for j in self._running() if j.unconfirmed]
         if not pending:
             return
         outcome = {ln[1]: ln for ln in obs.journal if len(ln) >= 3 and ln[0] == "S"}
@@ -292,6 +298,10 @@ class Monitor:
     # -- state changes -----------------------------------------------------------------------
     def _set(self, job: Job, state: JobState, now: float, kind: str, detail: str) -> None:
         self.graph.set_state(job.name, state)
+        if state == JobState.RUNNING:
+            self.running.add(job.name)
+        else:
+            self.running.discard(job.name)
         if state == JobState.ERROR:
             job.reason = detail
             job.failed_at = job.failed_at or now

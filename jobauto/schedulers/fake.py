@@ -59,6 +59,7 @@ class FakeCluster:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.seq: dict[str, int] = {}     # change counter per file, stands in for ctime
+        self.log: list[str] = []          # paths in write order: log[i] was written at seq i+1
         self.clock = 0
         self.queue: dict[str, FakeJob] = {}
         self.submitted: list[FakeJob] = []
@@ -73,6 +74,7 @@ class FakeCluster:
         self.clock += 1
         self.files[path] = data
         self.seq[path] = self.clock
+        self.log.append(path)
 
     def finish(self, job: FakeJob, rc: int = 0, keep_in_queue: bool = False) -> None:
         """Let a job end the way the templates do: failed marker first, then finished."""
@@ -132,7 +134,8 @@ class FakeCluster:
         since = self.seq.get(posixpath.join(d, ".jobauto", f"scan.{base}"), -1) if base else -1
         self.write(stamp)
         names: list[str] = []
-        for path in sorted(self.files):
+        recent = {p for p in self.log[max(since, 0):] if p in self.files} if since >= 0 else self.files
+        for path in sorted(recent):
             if not path.startswith(d + "/") or "/.jobauto/" in path[len(d):] or self.seq[path] <= since:
                 continue
             base_name = posixpath.basename(path)
