@@ -106,13 +106,13 @@ def _coerce(key: str, value: object) -> object:
                 raise ValueError
             return f
         if key == "qsub_args":
-            return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]  # type: ignore[union-attr]
+            return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key == "define":
             if isinstance(value, dict):
                 return {str(k): str(v) for k, v in value.items()}
             return parse_define(list(value), where)  # type: ignore[call-overload]
         if key == "fetch":
-            return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[union-attr]
+            return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key in ("initonly", "daemon", "once"):
             return bool(value)
         return None if value is None else str(value)

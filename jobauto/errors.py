@@ -60,7 +60,8 @@ class SchedulerError(JobautoError):
     """A scheduler command failed; carries argv, exit code and stderr."""
 
     def __init__(self, message: str, *, argv: list[str] | None = None, rc: int | None = None,
-                 stderr: str = "", **kw: object) -> None:
+                 stderr: str = "", transient: bool = False, **kw: object) -> None:
+        self.transient = transient
         self.argv = argv or []
         self.rc = rc
         self.stderr = stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import posixpath
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -148,7 +148,7 @@ class Remote:
         try:
             return SubmitResult(token, self.adapter.parse_submit(res))
         except SchedulerError as e:
-            transient = bool(getattr(e, "transient", False))
+            transient = e.transient
             if res.rc == 0:  # accepted, but the id is unreadable: the outcome is unknown
                 return SubmitResult(token, None, None, True)
             return SubmitResult(token, None, e.message, transient)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import posixpath
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path

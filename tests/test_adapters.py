@@ -40,7 +40,7 @@ def test_parse_submit_errors_are_permanent_with_the_message(name: str) -> None:
     res = captured(name)
     with pytest.raises(SchedulerError) as e:
         SgeAdapter().parse_submit(res)
-    assert not getattr(e.value, "transient") and e.value.rc == res.rc
+    assert not e.value.transient and e.value.rc == res.rc
     assert (res.stderr.split() or res.text.split())[0] in e.value.message
 
 
@@ -49,14 +49,14 @@ def test_transient_refusals() -> None:
                         "unable to contact qmaster using port 6444 on host \"vm\"")
     with pytest.raises(SchedulerError) as e:
         SgeAdapter().parse_submit(res)
-    assert getattr(e.value, "transient")
+    assert e.value.transient
 
 
 def test_unparsable_accepted_output_is_unknown_not_error() -> None:
     res = CommandResult(("qsub",), 0, b"Your job 12 (\"x\") has been submitted\n")
     with pytest.raises(SchedulerError) as e:
         SgeAdapter().parse_submit(res)
-    assert getattr(e.value, "transient")
+    assert e.value.transient
 
 
 def test_queue_empty_running_pending_held_eqw_array() -> None:

@@ -27,10 +27,8 @@ def is_transient(text: str, rc: int) -> bool:
 def fail(result: CommandResult, what: str) -> SchedulerError:
     """A SchedulerError for a failed command, classified transient or permanent."""
     msg = " ".join((result.stderr.strip() or result.text.strip() or f"exit code {result.rc}").split())
-    err = SchedulerError(f"{what} failed: {msg[-500:]}", argv=list(result.argv), rc=result.rc,
-                         stderr=result.stderr)
-    err.transient = is_transient(msg, result.rc)  # type: ignore[attr-defined]
-    return err
+    return SchedulerError(f"{what} failed: {msg[-500:]}", argv=list(result.argv), rc=result.rc,
+                          stderr=result.stderr, transient=is_transient(msg, result.rc))
 
 
 def first_id(result: CommandResult, what: str, pattern: str = r"^\s*(\d+)") -> str:
@@ -41,7 +39,6 @@ def first_id(result: CommandResult, what: str, pattern: str = r"^\s*(\d+)") -> s
         m = re.search(pattern, line)
         if m:
             return m.group(1)
-    err = SchedulerError(f"{what} printed no job id: {result.text.strip()[:300]!r}",
-                         argv=list(result.argv), rc=result.rc, stderr=result.stderr)
-    err.transient = True  # type: ignore[attr-defined]  # unknown outcome: reconcile, never guess
-    raise err
+    # accepted but unreadable: the outcome is unknown; reconcile, never guess
+    raise SchedulerError(f"{what} printed no job id: {result.text.strip()[:300]!r}",
+                         argv=list(result.argv), rc=result.rc, stderr=result.stderr, transient=True)
