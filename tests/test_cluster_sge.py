@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Cluster, jobmon
 from helpers import make_job
-from test_cli_local import max_overlap, runs_per_job
+from test_cli_local import _start, max_overlap, runs_per_job
 
 from jobauto import quelist
 
@@ -86,11 +86,6 @@ def test_vanished_job_becomes_error(sge: Cluster, tmp_path: Path) -> None:
     p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--lost-after=3", timeout=120, check_rc=1)
     assert "error    a/qsub.0: vanished: the scheduler no longer lists job" in p.stdout
     assert "blocked  a/qsub.1" in p.stdout
-
-
-def _start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
 
 
 def test_kill_9_then_resume_on_grid_engine_runs_every_job_once(sge: Cluster, tmp_path: Path) -> None:

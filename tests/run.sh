@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tests/run.sh [PYTEST ARGS...] - the project's one test command (CI runs it via .ci/run).
+# 1. installs jobauto with its test extra; 2. as root, starts the real test cluster (sshd + Grid
+# Engine, tests/cluster/up.sh); 3. runs pytest. Under CI=true the cluster is required: failing to
+# start it fails the run. Elsewhere a non-root user gets a message and the cluster tests then
+# find no cluster. JOBAUTO_SKIP_CLUSTER=1 skips step 2 (e.g. when the cluster is already up).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+PY="${PYTHON:-python}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+ci=""; [ "${CI:-}" = true ] && ci=1
+
+log="$(mktemp)"; trap 'rm -f "$log"' EXIT
+if ! "$PY" -m pip install -q -e '.[test]' >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "run.sh: FAILED: $PY -m pip install -e '.[test]'" >&2
+    exit 1
+fi
+
+if [ "${JOBAUTO_SKIP_CLUSTER:-}" = 1 ]; then
+    echo "run.sh: JOBAUTO_SKIP_CLUSTER=1: not starting the test cluster"
+elif [ "$(id -u)" = 0 ]; then
+    if ! bash tests/cluster/up.sh sshd sge; then
+        if [ -n "$ci" ]; then echo "run.sh: FAILED: the test cluster did not start (see above)" >&2; exit 1; fi
+        echo "run.sh: WARNING: the test cluster did not start; cluster tests will fail" >&2
+    fi
+elif [ -n "$ci" ]; then
+    echo "run.sh: FAILED: CI must run as root to start the test cluster (tests/cluster/up.sh)" >&2
+    exit 1
+else
+    echo "run.sh: not root: not starting the test cluster (start it with: sudo bash tests/cluster/up.sh)"
+fi
+. tests/cluster/env.sh
+
+rc=0
+"$PY" -m pytest -q "$@" || rc=$?
+if [ "$rc" = 5 ]; then
+    echo "run.sh: FAILED: pytest collected no tests (exit 5)" >&2
+fi
+exit "$rc"
