@@ -72,9 +72,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     b.transport.close()
 
 
+@pytest.mark.parametrize("backend", ["local", "sge"], indirect=True)  # the fake runs only our ops
 def test_batch_results_in_order_with_cwd_and_binary_output(backend: Backend, tmp_path: Path) -> None:
-    if backend.kind == "fake":
-        pytest.skip("the fake answers jobauto's operations only, not arbitrary commands")
     cmds = [Command.of(["printf", "a\\0b"]), Command.of(["sh", "-c", "echo err >&2; exit 3"]),
             Command.of(["pwd"], cwd="/tmp"), Command.of(["echo", "$(id);`id`"])]
     res = backend.transport.run_many(cmds)
@@ -124,9 +123,9 @@ def test_rejected_submission_is_reported_with_the_message(backend: Backend, tmp_
     assert res is not None and res.sched_id is None and res.error and not res.transient
 
 
+# real connections are cut by the kill -9 and sshd restart tests of test_cluster_sge.py
+@pytest.mark.parametrize("backend", ["fake"], indirect=True)
 def test_cut_connection_keeps_partial_results(backend: Backend, tmp_path: Path) -> None:
-    if backend.kind != "fake":
-        pytest.skip("cutting a real connection is covered by the kill -9 and sshd restart tests")
     ft = backend.transport
     assert isinstance(ft, FakeTransport)
     local = tmp_path / "run"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cluster/capture-sge.sh - regenerate tests/data/sge/: real Grid Engine output for the
 # adapter's unit tests. Run as root after `up.sh sshd sge`. Deletes all of jobauto's jobs first
-# and last. Takes about a minute.
+# and last, so it refuses to start while jobauto has jobs (someone's tests). About 30 s.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/capture-lib.sh"
 OUT="$(cd "$(dirname "$(readlink -f "$0")")/../data" && pwd)/sge"
@@ -24,7 +24,7 @@ printf '#!/bin/bash\necho "about to fail"\nexit 3\n' >exit3.sh
 printf '#!/bin/bash\nsleep "${1:-300}"\n' >sleep.sh
 chmod +x ok.sh exit3.sh sleep.sh
 EOF
-clear_jobs
+state_is "" || die "jobauto has jobs in the queue (tests running?); try again when it is idle"
 
 cap qstat-help-head1 'qstat -help | head -1' 'how to tell SGE from other qstat commands'
 cap qstat-empty-xml 'qstat -xml -u jobauto' 'no jobs'

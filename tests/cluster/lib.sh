@@ -63,8 +63,9 @@ wait_for() {
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # start_daemon CMD...: run a self-daemonising server in a session of its own with stdio on
-# /dev/null, so neither a caller's pipe (CI reading our output) nor its process group holds it.
-start_daemon() { setsid -w "$@" </dev/null >/dev/null 2>&1; }
+# /dev/null, so neither a caller's pipe (CI reading our output) nor its process group holds
+# it, and without fd 9 (our lock), which a daemon would otherwise hold for ever.
+start_daemon() { setsid -w "$@" </dev/null >/dev/null 2>&1 9>&-; }
 
 # start_sshd: start the test sshd from up.sh's config and wait until the test key logs in.
 start_sshd() {

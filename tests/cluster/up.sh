@@ -360,7 +360,7 @@ EOF
         rm -f /run/mysqld/mysqld.pid
         setsid /usr/sbin/mariadbd --user=mysql --bind-address=127.0.0.1 --pid-file=/run/mysqld/mysqld.pid \
             --socket=/run/mysqld/mysqld.sock --innodb-lock-wait-timeout=900 \
-            </dev/null >>/var/log/slurm/mariadb.log 2>&1 &
+            </dev/null >>/var/log/slurm/mariadb.log 2>&1 9>&- &
     fi
     wait_for 30 mysqladmin ping || { tail -n 5 /var/log/slurm/mariadb.log >&2; die "MariaDB did not start"; }
     mysql -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$SLURM_DB_PASS';

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# tests/cluster/capture-slurm.sh - regenerate tests/data/pbs/ (the PBS/Torque wrappers from
+# slurm-wlm-torque) and tests/data/slurm/: real output for the adapters' unit tests. Run as root
+# after `up.sh sshd slurm`. Refuses to start while jobauto has jobs in Slurm; cancels what it
+# submitted. About two minutes, most of it waiting for Slurm's time-limit check.
+set -euo pipefail
+. "$(dirname "$(readlink -f "$0")")/capture-lib.sh"
+DATA="$(cd "$(dirname "$(readlink -f "$0")")/../data" && pwd)"
+T="$TORQUE_DIR/bin"
+SQ="squeue -h -u jobauto -o '%i|%j|%T|%r'"
+SACCT="sacct -X -n -P -o JobID,JobName,State,ExitCode,Elapsed"
+
+# Sorted states of jobauto's queued jobs, one per array task ("" when none).
+states() { as_user squeue -h -r -u "$TEST_USER" -o %T | sort | tr '\n' ' ' | sed 's/ $//'; }
+state_is() { [ "$(states)" = "$1" ]; }
+clear_jobs() {
+    as_user scancel -u "$TEST_USER" >/dev/null 2>&1 || true
+    poll 60 "jobauto's Slurm jobs to go" state_is ""
+}
+# sacct_state ID: the job's final state, once accounting has it (prints nothing before).
+sacct_state() { as_user sacct -X -n -P -j "$1" -o State | grep -vE '^(PENDING|RUNNING|REQUEUED|)$'; }
+done_in_sacct() { sacct_state "$1" >/dev/null; }
+job_running() { [ "$(as_user squeue -h -j "$1" -o %T 2>/dev/null)" = RUNNING ]; }
+
+state_is "" || die "jobauto has Slurm jobs (tests running?); try again when the queue is idle"
+fresh_workdir <<'EOF'
+printf '#!/bin/bash\necho "ok on $(hostname)"\nsleep 1\n' >ok.sh
+printf '#!/bin/bash\necho "about to fail"\nexit 3\n' >exit3.sh
+printf '#!/bin/bash\nsleep "${1:-300}"\n' >sleep.sh
+chmod +x ok.sh exit3.sh sleep.sh
+EOF
+
+# ------------------------------------------------------------------------------ PBS / Torque
+OUT="$DATA/pbs"; rm -rf "$OUT"; mkdir -p "$OUT"
+cap qsub "$T/qsub ok.sh" 'prints the bare Slurm job id'
+ok="$(capture_id qsub)"
+cap qsub-named "$T/qsub -N pbs_named ok.sh" 'with -N'
+cap qsub-array "$T/qsub -t 1-3 ok.sh" 'array: prints the array job id'
+cap qsub-exit3 "$T/qsub -N pbs_exit3 exit3.sh" 'job that exits 3'
+fail="$(capture_id qsub-exit3)"
+cap qsub-bad-option "$T/qsub --no-such-option ok.sh" 'invalid option: usage on stderr'
+cap qsub-missing-script "$T/qsub no-such-script.sh" 'script does not exist'
+cap qsub-stdin "echo hostname | $T/qsub" 'the wrapper cannot read a script from stdin'
+poll 30 "PBS jobs to finish" state_is ""
+cap qsub-running "$T/qsub -N pbs_run sleep.sh" 'a job to be seen running'
+run="$(capture_id qsub-running)"
+cap qsub-held "$T/qsub -h -N pbs_held sleep.sh" 'held job (qsub -h)'
+held="$(capture_id qsub-held)"
+poll 30 "job $run to run" job_running "$run"
+poll 30 "job $fail in accounting" done_in_sacct "$fail"
+cap qstat "$T/qstat" \
+    'every job slurmctld still remembers (MinJobAge=300 s): up.sh smoke jobs and the above as C, one R, one held'
+cap qstat-one "$T/qstat $run" 'one running job'
+cap qstat-f-running "$T/qstat -f $run" 'running job'
+cap qstat-f-held "$T/qstat -f $held" 'held job'
+cap qstat-f-completed "$T/qstat -f $ok" 'finished, exit 0'
+cap qstat-f-exit3 "$T/qstat -f $fail" 'finished, exit 3'
+cap qstat-unknown "$T/qstat 999999" 'unknown id'
+cap qdel "$T/qdel $run" 'qdel of a running job'
+cap qdel-unknown "$T/qdel 999999" 'qdel of an unknown id'
+clear_jobs
+write_readme "Captured PBS/Torque wrapper output (on Slurm)" "$(cat <<EOF
+Real output of the PBS/Torque compatibility wrappers of Slurm $(sinfo -V | sed 's/^slurm //')
+(Debian 12 \`slurm-wlm-torque\`, unpacked to \`$T\` because the package conflicts with
+\`gridengine-client\`), on the test cluster from \`tests/cluster/up.sh sshd slurm\` (one node
+\`$(hostname -s)\`, partition \`debug\`). Produced by \`tests/cluster/capture-slurm.sh\` (run it as
+root to regenerate this and ../slurm/; job ids will differ). Job scripts in \`~/capture\`: \`ok.sh\`
+(echo, sleep 1, exit 0), \`exit3.sh\` (exit 3), \`sleep.sh N\` (sleep N seconds, default 300).
+Rows are in capture order. The wrappers' job ids are Slurm's; array tasks appear under their own
+raw Slurm job ids.
+EOF
+)"
+
+# -------------------------------------------------------------------------------------- Slurm
+OUT="$DATA/slurm"; rm -rf "$OUT"; mkdir -p "$OUT"; : >"$ROWS"
+cap sbatch-parsable 'sbatch --parsable -J ok ok.sh' 'normal job (exits 0)'
+ok="$(capture_id sbatch-parsable)"
+cap sbatch 'sbatch -J ok_plain ok.sh' 'without --parsable'
+cap sbatch-parsable-array 'sbatch --parsable -a 1-3 -J arr ok.sh' 'array job'
+arr="$(capture_id sbatch-parsable-array)"
+cap sbatch-bad-option 'sbatch --parsable --no-such-option ok.sh' 'invalid option'
+cap sbatch-missing-script 'sbatch --parsable no-such-script.sh' 'script does not exist'
+cap sbatch-parsable-exit3 'sbatch --parsable -J exit3 exit3.sh' 'job that exits 3'
+fail="$(capture_id sbatch-parsable-exit3)"
+cap sbatch-parsable-timeout 'sbatch --parsable -J timeout -t 1 sleep.sh 300' \
+    'time limit 1 minute (the smallest; Slurm checks limits about every 30 s)'
+tmo="$(capture_id sbatch-parsable-timeout)"
+cap sbatch-parsable-cancel 'sbatch --parsable -J cancel sleep.sh 300' 'to be cancelled while running'
+can="$(capture_id sbatch-parsable-cancel)"
+poll 30 "job $can to run" job_running "$can"
+cap scancel "scancel $can" 'scancel of a running job: silent'
+cap scancel-unknown 'scancel 999999' 'unknown id'
+cap squeue-unknown "squeue -h -j 999999 -o '%i|%j|%T|%r'" 'unknown id'
+for j in "$ok" "$arr" "$fail" "$can"; do poll 30 "job $j in accounting" done_in_sacct "$j"; done
+cap sacct-completed "$SACCT -j $ok" 'finished, exit 0'
+cap sacct-failed "$SACCT -j $fail" 'finished, exit 3'
+cap sacct-cancelled "$SACCT -j $can" 'cancelled with scancel while running'
+cap sacct-array "$SACCT -j $arr" 'array job, 3 tasks: one line per task'
+cap sacct-unknown "$SACCT -j 999999" 'unknown id: no output, exit 0'
+poll 150 "job $tmo to time out" done_in_sacct "$tmo"
+cap sacct-timeout "$SACCT -j $tmo" 'killed at its time limit (-t 1)'
+cap sacct-several "$SACCT -j $ok,$fail,$tmo,$can" 'the four jobs above in one call'
+poll 60 "the submitted jobs to finish" state_is ""
+
+# queue snapshots (the node has 4 CPUs; every job takes 1)
+cap squeue-empty "$SQ" 'no jobs: empty output'
+for i in 1 2 3 4 5 6; do rx "sbatch --parsable -J run$i sleep.sh" >/dev/null; done
+poll 30 "4 running, 2 pending" state_is "PENDING PENDING RUNNING RUNNING RUNNING RUNNING"
+cap squeue-running-pending "$SQ" '6 jobs: 4 running, 2 pending'
+clear_jobs
+rx 'sbatch --parsable -H -J held sleep.sh' >/dev/null
+poll 30 "a held job" state_is "PENDING"
+cap squeue-held "$SQ" 'one job submitted with sbatch -H'
+clear_jobs
+rx 'sbatch --parsable -a 1-6 -J arr_busy sleep.sh' >/dev/null
+poll 30 "array tasks 1-4 running, 5-6 pending" state_is "PENDING PENDING RUNNING RUNNING RUNNING RUNNING"
+cap squeue-array "$SQ" 'array -a 1-6: tasks 1-4 running, 5-6 pending (one line)'
+cap squeue-array-r "${SQ/-h/-h -r}" 'the same with -r: one line per task'
+clear_jobs
+rx 'sbatch --parsable -J mix_a sleep.sh' >/dev/null
+rx 'sbatch --parsable -a 1-4 -J mix_arr sleep.sh' >/dev/null
+rx 'sbatch --parsable -J mix_pending sleep.sh' >/dev/null
+rx 'sbatch --parsable -H -J mix_held sleep.sh' >/dev/null
+poll 30 "the mixed queue" state_is "PENDING PENDING PENDING RUNNING RUNNING RUNNING RUNNING"
+cap squeue-mixed "$SQ" 'in submit order: 1 running; array -a 1-4 with tasks 1-3 running, 4 pending; 1 pending; 1 held'
+cap squeue-mixed-r "${SQ/-h/-h -r}" 'the same with -r'
+cap squeue-mixed-default 'squeue -u jobauto' 'the same, default format'
+clear_jobs
+"${SSH[@]}" 'rm -rf capture' </dev/null
+
+write_readme "Captured Slurm output" "$(cat <<EOF
+Real output of Slurm $(sinfo -V | sed 's/^slurm //') (Debian 12 packages; accounting through
+slurmdbd + MariaDB) on the test cluster from \`tests/cluster/up.sh sshd slurm\` (one node
+\`$(hostname -s)\` with 4 CPUs, partition \`debug\`), for the Slurm adapter's unit tests. Produced
+by \`tests/cluster/capture-slurm.sh\` (run it as root to regenerate this and ../pbs/; job ids will
+differ). Job scripts in \`~/capture\`: \`ok.sh\` (echo, sleep 1, exit 0), \`exit3.sh\` (exit 3),
+\`sleep.sh N\` (sleep N seconds, default 300). Rows are in capture order.
+EOF
+)"
+echo "CAPTURED $(ls "$DATA/pbs" | grep -c '\.rc$') PBS and $(ls "$OUT" | grep -c '\.rc$') Slurm outputs in $DATA"
