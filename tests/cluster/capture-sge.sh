@@ -1,30 +1,27 @@
 #!/usr/bin/env bash
 # tests/cluster/capture-sge.sh - regenerate tests/data/sge/: real Grid Engine output for the
-# adapter's unit tests. Run as root after `up.sh sshd sge`. Deletes all of jobauto's jobs first
-# and last, so it refuses to start while jobauto has jobs (someone's tests). About 30 s.
+# adapter's unit tests. Run as root after `up.sh sshd sge`. Refuses to start while jobauto has
+# jobs (the queue snapshots must show only its own); deletes only the jobs it submitted. ~30 s.
 set -euo pipefail
+# shellcheck source=capture-lib.sh
 . "$(dirname "$(readlink -f "$0")")/capture-lib.sh"
 OUT="$(cd "$(dirname "$(readlink -f "$0")")/../data" && pwd)/sge"
-rm -rf "$OUT"; mkdir -p "$OUT"
 
 # Sorted states of jobauto's jobs as plain qstat shows them, e.g. "qw r r" ("" when none).
 states() { as_user qstat -u "$TEST_USER" | awk 'NR > 2 { print $5 }' | sort | tr '\n' ' ' | sed 's/ $//'; }
-state_is() { [ "$(states)" = "$1" ]; }
-clear_jobs() {
-    as_user qdel -u "$TEST_USER" >/dev/null 2>&1 || true
-    poll 60 "jobauto's jobs to go" state_is ""
-}
+state_is() { local s; s="$(states)" && [ "$s" = "$1" ]; }
+# qdel takes job names too; these are all the names this script submits under.
+NAMES=(ok ok_plain arr exit3 hrt to_delete run1 run2 run3 run4 run5 run6 held eqw arr_busy
+       mix_eqw mix_a mix_b mix_arr mix_pending mix_held)
+cancel_jobs() { as_user qdel "${NAMES[@]}" >/dev/null 2>&1 || true; }
+clear_jobs() { cancel_jobs; poll 60 "jobauto's jobs to go" state_is ""; }
 # submit NAME ARGS...: qsub -terse ARGS (not captured); prints the job id.
 submit() { rx "qsub -terse -cwd -N $*" | cut -d. -f1; }
 finished() { as_user qacct -j "$1" >/dev/null 2>&1; }
 
-fresh_workdir <<'EOF'
-printf '#!/bin/bash\necho "ok on $(hostname)"\nsleep 1\n' >ok.sh
-printf '#!/bin/bash\necho "about to fail"\nexit 3\n' >exit3.sh
-printf '#!/bin/bash\nsleep "${1:-300}"\n' >sleep.sh
-chmod +x ok.sh exit3.sh sleep.sh
-EOF
 state_is "" || die "jobauto has jobs in the queue (tests running?); try again when it is idle"
+rm -rf "$OUT"; mkdir -p "$OUT"
+fresh_workdir
 
 cap qstat-help-head1 'qstat -help | head -1' 'how to tell SGE from other qstat commands'
 cap qstat-empty-xml 'qstat -xml -u jobauto' 'no jobs'
@@ -102,9 +99,7 @@ write_readme "Captured Son of Grid Engine output" "$(cat <<EOF
 Real output of Son of Grid Engine $(sed 's/^SGE //' "$OUT/qstat-help-head1.out") (Debian 12 \`gridengine-*\` packages)
 on the test cluster from \`tests/cluster/up.sh sshd sge\` (one host \`$(hostname -s)\`, queue
 \`all.q\` with 4 slots), for the SGE adapter's unit tests. Produced by
-\`tests/cluster/capture-sge.sh\` (run it as root to regenerate everything here; job ids will differ).
-Job scripts in \`~/capture\`: \`ok.sh\` (echo, sleep 1, exit 0), \`exit3.sh\` (exit 3),
-\`sleep.sh N\` (sleep N seconds, default 300). Rows are in capture order.
+\`tests/cluster/capture-sge.sh\` (run it as root to regenerate everything here).
 EOF
 )"
-echo "CAPTURED $(ls "$OUT" | grep -c '\.rc$') SGE outputs in $OUT"
+echo "CAPTURED $(count_captures "$OUT") SGE outputs in $OUT"

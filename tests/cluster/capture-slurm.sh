@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/cluster/capture-slurm.sh - regenerate tests/data/pbs/ (the PBS/Torque wrappers from
 # slurm-wlm-torque) and tests/data/slurm/: real output for the adapters' unit tests. Run as root
-# after `up.sh sshd slurm`. Refuses to start while jobauto has jobs in Slurm; cancels what it
-# submitted. About two minutes, most of it waiting for Slurm's time-limit check.
+# after `up.sh sshd slurm`. Refuses to start while jobauto has jobs in Slurm (the queue snapshots
+# must show only its own); cancels only what it submitted. About two minutes, most of it waiting
+# for Slurm's time-limit check.
 set -euo pipefail
+# shellcheck source=capture-lib.sh
 . "$(dirname "$(readlink -f "$0")")/capture-lib.sh"
 DATA="$(cd "$(dirname "$(readlink -f "$0")")/../data" && pwd)"
 T="$TORQUE_DIR/bin"
@@ -12,23 +14,22 @@ SACCT="sacct -X -n -P -o JobID,JobName,State,ExitCode,Elapsed"
 
 # Sorted states of jobauto's queued jobs, one per array task ("" when none).
 states() { as_user squeue -h -r -u "$TEST_USER" -o %T | sort | tr '\n' ' ' | sed 's/ $//'; }
-state_is() { [ "$(states)" = "$1" ]; }
-clear_jobs() {
-    as_user scancel -u "$TEST_USER" >/dev/null 2>&1 || true
-    poll 60 "jobauto's Slurm jobs to go" state_is ""
+state_is() { local s; s="$(states)" && [ "$s" = "$1" ]; }
+# All the job names this script submits under (the wrappers name a job after its script).
+NAMES=(ok.sh pbs_named exit3.sh pbs_exit3 pbs_run pbs_held ok ok_plain arr exit3 timeout cancel
+       run1 run2 run3 run4 run5 run6 held arr_busy mix_a mix_arr mix_pending mix_held)
+cancel_jobs() { local n; for n in "${NAMES[@]}"; do as_user scancel -u "$TEST_USER" -n "$n" || true; done; }
+clear_jobs() { cancel_jobs; poll 60 "jobauto's Slurm jobs to go" state_is ""; }
+# done_in_sacct ID: accounting has the job's final record. Right after a job ends sacct may
+# already say FAILED or CANCELLED but still show JobName "allocation"; wait for the real name.
+done_in_sacct() {
+    as_user sacct -X -n -P -j "$1" -o State,JobName |
+        grep -vE '^(PENDING|RUNNING|REQUEUED|)\||\|allocation$' | grep -q .
 }
-# sacct_state ID: the job's final state, once accounting has it (prints nothing before).
-sacct_state() { as_user sacct -X -n -P -j "$1" -o State | grep -vE '^(PENDING|RUNNING|REQUEUED|)$'; }
-done_in_sacct() { sacct_state "$1" >/dev/null; }
 job_running() { [ "$(as_user squeue -h -j "$1" -o %T 2>/dev/null)" = RUNNING ]; }
 
 state_is "" || die "jobauto has Slurm jobs (tests running?); try again when the queue is idle"
-fresh_workdir <<'EOF'
-printf '#!/bin/bash\necho "ok on $(hostname)"\nsleep 1\n' >ok.sh
-printf '#!/bin/bash\necho "about to fail"\nexit 3\n' >exit3.sh
-printf '#!/bin/bash\nsleep "${1:-300}"\n' >sleep.sh
-chmod +x ok.sh exit3.sh sleep.sh
-EOF
+fresh_workdir
 
 # ------------------------------------------------------------------------------ PBS / Torque
 OUT="$DATA/pbs"; rm -rf "$OUT"; mkdir -p "$OUT"
@@ -60,14 +61,12 @@ cap qdel "$T/qdel $run" 'qdel of a running job'
 cap qdel-unknown "$T/qdel 999999" 'qdel of an unknown id'
 clear_jobs
 write_readme "Captured PBS/Torque wrapper output (on Slurm)" "$(cat <<EOF
-Real output of the PBS/Torque compatibility wrappers of Slurm $(sinfo -V | sed 's/^slurm //')
+Real output of the PBS/Torque compatibility wrappers of Slurm $(sinfo -V | awk '{ print $NF }')
 (Debian 12 \`slurm-wlm-torque\`, unpacked to \`$T\` because the package conflicts with
 \`gridengine-client\`), on the test cluster from \`tests/cluster/up.sh sshd slurm\` (one node
 \`$(hostname -s)\`, partition \`debug\`). Produced by \`tests/cluster/capture-slurm.sh\` (run it as
-root to regenerate this and ../slurm/; job ids will differ). Job scripts in \`~/capture\`: \`ok.sh\`
-(echo, sleep 1, exit 0), \`exit3.sh\` (exit 3), \`sleep.sh N\` (sleep N seconds, default 300).
-Rows are in capture order. The wrappers' job ids are Slurm's; array tasks appear under their own
-raw Slurm job ids.
+root to regenerate this and ../slurm/). The wrappers' job ids are Slurm's; array tasks appear
+under their own raw Slurm job ids. The wrappers' \`qsub\` reports sbatch failures on stdout.
 EOF
 )"
 
@@ -129,12 +128,12 @@ clear_jobs
 "${SSH[@]}" 'rm -rf capture' </dev/null
 
 write_readme "Captured Slurm output" "$(cat <<EOF
-Real output of Slurm $(sinfo -V | sed 's/^slurm //') (Debian 12 packages; accounting through
+Real output of Slurm $(sinfo -V | awk '{ print $NF }') (Debian 12 packages; accounting through
 slurmdbd + MariaDB) on the test cluster from \`tests/cluster/up.sh sshd slurm\` (one node
 \`$(hostname -s)\` with 4 CPUs, partition \`debug\`), for the Slurm adapter's unit tests. Produced
-by \`tests/cluster/capture-slurm.sh\` (run it as root to regenerate this and ../pbs/; job ids will
-differ). Job scripts in \`~/capture\`: \`ok.sh\` (echo, sleep 1, exit 0), \`exit3.sh\` (exit 3),
-\`sleep.sh N\` (sleep N seconds, default 300). Rows are in capture order.
+by \`tests/cluster/capture-slurm.sh\` (run it as root to regenerate this and ../pbs/). Right after
+a job ends, sacct can already report its final state while JobName still reads \`allocation\`;
+the script waits for the real name before capturing.
 EOF
 )"
-echo "CAPTURED $(ls "$DATA/pbs" | grep -c '\.rc$') PBS and $(ls "$OUT" | grep -c '\.rc$') Slurm outputs in $DATA"
+echo "CAPTURED $(count_captures "$DATA/pbs") PBS and $(count_captures "$OUT") Slurm outputs in $DATA"

@@ -4,19 +4,20 @@
 # still belongs to that program (/proc/PID/comm). Packages, users, keys and state stay, so
 # up.sh brings everything back in a few seconds.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 [ $# -gt 0 ] || set -- slurm sge sshd
 need_root
 lock_state
+specs=()
 for c in "$@"; do
     case "$c" in
-        sshd)  stop_pidfile "$STATE_DIR/sshd.pid" sshd ;;
-        sge)   for f in "$SGE_EXECD_SPOOL"/*/execd.pid; do stop_pidfile "$f" sge_execd; done
-               stop_pidfile "$SGE_QMASTER_PID" sge_qmaster ;;
-        slurm) for (( i = ${#SLURM_DAEMONS[@]} - 1; i >= 0; i-- )); do
-                   stop_pidfile "${SLURM_DAEMONS[i]%%:*}" "${SLURM_DAEMONS[i]##*:}"
-               done ;;
+        sshd)  specs+=("$STATE_DIR/sshd.pid:sshd") ;;
+        sge)   for f in "$SGE_EXECD_SPOOL"/*/execd.pid; do specs+=("$f:sge_execd"); done
+               specs+=("$SGE_QMASTER_PID:sge_qmaster") ;;
+        slurm) specs+=("${SLURM_DAEMONS[@]}") ;;
         *)     die "unknown component '$c' (use: sshd sge slurm)" ;;
     esac
 done
+stop_pidfile "${specs[@]}"
 echo "DOWN $*"

@@ -1,5 +1,6 @@
-# tests/cluster/lib.sh - constants and helpers shared by up.sh, down.sh and restart-sshd.sh.
+# tests/cluster/lib.sh - constants and helpers shared by the scripts in tests/cluster/.
 # Sourced, never run. Everything here runs as root on a machine without systemd.
+# shellcheck disable=SC2034  # the constants are used by the scripts that source this
 
 STATE_DIR=/tmp/jobauto-cluster            # keys, ssh_config, known_hosts, sshd log + pid, apt log
 TEST_USER=jobauto
@@ -8,12 +9,15 @@ TORQUE_DIR=/opt/slurm-torque
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 SGE_QMASTER_PID=/var/spool/gridengine/qmaster/qmaster.pid
 SGE_EXECD_SPOOL=/var/spool/gridengine/execd   # execd.pid lives in <spool>/<host name>/
-# Slurm daemons as "pidfile:comm", in start order (down.sh stops them in reverse).
+# Slurm daemons as "pidfile:comm", as down.sh's stop_pidfile takes them.
 SLURM_DAEMONS=(/run/munge/munged.pid:munged /run/mysqld/mysqld.pid:mariadbd
                /run/slurmdbd.pid:slurmdbd /run/slurmctld.pid:slurmctld /run/slurmd.pid:slurmd)
 
 ME="$(basename "$0")"
 die()  { echo "$ME: ERROR: $*" >&2; exit 1; }
+# Under set -e an unexpected failure would end the script silently: name the command instead.
+set -E
+trap 'echo "$ME: ERROR: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
 # Serialise up/down/restart: two bring-ups racing over one qmaster or one sshd pid file go wrong.
@@ -40,16 +44,25 @@ pid_of() {
     [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] && running "$p" && echo "$p"
 }
 
-# stop_pidfile PIDFILE COMM: SIGTERM, wait up to 15 s, then SIGKILL; remove the pid file.
+# stop_pidfile PIDFILE:COMM...: SIGTERM each daemon, wait up to 15 s for all of them together
+# (slurmctld takes about 2 s, sge_qmaster 3-9 s), SIGKILL what is left; remove the pid files.
 stop_pidfile() {
-    local p i
-    if p="$(pid_of "$1" "$2")"; then
-        kill "$p" 2>/dev/null || true
-        for i in $(seq 150); do running "$p" || break; sleep 0.1; done
-        if running "$p"; then kill -9 "$p" 2>/dev/null || true; fi
-        echo "stopped $2 (pid $p)"
-    fi
-    rm -f "$1"
+    local spec p pids=() names=() i n
+    for spec in "$@"; do
+        if p="$(pid_of "${spec%:*}" "${spec##*:}")"; then
+            kill "$p" 2>/dev/null || true
+            pids+=("$p"); names+=("${spec##*:}")
+        fi
+        rm -f "${spec%:*}"
+    done
+    for i in $(seq 150); do
+        n=0; for p in "${pids[@]}"; do if running "$p"; then n=1; fi; done
+        [ "$n" = 1 ] || break; sleep 0.1
+    done
+    for i in "${!pids[@]}"; do
+        if running "${pids[i]}"; then kill -9 "${pids[i]}" 2>/dev/null || true; fi
+        echo "stopped ${names[i]} (pid ${pids[i]})"
+    done
 }
 
 # wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; fail after SECONDS.

@@ -13,6 +13,7 @@
 #   slurm  slurmctld + slurmd + slurmdbd/MariaDB (sacct) + munge, partition debug;
 #          PBS/Torque wrappers in /opt/slurm-torque/bin (SGE keeps /usr/bin/qsub)
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 cd /          # commands below run as jobauto, who cannot enter every caller's directory
 export DEBIAN_FRONTEND=noninteractive
@@ -101,8 +102,10 @@ up_sshd() {
     local t0 home pid pub changed=""
     t0="$(date +%s.%N)"
     home="$(getent passwd "$TEST_USER" | cut -d: -f6)"
-    [ -f "$STATE_DIR/ssh_host_ed25519_key" ] ||
+    if [ ! -f "$STATE_DIR/ssh_host_ed25519_key" ]; then
         ssh-keygen -q -t ed25519 -N '' -C jobauto-test-host -f "$STATE_DIR/ssh_host_ed25519_key"
+        changed=1
+    fi
     [ -f "$STATE_DIR/id_ed25519" ] ||
         ssh-keygen -q -t ed25519 -N '' -C jobauto-test-client -f "$STATE_DIR/id_ed25519"
 
@@ -188,7 +191,7 @@ sge_queue_state() {
 }
 
 up_sge() {
-    local t0 ip aliases wd out common="$SGE_ROOT/$SGE_CELL/common" i f changed=""
+    local t0 ip aliases wd out common="$SGE_ROOT/$SGE_CELL/common" i f op changed=""
     t0="$(date +%s.%N)"
     getent hosts "$HOST" >/dev/null || echo "127.0.0.1 $HOST" >>/etc/hosts
     if [ ! -f "$common/bootstrap" ]; then       # debconf said "no": create the cell ourselves
@@ -211,8 +214,8 @@ up_sge() {
     if [ -n "$changed" ]; then
         chown sgeadmin:sgeadmin "$common/host_aliases" "$common/act_qmaster"
         # daemons read host_aliases at start only
-        for f in "$SGE_EXECD_SPOOL"/*/execd.pid; do stop_pidfile "$f" sge_execd >/dev/null; done
-        stop_pidfile "$SGE_QMASTER_PID" sge_qmaster >/dev/null
+        for f in "$SGE_EXECD_SPOOL"/*/execd.pid; do stop_pidfile "$f:sge_execd" >/dev/null; done
+        stop_pidfile "$SGE_QMASTER_PID:sge_qmaster" >/dev/null
     fi
 
     if ! pid_of "$SGE_QMASTER_PID" sge_qmaster >/dev/null; then
@@ -223,6 +226,10 @@ up_sge() {
         tail -n 5 /var/spool/gridengine/qmaster/messages >&2 || true
         die "SGE qmaster does not answer (log: /var/spool/gridengine/qmaster/messages)"
     fi
+    # A qmaster that lost its pid file (say, its package was purged while it ran) still holds
+    # port 6444 and answers qconf, while the one we just started died.
+    pid_of "$SGE_QMASTER_PID" sge_qmaster >/dev/null ||
+        die "sge_qmaster is not running from $SGE_QMASTER_PID; is another one holding port 6444?"
 
     qconf -sh 2>/dev/null | grep -qxF "$HOST" || qc -ah "$HOST"
     qconf -ss 2>/dev/null | grep -qxF "$HOST" || qc -as "$HOST"
@@ -244,28 +251,36 @@ up_sge() {
     qc_apply -Msconf "$TMP/sconf" "$TMP/sconf.cur"
 
     printf 'group_name @allhosts\nhostlist %s\n' "$HOST" >"$TMP/hgrp"
-    if qconf -shgrp @allhosts >"$TMP/hgrp.cur" 2>/dev/null; then qc_apply -Mhgrp "$TMP/hgrp" "$TMP/hgrp.cur"
-    else qc -Ahgrp "$TMP/hgrp"; fi
+    if qconf -shgrp @allhosts >"$TMP/hgrp.cur" 2>/dev/null; then op=-Mhgrp; else op=-Ahgrp; fi
+    qc_apply "$op" "$TMP/hgrp" "$TMP/hgrp.cur"
 
     # PE smp (all slots of a job on one host); the queue template lists PEs that do not exist.
-    if qconf -sp smp >"$TMP/pe.cur" 2>/dev/null; then :; else
-        printf '%s\n' 'pe_name smp' 'slots 999' 'user_lists NONE' 'xuser_lists NONE' 'start_proc_args NONE' \
-            'stop_proc_args NONE' 'allocation_rule $pe_slots' 'control_slaves TRUE' 'job_is_first_task TRUE' \
-            'urgency_slots min' 'accounting_summary FALSE' 'qsort_args NONE' >"$TMP/pe.new"
-        qc -Ap "$TMP/pe.new"
-        qconf -sp smp >"$TMP/pe.cur"
-    fi
-    sed -e 's/^slots .*/slots 999/' -e 's/^allocation_rule .*/allocation_rule $pe_slots/' "$TMP/pe.cur" >"$TMP/pe"
-    qc_apply -Mp "$TMP/pe" "$TMP/pe.cur"
+    cat >"$TMP/pe" <<'EOF'
+pe_name smp
+slots 999
+user_lists NONE
+xuser_lists NONE
+start_proc_args NONE
+stop_proc_args NONE
+allocation_rule $pe_slots
+control_slaves TRUE
+job_is_first_task TRUE
+urgency_slots min
+accounting_summary FALSE
+qsort_args NONE
+EOF
+    if qconf -sp smp >"$TMP/pe.cur" 2>/dev/null; then op=-Mp; else op=-Ap; fi
+    qc_apply "$op" "$TMP/pe" "$TMP/pe.cur"
 
-    # Queue all.q: no load thresholds (a busy 2-core box would put it in alarm state), bash,
-    # and unix_behavior so #! lines are honoured (posix_compliant ignores them).
-    if qconf -sq all.q >"$TMP/q.cur" 2>/dev/null; then :; else qconf -sq >"$TMP/q.tmpl"; : >"$TMP/q.cur"; fi
+    # Queue all.q, edited from its current definition or the template for new queues: no load
+    # thresholds (a busy 2-core box would put it in alarm state), bash, and unix_behavior so
+    # #! lines are honoured (posix_compliant ignores them).
+    if qconf -sq all.q >"$TMP/q.cur" 2>/dev/null; then op=-Mq; else op=-Aq; qconf -sq >"$TMP/q.cur"; fi
     sed -e 's/^qname .*/qname all.q/' -e 's/^hostlist .*/hostlist @allhosts/' -e "s/^slots .*/slots $SGE_SLOTS/" \
         -e 's/^load_thresholds .*/load_thresholds NONE/' -e 's/^pe_list .*/pe_list smp/' \
         -e 's|^shell .*|shell /bin/bash|' -e 's/^shell_start_mode .*/shell_start_mode unix_behavior/' \
-        "$( [ -s "$TMP/q.cur" ] && echo "$TMP/q.cur" || echo "$TMP/q.tmpl")" >"$TMP/q"
-    if [ -s "$TMP/q.cur" ]; then qc_apply -Mq "$TMP/q" "$TMP/q.cur"; else qc -Aq "$TMP/q"; fi
+        "$TMP/q.cur" >"$TMP/q"
+    qc_apply "$op" "$TMP/q" "$TMP/q.cur"
 
     if ! sge_execd_pid >/dev/null; then
         rm -f "$SGE_EXECD_SPOOL"/*/execd.pid
@@ -379,7 +394,7 @@ StorageUser=slurm
 StoragePass=$SLURM_DB_PASS
 StorageLoc=slurm_acct_db
 EOF
-    then stop_pidfile /run/slurmdbd.pid slurmdbd >/dev/null; fi
+    then stop_pidfile /run/slurmdbd.pid:slurmdbd >/dev/null; fi
     chown slurm:slurm /etc/slurm/slurmdbd.conf      # slurmdbd refuses any other owner or mode
     if ! pid_of /run/slurmdbd.pid slurmdbd >/dev/null; then
         rm -f /run/slurmdbd.pid
@@ -389,8 +404,7 @@ EOF
         { tail -n 5 /var/log/slurm/slurmdbd.log >&2; die "slurmdbd does not answer"; }
 
     if [ -n "$restart" ]; then       # node/plugin changes need a restart, not scontrol reconfigure
-        stop_pidfile /run/slurmd.pid slurmd >/dev/null
-        stop_pidfile /run/slurmctld.pid slurmctld >/dev/null
+        stop_pidfile /run/slurmd.pid:slurmd /run/slurmctld.pid:slurmctld >/dev/null
     fi
     if ! pid_of /run/slurmctld.pid slurmctld >/dev/null; then
         rm -f /run/slurmctld.pid
