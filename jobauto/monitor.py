@@ -125,9 +125,8 @@ class Monitor:
     def restart(self, now: float) -> None:
         """Mark jobs that were running when a previous monitor stopped (quelist spre@)."""
         for job in self._running():
-            if job.state == JobState.RUNNING:
-                job.spre_at = now
-                self._touch(job)
+            job.spre_at = now
+            self._touch(job)
         self._commit()
 
     def tick(self, now: float) -> TickResult:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Options
-from .deps import Graph
+from .deps import DEPENDENCY, Graph, marker_path
 from .errors import ConfigError, StateError, TransportError, TreeError
 from .monitor import Monitor, Settings
 from .remote import Remote
@@ -74,11 +74,8 @@ def check_cycles(root: Path, specs: list) -> None:  # type: ignore[type-arg]
         g.add(s.name, s.deps)
     cycle = g.find_cycle()
     if cycle:
-        first = cycle[0]
-        d, base = posixpath.split(first)
-        dep = posixpath.join(d, "qsub.dependency." + base[len("qsub."):]) if d else \
-            "qsub.dependency." + base[len("qsub."):]
-        raise TreeError("dependency cycle: " + " -> ".join(cycle), file=str(root / dep))
+        raise TreeError("dependency cycle: " + " -> ".join(cycle),
+                        file=str(root / marker_path(cycle[0], DEPENDENCY)))
 
 
 def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]

@@ -58,3 +58,17 @@ def test_missing_placeholder_names_file_line_and_flag(tmp_path: Path) -> None:
     make_job(tmp_path, "a/qsub.0", body="run __queue__")
     with pytest.raises(ConfigError, match="--define queue=VALUE"):
         check_placeholders(tmp_path, jobs, {})
+
+
+def test_every_template_and_the_example_share_one_marker_block() -> None:
+    import importlib.util
+    root = Path(__file__).resolve().parents[1]
+    blocks = set()
+    for t in ("local", "sge", "slurm", "pbs"):
+        text = (root / "templates" / f"{t}.sh").read_text()
+        blocks.add(text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")])
+    assert len(blocks) == 1
+    spec = importlib.util.spec_from_file_location("prepare", root / "examples/ecalj/prepare.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    assert mod.MARKERS.startswith(blocks.pop())

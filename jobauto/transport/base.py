@@ -116,8 +116,6 @@ def run_many_via(run, commands: list[Command], timeout: float | None) -> list[Co
         return []
     try:
         res = run(batch_argv(), stdin=batch_script(commands), timeout=timeout)
-    except BatchCut:
-        raise
     except TransportError as e:
         partial = parse_batch(getattr(e, "stdout", b""), commands)
         raise BatchCut(f"{e.message} (after {len(partial)} of {len(commands)} commands)", partial) from e
