@@ -23,6 +23,8 @@ class Options:
     maxqsub: int = 10
     interval: float = 60.0
     lost_after: float = 300.0
+    retries: int = 0
+    scheduler_bin: list[str] = field(default_factory=list)
     datedir: str | None = None
     initonly: bool = False
     scheduler: str = "auto"
@@ -95,11 +97,16 @@ def _coerce(key: str, value: object) -> object:
     try:
         if key in ("ldir", "ssh_config"):
             return Path(str(value)).expanduser()
-        if key == "maxqsub":
+        if key in ("maxqsub", "retries"):
             n = int(str(value))
-            if n < 1:
+            if n < (1 if key == "maxqsub" else 0):
                 raise ValueError
             return n
+        if key == "scheduler_bin":
+            dirs = value.split(":") if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
+            if any(not d or "\n" in d for d in dirs):
+                raise ValueError
+            return dirs
         if key in ("interval", "lost_after"):
             f = float(str(value))
             if f < 0:

@@ -69,7 +69,46 @@ class QueueEntry:
 
     sched_id: str
     name: str
-    state: str  # scheduler's own code, e.g. "r", "qw", "Eqw"
+    state: str          # scheduler's own code, e.g. "r", "qw", "Eqw", "PENDING"
+    held: bool = False  # held by a user or an administrator: will not start until released
+    error: bool = False  # in an error state it will not leave by itself (Grid Engine Eqw)
+    reason: str = ""    # the scheduler's reason, when it gives one
+
+
+class Verdict(str, enum.Enum):
+    """How a job ended, decided from evidence: markers, then accounting, then absence."""
+
+    DONE = "done"
+    FAILED = "failed"              # non-zero exit code
+    WALLTIME = "walltime"          # killed at its time limit
+    OOM = "out-of-memory"
+    NODE_FAILURE = "node-failure"  # the node or the job's setup on it failed
+    CANCELLED = "cancelled"        # qdel / scancel
+    VANISHED = "vanished"          # no marker and no accounting record within the grace period
+    REJECTED = "rejected"          # the scheduler refused the script as invalid
+
+
+# What each verdict means, for reasons, summaries and `jobauto explain`.
+MEANING = {
+    Verdict.DONE: "ended normally",
+    Verdict.FAILED: "exited with a non-zero code",
+    Verdict.WALLTIME: "killed at its walltime limit",
+    Verdict.OOM: "killed for exceeding its memory limit",
+    Verdict.NODE_FAILURE: "its node, or starting it on the node, failed",
+    Verdict.CANCELLED: "cancelled (qdel/scancel)",
+    Verdict.VANISHED: "left the queue without a marker or an accounting record",
+    Verdict.REJECTED: "the scheduler would not run it",
+}
+
+
+@dataclass
+class Ending:
+    """The scheduler's accounting record of a job that has ended."""
+
+    sched_id: str
+    verdict: Verdict
+    exit_code: int | None = None
+    evidence: str = ""  # the record, condensed to one line: what the verdict was read from
 
 
 @dataclass
@@ -105,7 +144,11 @@ class Job:
     spre_at: float | None = None       # a restart found the job already submitted
     missing_since: float | None = None  # first time the scheduler did not list it
     reason: str = ""
-    attempts: int = 0
+    attempts: int = 0                  # submissions made (each with its own token)
+    verdict: str = ""                  # how the last attempt ended (Verdict value), "" if it has not
+    exit_code: int | None = None       # its exit code, when known
+    evidence: str = ""                 # what the verdict was read from: "marker ...", "qacct ...", ...
+    retried: int = 0                   # automatic retries used (--retries)
 
     @property
     def unconfirmed(self) -> bool:

@@ -18,14 +18,29 @@ from pathlib import Path
 from . import quelist
 from .deps import DEPENDENCY, FAILED, FINISHED, Graph, job_of_marker, marker_path
 from .errors import JobautoError, TransportError
-from .model import CommandResult, Derived, Job, JobState, SubmitResult
+from .model import MEANING, CommandResult, Derived, Ending, Job, JobState, SubmitResult, Verdict
 from .remote import Observation, Remote
 from .store import Store
-from .tree import STATE_DIR, JobSpec, check_placeholders, fill_job, iter_job_files, parse_dependency
+from .tree import (
+    STATE_DIR,
+    JobSpec,
+    check_placeholders,
+    fill_job,
+    iter_job_files,
+    parse_dependency,
+    script_directive,
+)
 
 START_GRACE_S = 30.0      # a batch that has not journaled its start by then never started
 BATCH_STALE_S = 600.0     # a batch that started but never ended: ask the scheduler
 SUMMARY_LINES = 40
+BACKOFF_MIN_S = 30.0      # a refused submission pauses submitting this long, doubling each time
+BACKOFF_MAX_S = 600.0
+
+# Worth another attempt with --retries; a cancel was deliberate and a rejected script stays invalid.
+RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE, Verdict.VANISHED}
+# A failed marker with one of these exit codes (killed by a signal) is refined from accounting.
+SIGNAL_EXIT = 128
 
 
 def b36(n: int) -> str:
@@ -44,6 +59,7 @@ class Settings:
     lost_after_s: float = 300.0
     fetch: list[str] | None = None
     values: dict[str, str] = field(default_factory=dict)
+    retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
 
 
 @dataclass
@@ -53,10 +69,12 @@ class TickResult:
     exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
+    paused: str = ""  # why nothing is being submitted, when that is the case
 
     @property
     def count_line(self) -> str:
-        return " ".join(f"{k} {v}" for k, v in self.counts.items())
+        line = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"{line} (not submitting: {self.paused})" if self.paused else line
 
 
 class Monitor:
@@ -84,6 +102,16 @@ class Monitor:
         self.batch_seq = int(store.get_meta("batch_seq", "0") or 0)
         self.ready_seq = int(store.get_meta("ready_seq", "0") or 0)
         self.quelist_stale = True
+        self.held: set[str] = set()              # running jobs the scheduler holds
+        self.queue_errors: dict[str, float] = {}  # running jobs in a scheduler error state (Eqw): since
+        self.acct_seen: dict[str, Ending] = {}   # accounting records of jobs missing from the queue
+        self.refine: dict[str, float] = {}       # killed-by-signal jobs to refine from accounting: since
+        self.to_retry: set[str] = set()
+        self.to_cancel: dict[str, str] = {}      # name -> why it is removed from the queue
+        self.closed_requests: list[tuple[int, str]] = []
+        self.paused_until = 0.0
+        self.pause_reason = ""
+        self.backoff_s = 0.0
         for job in store.load_jobs():
             self._add(job)
         self.next_id = max((j.id for j in self.jobs.values()), default=0)
@@ -139,6 +167,12 @@ class Monitor:
             return self._finish(now, notes, submitted=False)
         self._apply(obs, now)
         self._commit(scan_acked=self.scan_acked + 1)
+        try:
+            self._act(now, notes)
+        except TransportError as e:
+            self._commit()
+            notes.append(f"cluster unreachable, will retry: {e.message}")
+            return self._finish(now, notes, submitted=False)
         self._submit(now, notes)
         return self._finish(now, notes, submitted=True)
 
@@ -146,8 +180,27 @@ class Monitor:
         unconfirmed = [j for j in self._running() if j.unconfirmed]
         keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
         running = self.graph.counts[JobState.RUNNING] > 0
+        asked = [j for j in self._running() if j.missing_since is not None]
+        asked += [self.jobs[n] for n in self.refine]
+        acct = {j.sched_id or "" for j in asked}
         return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
-                                   sorted(self.graph.watched_files()), running, keys)
+                                   sorted(self.graph.watched_files()), running, keys,
+                                   sorted(i for i in acct if i))
+
+    def _act(self, now: float, notes: list[str]) -> None:
+        """Changes on the cluster decided this cycle: cancels, retries, requested resets."""
+        if self.to_cancel:
+            self._cancel(now)
+        requests = self.store.open_requests()
+        for rid, kind, args in requests:
+            self._apply_request(rid, kind, args, now, notes)
+        if self.to_retry:
+            jobs = [self.jobs[n] for n in sorted(self.to_retry) if self.jobs[n].state == JobState.ERROR]
+            for job in jobs:
+                job.retried += 1
+            self._reset(jobs, now, "retry", f"automatic retry (--retries {self.settings.retries})")
+            self.to_retry.clear()
+        self._commit()
 
     def _apply(self, obs: Observation, now: float) -> None:
         # scripts, then dependency files, then markers: so markers of brand-new jobs find their job
@@ -170,22 +223,89 @@ class Monitor:
             if path not in self.graph.files:
                 self.graph.file_seen(path)
                 self.new_files.add(path)
+        if obs.endings is not None:
+            self._apply_endings(obs.endings, now)
+        elif obs.acct_error:
+            self.events.append((now, "", "accounting-unknown", obs.acct_error))
         if obs.queue is not None:
             self._check_queue(obs, now)
         self._reconcile(obs, now)
         self._assign_ready_seq()
 
     def _finished(self, job: Job, mtime: float, now: float) -> None:
-        if job.state in (JobState.DONE, JobState.ERROR):
+        """Markers come first: they decide, and overrule a verdict read from anything else."""
+        if job.state == JobState.DONE or (job.state == JobState.ERROR and
+                                          (job.evidence.startswith("marker") or not job.verdict)):
             return
+        if job.state == JobState.ERROR:
+            self.events.append((now, job.name, "overruled",
+                                f"a marker appeared after the verdict {job.verdict}; markers win"))
         failed = self.run_dir / marker_path(job.name, FAILED)
         if failed.exists():
             detail = failed.read_text(errors="replace").strip()[:200]
-            self._set(job, JobState.ERROR, now, "failed", f"failed marker: {detail or '(empty)'}")
-            job.failed_at = mtime
+            code = int(detail) if detail.lstrip("-").isdigit() else None
+            self._end(job, Verdict.FAILED, code, f"marker {marker_path(job.name, FAILED)}: "
+                      f"{detail or '(empty)'}", now, at=mtime)
+            if code is not None and code > SIGNAL_EXIT and job.sched_id and self._has_acct():
+                self.refine[job.name] = now  # killed by a signal: accounting may say by whom
+                self.to_retry.discard(job.name)
         else:
-            self._set(job, JobState.DONE, now, "finished", "finished marker")
-            job.finished_at = mtime
+            self._end(job, Verdict.DONE, 0, f"marker {marker_path(job.name)}", now, at=mtime)
+
+    def _has_acct(self) -> bool:
+        return self.remote.adapter.acct_argv(["0"]) is not None
+
+    def _end(self, job: Job, verdict: Verdict, code: int | None, evidence: str, now: float,
+             at: float | None = None, detail: str = "") -> None:
+        """Record how a job ended, with the evidence, and decide on an automatic retry."""
+        job.verdict, job.exit_code, job.evidence = verdict.value, code, evidence
+        self.acct_seen.pop(job.name, None)
+        self.queue_errors.pop(job.name, None)
+        if verdict == Verdict.DONE:
+            job.finished_at = at or now
+            self._set(job, JobState.DONE, now, "done", evidence)
+            return
+        what = detail or MEANING[verdict]
+        if verdict == Verdict.FAILED and code is not None:
+            what = f"exited with code {code}"
+        job.failed_at = at or now
+        self._set(job, JobState.ERROR, now, verdict.value, f"{verdict.value}: {what} ({evidence})")
+        if verdict in RETRYABLE and job.retried < self.settings.retries:
+            self.to_retry.add(job.name)
+
+    def _apply_endings(self, endings: dict[str, Ending], now: float) -> None:
+        """Accounting records, second in the order of evidence: for jobs that left the queue
+        without a marker, and to say who killed a job whose marker shows a signal."""
+        by_id = {j.sched_id: j for j in self._running() if j.missing_since is not None and j.sched_id}
+        for name in list(self.refine):
+            job = self.jobs[name]
+            end = endings.get(job.sched_id or "")
+            if end is not None:
+                del self.refine[name]
+                self.events.append((now, name, "accounting", end.evidence))
+                if end.verdict not in (Verdict.DONE, Verdict.FAILED) and job.state == JobState.ERROR:
+                    code = job.exit_code
+                    job.verdict, job.evidence = end.verdict.value, f"{job.evidence}; {end.evidence}"
+                    job.reason = f"{end.verdict.value}: {MEANING[end.verdict]} ({job.evidence})"
+                    self.events.append((now, name, "verdict", f"{end.verdict.value} (exit {code})"))
+                    self._touch(job)
+                if Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
+                    self.to_retry.add(name)
+            elif now - self.refine[name] >= self.settings.lost_after_s:
+                del self.refine[name]  # no record came: the marker's verdict stands
+                if Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
+                    self.to_retry.add(name)
+        for sched_id, job in by_id.items():
+            end = endings.get(sched_id)
+            if end is None:
+                continue
+            if job.name not in self.acct_seen:
+                self.events.append((now, job.name, "accounting", end.evidence))
+            self.acct_seen[job.name] = end
+            if end.verdict != Verdict.DONE:
+                self._end(job, end.verdict, end.exit_code, end.evidence, now)
+            # ended normally by the scheduler's account: wait for its marker, which a shared
+            # filesystem may show late, until --lost-after (then _check_queue decides)
 
     def _check_queue(self, obs: Observation, now: float) -> None:
         q = obs.queue
@@ -193,21 +313,74 @@ class Monitor:
         if not q.ok:
             self.events.append((now, "", "queue-unknown", q.error))
             return  # an unanswered query proves nothing: never count it as vanished
+        held: set[str] = set()
         for job in self._running():
             if job.sched_id is None:
                 continue
-            if job.sched_id in q.entries:
+            entry = q.entries.get(job.sched_id)
+            if entry is not None:
                 if job.missing_since is not None:
                     job.missing_since = None
                     self._touch(job)
+                if entry.held:
+                    held.add(job.name)
+                self._queue_error(job, entry.state, entry.reason, entry.error, now)
                 continue
+            self.queue_errors.pop(job.name, None)
             if job.missing_since is None:
                 job.missing_since = now
                 self._touch(job)
             elif now - job.missing_since >= self.settings.lost_after_s:
-                self._set(job, JobState.ERROR, now, "vanished",
-                          f"vanished: the scheduler no longer lists job {job.sched_id} and no marker "
-                          f"appeared within {self.settings.lost_after_s:g} s")
+                wait = f"{self.settings.lost_after_s:g} s"
+                seen = self.acct_seen.get(job.name)
+                if seen is not None:
+                    self._end(job, Verdict.VANISHED, seen.exit_code, seen.evidence, now,
+                              detail=f"the scheduler says it ended normally, but "
+                              f"{marker_path(job.name)} did not appear within {wait} (does the "
+                              "script write the markers? see templates/)")
+                else:
+                    self._end(job, Verdict.VANISHED, None, f"not listed by the scheduler for {wait}, "
+                              "no accounting record", now,
+                              detail=f"the scheduler no longer lists job {job.sched_id} and no "
+                              f"marker appeared within {wait}")
+        for name in held - self.held:
+            self.events.append((now, name, "held", "the scheduler holds it; it does not count "
+                                "against --maxqsub until released"))
+        for name in self.held - held:
+            if self.jobs[name].state == JobState.RUNNING:
+                self.events.append((now, name, "released", "no longer held"))
+        if held != self.held:
+            for name in held ^ self.held:
+                self._touch(self.jobs[name])
+        self.held = held
+
+    def _queue_error(self, job: Job, state: str, reason: str, error: bool, now: float) -> None:
+        """A job in a scheduler error state (Grid Engine Eqw) never runs by itself: it is shown at
+        once, left --lost-after seconds for the user to fix and clear (qmod -cj), then deleted
+        and marked error with the scheduler's reason."""
+        if not error:
+            if self.queue_errors.pop(job.name, None) is not None:
+                self.events.append((now, job.name, "queue", f"left the error state ({state})"))
+                self._touch(job)
+            return
+        since = self.queue_errors.get(job.name)
+        if since is None:
+            self.queue_errors[job.name] = now
+            self.events.append((now, job.name, "queue", f"in error state {state}"
+                                + (f": {reason}" if reason else "")))
+            self._touch(job)
+        elif now - since >= self.settings.lost_after_s and job.name not in self.to_cancel:
+            self.to_cancel[job.name] = f"in error state {state} for {self.settings.lost_after_s:g} s"
+
+    def _cancel(self, now: float) -> None:
+        jobs = [self.jobs[n] for n in sorted(self.to_cancel)]
+        res = self.remote.cancel([j.sched_id or "" for j in jobs])
+        said = " ".join(res.text.split())[-300:]
+        for job in jobs:
+            why = self.to_cancel.pop(job.name)
+            if job.state == JobState.RUNNING:
+                self._end(job, Verdict.REJECTED, None, f"queue state; deleted: {said or 'no reason given'}",
+                          now, detail=f"{why}; deleted from the queue")
 
     def _reconcile(self, obs: Observation, now: float) -> None:
         """Settle submissions whose answer was lost: journal first, then the scheduler's queue."""
@@ -240,7 +413,10 @@ class Monitor:
 
     # -- submission --------------------------------------------------------------------------
     def _submit(self, now: float, notes: list[str]) -> None:
-        slots = self.settings.maxqsub - self.graph.counts[JobState.RUNNING]
+        if now < self.paused_until:
+            return
+        # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster
+        slots = self.settings.maxqsub - self.graph.counts[JobState.RUNNING] + len(self.held)
         chosen: list[Job] = []
         while slots > 0 and self.heap:
             _, _, name = heapq.heappop(self.heap)
@@ -261,7 +437,8 @@ class Monitor:
             job.missing_since = None
             self._set(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
         self._commit(batch_seq=self.batch_seq)  # the intent is durable before anything leaves
-        results = self.remote.submit(batch, [(j.token or "", j.name) for j in chosen])
+        results = self.remote.submit(batch, [(j.token or "", j.name, self._extra_args(j, now))
+                                             for j in chosen])
         lost = 0
         for job, res in zip(chosen, results, strict=True):
             if res is None:
@@ -273,6 +450,26 @@ class Monitor:
                          "from the cluster's journal before anything is submitted again")
         self._commit()
 
+    def _extra_args(self, job: Job, now: float) -> list[str]:
+        """After a walltime kill, the script's `#jobauto walltime-retry: ARGS` (e.g. -l h_rt=48:00:00)
+        is added to the submission; it comes after --qsub-args and the script's own directives,
+        so it wins."""
+        if job.verdict != Verdict.WALLTIME.value:
+            return []
+        try:
+            args = script_directive(self.run_dir / job.name, "walltime-retry")
+        except OSError:
+            return []
+        if args:
+            self.events.append((now, job.name, "walltime-retry", "submitted with " + " ".join(args)))
+        return args or []
+
+    def _pause(self, now: float, why: str) -> None:
+        self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
+        self.paused_until = now + self.backoff_s
+        self.pause_reason = why
+        self.events.append((now, "", "paused", f"{why}; retry in {self.backoff_s:g} s"))
+
     def _apply_submit(self, job: Job, res: SubmitResult, now: float, notes: list[str],
                       via: str = "qsub") -> None:
         if res.sched_id is not None:
@@ -282,16 +479,64 @@ class Monitor:
         elif res.transient:
             self._set(job, JobState.PENDING, now, "refused", res.error)
             job.token = job.batch = None
+            job.intent_at = None
             if not any(n.startswith("submission refused") for n in notes):
                 notes.append(f"submission refused, will retry: {res.error}")
+            if now >= self.paused_until:
+                self._pause(now, f"the scheduler refused a submission: {res.error}")
         else:
-            self._set(job, JobState.ERROR, now, "rejected", f"rejected by the scheduler: {res.error}")
+            self._end(job, Verdict.REJECTED, None, f"submission: {res.error}", now,
+                      detail="the scheduler refused the script")
 
     def _confirm(self, job: Job, sched_id: str, now: float, via: str) -> None:
+        self.backoff_s = 0.0
+        self.pause_reason = ""
         job.sched_id = sched_id
         job.started_at = job.intent_at or now
         self.events.append((now, job.name, "submitted", f"scheduler id {sched_id} (from {via})"))
         self._touch(job)
+
+    # -- resets: jobauto reset (through the store's requests) and --retries ------------------
+    def _apply_request(self, rid: int, kind: str, args: dict[str, object], now: float,
+                       notes: list[str]) -> None:
+        if kind != "reset":
+            self.closed_requests.append((rid, f"unknown request {kind!r}: ignored"))
+            return
+        names = [str(n) for n in args.get("jobs") or []]  # type: ignore[attr-defined]
+        states = {str(s) for s in args.get("status") or []}  # type: ignore[attr-defined]
+        if not names:
+            names = [n for n, j in self.jobs.items() if j.state.value in states]
+        elif states:
+            names = [n for n in names if n in self.jobs and self.jobs[n].state.value in states]
+        unknown = [n for n in names if n not in self.jobs]
+        busy = [n for n in names if n in self.jobs and self.jobs[n].state == JobState.RUNNING]
+        jobs = [self.jobs[n] for n in names if n in self.jobs and self.jobs[n].state != JobState.RUNNING]
+        self._reset(jobs, now, "reset", f"jobauto reset (request {rid})")
+        result = f"reset {len(jobs)} job(s)"
+        if busy:
+            result += f"; left {len(busy)} running job(s) alone: {', '.join(busy[:5])}"
+        if unknown:
+            result += f"; unknown: {', '.join(unknown[:5])}"
+        notes.append(result)
+        self.closed_requests.append((rid, result))
+
+    def _reset(self, jobs: list[Job], now: float, kind: str, detail: str) -> None:
+        """Make jobs pending again. Their markers go first, on the cluster and here, so that the
+        next attempt is not mistaken for done (a transport error leaves everything as it was)."""
+        if not jobs:
+            return
+        paths = [marker_path(j.name, k) for j in jobs for k in (FAILED, FINISHED)]
+        self.remote.remove(paths)
+        for p in paths:
+            (self.run_dir / p).unlink(missing_ok=True)
+        for job in jobs:
+            self.refine.pop(job.name, None)
+            self.acct_seen.pop(job.name, None)
+            job.sched_id = job.token = job.batch = None
+            job.intent_at = job.started_at = job.finished_at = job.failed_at = None
+            job.spre_at = job.missing_since = None
+            was = f"{job.state.value}" + (f" ({job.verdict})" if job.verdict else "")
+            self._set(job, JobState.PENDING, now, kind, f"{detail}; was {was}")
 
     # -- state changes -----------------------------------------------------------------------
     def _set(self, job: Job, state: JobState, now: float, kind: str, detail: str) -> None:
@@ -333,6 +578,8 @@ class Monitor:
                 self.store.add_events(self.events)
             for k, v in meta.items():
                 self.store.set_meta(k, str(v))
+            for rid, result in self.closed_requests:
+                self.store.close_request(rid, self.events[-1][0] if self.events else 0.0, result)
             self.store.set_meta("ready_seq", str(self.ready_seq))
         if "scan_acked" in meta:
             self.scan_acked = meta["scan_acked"]
@@ -344,6 +591,7 @@ class Monitor:
         self.dirty.clear()
         self.new_files.clear()
         self.events.clear()
+        self.closed_requests.clear()
 
     # -- jobs added while running ------------------------------------------------------------
     def _index_dirs(self) -> None:
@@ -430,6 +678,12 @@ class Monitor:
             line.times["failed"] = job.failed_at or job.finished_at or 0.0
         if job.sched_id:
             line.extra["jobid"] = job.sched_id
+        if job.name in self.held:
+            line.extra["queue"] = "held"
+        elif job.name in self.queue_errors:
+            line.extra["queue"] = "error"
+        if job.attempts > 1:
+            line.extra["attempt"] = str(job.attempts)
         if job.state == JobState.ERROR and job.reason:
             line.extra["reason"] = job.reason.split(":")[0]
         return quelist.render_line(line)
@@ -443,7 +697,15 @@ class Monitor:
     def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
         self.write_quelist()
         counts = self.graph.summary()
+        if self.held:
+            counts["held"] = len(self.held)
+        if self.queue_errors:
+            counts["queue-error"] = len(self.queue_errors)
         result = TickResult(counts, notes=notes)
+        if now < self.paused_until and counts["ready"]:
+            result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
+        elif not submitted and counts["ready"] and notes:
+            result.paused = notes[-1]
         if submitted and counts["running"] == 0 and counts["ready"] == 0:
             result.finished = True
             ok = counts["done"] == len(self.jobs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SchedulerError, TransportError
-from .model import Command, CommandResult, QueueSnapshot, SubmitResult
+from .model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
 from .schedulers.base import SchedulerAdapter
 from .transport.base import BatchCut, Transport
 
@@ -52,6 +52,17 @@ def op(name: str, *args: str, cwd: str | None = None) -> Command:
     return Command.of(["sh", "-c", OPS[name], "jobauto-" + name, *args], cwd)
 
 
+# Run a scheduler command with extra directories in front of PATH (--scheduler-bin): on many
+# clusters qsub/sbatch are only on the PATH of interactive logins.
+WITH_PATH = 'PATH="$1:$PATH"; export PATH; shift; exec "$@"'
+
+
+def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
+    if not bin_dirs:
+        return argv
+    return ["sh", "-c", WITH_PATH, "jobauto-path", ":".join(bin_dirs), *argv]
+
+
 @dataclass
 class Observation:
     """What one cycle learned from the cluster."""
@@ -60,6 +71,8 @@ class Observation:
     existing: set[str] = field(default_factory=set)
     queue: QueueSnapshot | None = None
     journal: list[list[str]] = field(default_factory=list)
+    endings: dict[str, Ending] | None = None  # accounting records; None: not asked or no answer
+    acct_error: str = ""
 
 
 def parse_tar(data: bytes) -> dict[str, tuple[float, bytes]]:
@@ -82,24 +95,33 @@ class Remote:
     """A run directory on the cluster, driven through a transport and a scheduler adapter."""
 
     def __init__(self, transport: Transport, adapter: SchedulerAdapter, rundir: str, *,
-                 user: str | None = None, qsub_args: list[str] | None = None) -> None:
+                 user: str | None = None, qsub_args: list[str] | None = None,
+                 scheduler_bin: list[str] | None = None) -> None:
         self.transport = transport
         self.adapter = adapter
         self.rundir = rundir
         self.user = user
         self.qsub_args = qsub_args or []
+        self.scheduler_bin = scheduler_bin or []
         self.journal_path = posixpath.join(rundir, REMOTE_STATE, "submit.log")
 
+    def sched(self, argv: list[str]) -> list[str]:
+        return with_path(argv, self.scheduler_bin)
+
     def observe(self, gen: int, base: int | None, watched: list[str], want_queue: bool,
-                journal_keys: list[str]) -> Observation:
-        """Scan for new markers, test watched paths, list the queue: one round trip."""
+                journal_keys: list[str], acct_ids: list[str] | None = None) -> Observation:
+        """Scan for new markers, test watched paths, list the queue, read accounting: one round
+        trip. The scan runs first, so a job the accounting reports ended had its markers seen."""
         cmds = [op("scan", self.rundir, str(gen), "" if base is None else str(base))]
         if watched:
             cmds.append(op("exists", self.rundir, *watched))
         if want_queue:
-            cmds.append(Command.of(self.adapter.queue_argv(self.user)))
+            cmds.append(Command.of(self.sched(self.adapter.queue_argv(self.user))))
         if journal_keys:
             cmds.append(op("journal", self.journal_path, *journal_keys))
+        acct = self.adapter.acct_argv(acct_ids) if acct_ids else None
+        if acct is not None:
+            cmds.append(Command.of(self.sched(acct)))
         results = self.transport.run_many(cmds)
         scan = results[0]
         if scan.rc != 0:
@@ -115,7 +137,17 @@ class Remote:
             i += 1
         if journal_keys:
             obs.journal = [ln.split("\t") for ln in results[i].text.splitlines()]
+            i += 1
+        if acct is not None:
+            try:
+                obs.endings = self.adapter.parse_acct(results[i])
+            except SchedulerError as e:
+                obs.acct_error = e.message
         return obs
+
+    def cancel(self, ids: list[str]) -> CommandResult:
+        """Remove jobs from the queue; the output keeps what the scheduler said about them."""
+        return self.transport.run_many([Command.of(self.sched(self.adapter.cancel_argv(ids)))])[0]
 
     def stamp(self, gen: int) -> None:
         """Mark the tree as seen up to now (after a push), so the next scan starts here."""
@@ -125,12 +157,13 @@ class Remote:
             raise TransportError(f"cannot write to {self.rundir} on {self.transport.host}: "
                                  + " ".join(r.stderr.strip() for r in res), transient=False)
 
-    def submit(self, batch: str, entries: list[tuple[str, str]]) -> list[SubmitResult | None]:
-        """Submit (token, job name) pairs in one round trip; None where the answer was lost."""
+    def submit(self, batch: str, entries: list[tuple[str, str, list[str]]]) -> list[SubmitResult | None]:
+        """Submit (token, job name, extra qsub args) in one round trip; None where the answer
+        was lost."""
         cmds = [op("mark", self.journal_path, batch, "start")]
-        for token, name in entries:
+        for token, name, extra in entries:
             d, script = posixpath.split(name)
-            argv = self.adapter.submit_argv(script, token, self.qsub_args)
+            argv = self.sched(self.adapter.submit_argv(script, token, self.qsub_args + extra))
             cmds.append(op("submit", self.journal_path, token, *argv,
                            cwd=posixpath.join(self.rundir, d) if d else self.rundir))
         cmds.append(op("mark", self.journal_path, batch, "end"))
@@ -139,7 +172,7 @@ class Remote:
         except BatchCut as e:
             results = e.partial
         out: list[SubmitResult | None] = []
-        for i, (token, _) in enumerate(entries):
+        for i, (token, _, _) in enumerate(entries):
             res = results[i + 1] if i + 1 < len(results) else None
             out.append(None if res is None else self.submit_result(token, res))
         return out
@@ -154,8 +187,12 @@ class Remote:
             return SubmitResult(token, None, e.message, transient)
 
     def remove(self, paths: list[str]) -> None:
+        """Delete files of the run on the cluster (missing ones are fine); raise if it failed."""
         if paths:
-            self.transport.run_many([op("rm", self.rundir, *paths)])
+            res = self.transport.run_many([op("rm", self.rundir, *paths)])[0]
+            if res.rc != 0:
+                raise TransportError(f"cannot remove markers in {self.rundir} on "
+                                     f"{self.transport.host}: {res.stderr.strip() or res.rc}")
 
     def push(self, local: Path) -> None:
         self.transport.push(local, self.rundir, exclude=["/" + REMOTE_STATE + "/", "/quelist", "/.quelist.tmp"])

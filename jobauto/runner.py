@@ -59,7 +59,8 @@ def choose_scheduler(opts: Options, transport: Transport) -> str:
     if opts.scheduler != "auto":
         adapter_for(opts.scheduler)  # validates the name
         return opts.scheduler
-    found = parse_detect(transport.run(detect_argv()))
+    from .remote import with_path
+    found = parse_detect(transport.run(with_path(detect_argv(), opts.scheduler_bin)))
     if found is None:
         if opts.remote is None:
             return "local"
@@ -102,7 +103,8 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
         sched = choose_scheduler(opts, transport)
         user = getattr(transport, "username", None) if opts.remote else None
         rundir = posixpath.join(rdir_base, date)
-        remote = Remote(transport, adapter_for(sched), rundir, user=user, qsub_args=opts.qsub_args)
+        remote = Remote(transport, adapter_for(sched), rundir, user=user, qsub_args=opts.qsub_args,
+                        scheduler_bin=opts.scheduler_bin)
         from .daemon import Lock
         lock = Lock(date_dir / STATE_DIR / "lock")
         if exists:
@@ -122,7 +124,7 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
                 raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass the "
                                  "same --rdir as when it started", flag="--rdir")
         settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
-                            fetch=opts.fetch or None, values=opts.values())
+                            fetch=opts.fetch or None, values=opts.values(), retries=opts.retries)
         monitor = Monitor(date_dir, store, remote, settings, log=log)
         if created:
             log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "

@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import StateError
 from .model import Job, JobState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
@@ -35,7 +35,11 @@ CREATE TABLE IF NOT EXISTS jobs(
     spre_at REAL,
     missing_since REAL,
     reason TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    verdict TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    evidence TEXT NOT NULL DEFAULT '',
+    retried INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS events(
@@ -46,7 +50,23 @@ CREATE TABLE IF NOT EXISTS events(
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job);
+CREATE TABLE IF NOT EXISTS requests(
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    args TEXT NOT NULL,
+    done_at REAL,
+    result TEXT NOT NULL DEFAULT ''
+);
 """
+
+# Columns added after schema 1, as (table, column, definition), for ALTER TABLE on old stores.
+ADDED_COLUMNS = [
+    ("jobs", "verdict", "TEXT NOT NULL DEFAULT ''"),
+    ("jobs", "exit_code", "INTEGER"),
+    ("jobs", "evidence", "TEXT NOT NULL DEFAULT ''"),
+    ("jobs", "retried", "INTEGER NOT NULL DEFAULT 0"),
+]
 
 JOB_COLUMNS = [f.name for f in fields(Job)]
 
@@ -130,6 +150,10 @@ class Store:
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                for table, col, decl in ADDED_COLUMNS:
+                    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                    if col not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)",
                            (str(SCHEMA_VERSION),))
 
@@ -166,6 +190,25 @@ class Store:
     def add_events(self, events: Iterable[tuple[float, str, str, str]]) -> None:
         self.db.executemany("INSERT INTO events(at, job, kind, detail) VALUES(?, ?, ?, ?)",
                             list(events))
+
+    # -- requests: changes asked for by other processes (jobauto reset), applied by the monitor --
+    def add_request(self, at: float, kind: str, args: dict[str, object]) -> int:
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO requests(at, kind, args) VALUES(?, ?, ?)",
+                             (at, kind, json.dumps(args)))
+            return int(cur.lastrowid or 0)
+
+    def open_requests(self) -> list[tuple[int, str, dict[str, object]]]:
+        return [(r[0], r[1], json.loads(r[2])) for r in
+                self.db.execute("SELECT id, kind, args FROM requests WHERE done_at IS NULL ORDER BY id")]
+
+    def close_request(self, rid: int, at: float, result: str) -> None:
+        """Mark a request applied (call inside a transaction)."""
+        self.db.execute("UPDATE requests SET done_at=?, result=? WHERE id=?", (at, result, rid))
+
+    def requests(self) -> list[tuple[int, float, str, dict[str, object], float | None, str]]:
+        return [(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in
+                self.db.execute("SELECT id, at, kind, args, done_at, result FROM requests ORDER BY id")]
 
     def events(self, job: str) -> list[tuple[float, str, str]]:
         return [(r[0], r[1], r[2]) for r in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ def check_placeholders(root: Path, jobs: list[JobSpec], values: dict[str, str]) 
     for job in jobs:
         path = root / job.name
         text = read_script(path)
+        script_directives(text, str(path))
         for key in sorted(placeholders(text)):
             if key == "id" or key in values:
                 continue
@@ -141,6 +143,34 @@ def check_placeholders(root: Path, jobs: list[JobSpec], values: dict[str, str]) 
             lineno = next(i for i, ln in enumerate(text.splitlines(), 1) if f"__{key}__" in ln)
             raise ConfigError(f"placeholder __{key}__ has no value: pass {flag}", file=str(path),
                               line=lineno)
+
+
+SCRIPT_DIRECTIVE = re.compile(r"^#jobauto\s+([A-Za-z-]+):(.*)$")
+SCRIPT_KEYS = ("walltime-retry",)
+
+
+def script_directives(text: str, shown: str) -> dict[str, list[str]]:
+    """`#jobauto KEY: ARGS` lines of a job script, e.g. `#jobauto walltime-retry: -l h_rt=48:00:00`
+    (the qsub arguments added when a job killed at its walltime is tried again)."""
+    out: dict[str, list[str]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = SCRIPT_DIRECTIVE.match(line)
+        if not m:
+            continue
+        key = m.group(1)
+        if key not in SCRIPT_KEYS:
+            raise TreeError(f"unknown #jobauto directive {key!r} (known: {', '.join(SCRIPT_KEYS)})",
+                            file=shown, line=lineno)
+        try:
+            out[key] = shlex.split(m.group(2))
+        except ValueError as e:
+            raise TreeError(f"#jobauto {key}: cannot split the arguments ({e})", file=shown,
+                            line=lineno) from None
+    return out
+
+
+def script_directive(path: Path, key: str) -> list[str] | None:
+    return script_directives(read_script(path), str(path)).get(key)
 
 
 def read_script(path: Path) -> str:

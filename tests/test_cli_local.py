@@ -78,7 +78,7 @@ def test_failing_job_blocks_dependents_and_exits_1(tmp_path: Path) -> None:
     make_job(ldir / "init", "ok/qsub.0")
     p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/r", "--scheduler=local", "--interval=0.2",
                "--datedir=r", timeout=60, check_rc=1)
-    assert "error    Si/qsub.0: failed marker: 7" in p.stdout
+    assert "error    Si/qsub.0: failed: exited with code 7" in p.stdout
     assert "blocked  Si/qsub.1: by Si/qsub.0" in p.stdout
     assert "blocked  GaAs/qsub.0: by Si/qsub.0" in p.stdout
     assert p.stdout.count("\n") < 30

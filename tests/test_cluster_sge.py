@@ -71,7 +71,7 @@ def test_failing_job_on_grid_engine(sge: Cluster, tmp_path: Path) -> None:
     make_job(ldir / "init", "a/qsub.1", ["qsub.finished.0"])
     make_job(ldir / "init", "b/qsub.0")
     p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--scheduler=sge", timeout=120, check_rc=1)
-    assert "error    a/qsub.0: failed marker: 5" in p.stdout
+    assert "error    a/qsub.0: failed: exited with code 5" in p.stdout
     assert "blocked  a/qsub.1: by a/qsub.0" in p.stdout
 
 

@@ -115,7 +115,7 @@ def test_failure_blocks_dependents_and_summary_names_them(rig: Rig) -> None:
     assert rig.states()["Si/qsub.0"] == "error"
     assert r.counts["blocked"] == 3
     text = "\n".join(r.summary)
-    assert "Si/qsub.0: failed marker: 3" in text
+    assert "Si/qsub.0: failed: exited with code 3" in text
     assert "blocked  GaAs/qsub.0: by Si/qsub.0" in text
     line = quelist.parse((rig.run / "quelist").read_text())[0]
     assert "failed" in line.times and "finished" not in line.times
@@ -255,8 +255,28 @@ def test_transient_refusal_retries_and_says_why(rig: Rig) -> None:
     r = m.tick(1.0)
     assert m.jobs["a/qsub.0"].state == JobState.PENDING
     assert any("submission refused" in n for n in r.notes)
+    assert "not submitting: the scheduler refused a submission" in r.count_line
+    assert "max_u_jobs" in r.count_line
     rig.cluster.refuse = None
-    assert m.tick(2.0).counts["running"] == 1
+    r = m.tick(2.0)  # backing off: nothing goes out yet, and the count line says why
+    assert r.counts["running"] == 0 and "not submitting" in r.count_line
+    r = m.tick(1.0 + 30.0)
+    assert r.counts["running"] == 1 and "not submitting" not in r.count_line
+
+
+def test_backoff_doubles_while_refusals_go_on_and_resets_after_success(rig: Rig) -> None:
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "a/qsub.1", ["qsub.finished.0"])
+    m = rig.start()
+    rig.cluster.refuse = "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"
+    m.tick(0.0)
+    m.tick(30.0)   # second refusal: pause 60 s
+    assert m.paused_until == 90.0
+    m.tick(89.0)
+    assert m.jobs["a/qsub.0"].attempts == 2
+    rig.cluster.refuse = None
+    m.tick(90.0)
+    assert m.jobs["a/qsub.0"].state == JobState.RUNNING and m.backoff_s == 0.0
 
 
 def test_permanent_rejection_is_an_error_with_the_message(rig: Rig) -> None:

@@ -8,10 +8,15 @@ USAGE = """usage: jobauto COMMAND [ARGS]
 
 commands:
   jobmon ARGS...     the monitor (same as the jobmon command)
+  explain RUN JOB    a job's history and why it is in its state
+  reset RUN [JOB...] [--status error]
+                     make jobs pending again (works while the monitor runs)
   version            print the version
 
-example:
+examples:
   jobauto jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local
+  jobauto explain foobar/20261121-100000 Si/qsub.1
+  jobauto reset foobar/20261121-100000 --status error
 """
 
 
@@ -24,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "jobmon":
         from .jobmon import main as jobmon_main
         return jobmon_main(rest)
+    if cmd == "explain":
+        from .runs import explain_main
+        return explain_main(rest)
+    if cmd == "reset":
+        from .runs import reset_main
+        return reset_main(rest)
     if cmd in ("version", "--version"):
         from .. import __version__
         print(f"jobauto {__version__}")

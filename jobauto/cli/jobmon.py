@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lost-after", dest="lost_after",
       help="seconds a job may be missing from the scheduler without a marker before it is an "
            "error (default 300)")
+    a("--retries", help="submit a job again up to N times when it failed, was killed at its "
+      "walltime or by a node failure, or vanished (default 0); see docs/failure-modes.md")
+    a("--scheduler-bin", dest="scheduler_bin", metavar="DIR[:DIR]",
+      help="directories holding qsub/sbatch/qstat on the cluster, when a non-interactive login "
+           "does not have them on its PATH")
     a("--datedir", help="run name under LDIR: resume it, or create it if new")
     a("--initonly", action="store_true", default=None,
       help="new run: copy and push, then exit; existing run (--datedir): fetch results and exit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import ConfigError
-from ..model import CommandResult, QueueSnapshot
+from ..model import CommandResult, Ending, QueueSnapshot
 
 NAMES = ("sge", "pbs", "slurm", "local")
 
@@ -28,7 +28,21 @@ class SchedulerAdapter(Protocol):
         """One command that lists all of the user's jobs."""
         ...
 
-    def parse_queue(self, result: CommandResult) -> QueueSnapshot: ...
+    def parse_queue(self, result: CommandResult) -> QueueSnapshot:
+        """Entries keyed by job id; held/error flags set. ok=False when the query failed."""
+        ...
+
+    def acct_argv(self, ids: list[str]) -> list[str] | None:
+        """One command that prints the final records of these ended jobs; None: no accounting."""
+        ...
+
+    def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
+        """The ids that have a final record; ids unknown or not yet recorded are absent."""
+        ...
+
+    def cancel_argv(self, ids: list[str]) -> list[str]:
+        """One command that removes these jobs from the queue (printing any error reason first)."""
+        ...
 
 
 DETECT = (
