@@ -1,11 +1,11 @@
-"""Helpers shared by the adapters: first-line ids and transient-error classification."""
+"""Helpers shared by the adapters: ids, transient-error classification, accounting records."""
 
 from __future__ import annotations
 
 import re
 
 from ..errors import SchedulerError
-from ..model import CommandResult
+from ..model import CommandResult, Ending, Verdict
 
 # Refusals that go away by themselves: limits, daemons down, timeouts, overload.
 TRANSIENT = re.compile(
@@ -20,7 +20,14 @@ TRANSIENT = re.compile(
 )
 
 
+# The command's own refusal of its arguments: retrying cannot help, whatever the exit code
+# (sbatch exits 255 for an unknown option, the code ssh uses for a lost connection).
+PERMANENT = re.compile(r"unrecognized option|unknown option|invalid option|\busage:", re.IGNORECASE)
+
+
 def is_transient(text: str, rc: int) -> bool:
+    if PERMANENT.search(text):
+        return False
     return rc in (124, 126, 255) or rc < 0 or bool(TRANSIENT.search(text))
 
 
@@ -42,3 +49,44 @@ def first_id(result: CommandResult, what: str, pattern: str = r"^\s*(\d+)") -> s
     # accepted but unreadable: the outcome is unknown; reconcile, never guess
     raise SchedulerError(f"{what} printed no job id: {result.text.strip()[:300]!r}",
                          argv=list(result.argv), rc=result.rc, stderr=result.stderr, transient=True)
+
+
+# What a scheduler prints for an id it no longer (or never) knew: not a failure of the query.
+UNKNOWN_ID = re.compile(r"not found|invalid job id|unknown job id|does not exist|"
+                        r"job has finished", re.IGNORECASE)
+
+
+def acct_failed(result: CommandResult, what: str, found: bool) -> SchedulerError | None:
+    """The error to raise when an accounting query answered nothing because it failed.
+
+    Unknown ids are normal (records expire, a job may not be recorded yet); anything else on
+    stderr, with no record parsed, means the answer is unknown rather than empty."""
+    if found:
+        return None
+    said = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    if not any(not UNKNOWN_ID.search(ln) for ln in said) and (result.rc == 0 or said):
+        return None
+    return fail(result, what)
+
+
+def signal_exit(code: int, signal: int) -> int:
+    """A shell's exit code for a process killed by `signal` (128 + signal), else `code`."""
+    return 128 + signal if signal else code
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace so a record fits in one line of evidence."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def combine(job_id: str, tasks: list[Ending]) -> Ending:
+    """One Ending for an array job from its tasks' (all final): the first task that did not
+    end well decides, and the evidence names it; all done means done."""
+    bad = next((t for t in tasks if t.verdict != Verdict.DONE), None)
+    if bad is None:
+        return Ending(job_id, Verdict.DONE, 0, f"{len(tasks)} tasks done, e.g. {tasks[0].evidence}")
+    others = sum(1 for t in tasks if t.verdict != Verdict.DONE) - 1
+    more = f" (+{others} more not done)" if others else ""
+    return Ending(job_id, bad.verdict, bad.exit_code,
+                  f"task {bad.sched_id} of {len(tasks)}: {bad.evidence}{more}")

@@ -34,6 +34,17 @@ cap() {
     printf '| `%s` | `%s` | %s | %s |\n' "$name" "${cmd//|/\\|}" "$rc" "${note//|/\\|}" >>"$ROWS"
 }
 
+# adapter_cmd SCHEDULER METHOD ARG...: the shell command line of the jobauto adapter's own
+# command (e.g. `adapter_cmd slurm acct_argv 12 13`), so its real output can be captured.
+REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
+adapter_cmd() {
+    PYTHONPATH="$REPO" python3 -c 'import shlex, sys
+from jobauto.schedulers import adapter_for
+sched, method, *args = sys.argv[1:]
+fn = getattr(adapter_for(sched), method)
+print(shlex.join(fn(args) if method in ("acct_argv", "cancel_argv") else fn(*args)))' "$@"
+}
+
 # capture_id NAME: the job id printed by a captured submit (first number in NAME.out).
 capture_id() { grep -o '^[0-9]*' "$OUT/$1.out" | head -1; }
 
