@@ -17,7 +17,7 @@ states() { as_user squeue -h -r -u "$TEST_USER" -o %T | sort | tr '\n' ' ' | sed
 state_is() { local s; s="$(states)" && [ "$s" = "$1" ]; }
 # All the job names this script submits under (the wrappers name a job after its script).
 NAMES=(ok.sh pbs_named exit3.sh pbs_exit3 pbs_run pbs_held ok ok_plain arr exit3 timeout cancel
-       run1 run2 run3 run4 run5 run6 held arr_busy mix_a mix_arr mix_pending mix_held)
+       run1 run2 run3 run4 run5 run6 held dep_never arr_busy arr_thr mix_a mix_arr mix_pending mix_held)
 cancel_jobs() { local n; for n in "${NAMES[@]}"; do as_user scancel -u "$TEST_USER" -n "$n" || true; done; }
 clear_jobs() { cancel_jobs; poll 60 "jobauto's Slurm jobs to go" state_is ""; }
 # done_in_sacct ID: accounting has the job's final record. Right after a job ends sacct may
@@ -26,6 +26,8 @@ done_in_sacct() {
     as_user sacct -X -n -P -j "$1" -o State,JobName |
         grep -vE '^(PENDING|RUNNING|REQUEUED|)\||\|allocation$' | grep -q .
 }
+reason_is() { [ "$(as_user squeue -h -j "$1" -o %r 2>/dev/null)" = "$2" ]; }
+job_cancelled() { as_user scontrol -o show job "$1" | grep -q 'JobState=CANCELLED'; }
 job_running() { [ "$(as_user squeue -h -j "$1" -o %T 2>/dev/null)" = RUNNING ]; }
 
 state_is "" || die "jobauto has Slurm jobs (tests running?); try again when the queue is idle"
@@ -57,7 +59,17 @@ cap qstat-f-held "$T/qstat -f $held" 'held job'
 cap qstat-f-completed "$T/qstat -f $ok" 'finished, exit 0'
 cap qstat-f-exit3 "$T/qstat -f $fail" 'finished, exit 3'
 cap qstat-unknown "$T/qstat 999999" 'unknown id'
+cap qstat-u "$T/qstat -u jobauto" \
+    'the listing the pbs adapter reads: the held job shows as Q, finished ones as C'
+cap qstat-f-several "$T/qstat -f $ok $fail" 'two finished jobs in one call'
+cap qstat-x-f "$T/qstat -x -f $ok" 'the wrappers have no -x (PBS Pro: finished jobs; Torque: XML)'
+cap pbs-queue "PATH=$T:\$PATH $(adapter_cmd pbs queue_argv jobauto)" \
+    "jobauto's queue command (PbsAdapter.queue_argv): the listing, then qstat -f of its jobs"
+cap pbs-acct "PATH=$T:\$PATH $(adapter_cmd pbs acct_argv "$ok" "$fail" 999999)" \
+    "jobauto's accounting command (PbsAdapter.acct_argv): -x refused, then qstat -f"
 cap qdel "$T/qdel $run" 'qdel of a running job'
+poll 30 "job $run to be cancelled" job_cancelled "$run"
+cap qstat-f-cancelled "$T/qstat -f $run" 'the job deleted by qdel above'
 cap qdel-unknown "$T/qdel 999999" 'qdel of an unknown id'
 clear_jobs
 write_readme "Captured PBS/Torque wrapper output (on Slurm)" "$(cat <<EOF
@@ -96,9 +108,17 @@ cap sacct-failed "$SACCT -j $fail" 'finished, exit 3'
 cap sacct-cancelled "$SACCT -j $can" 'cancelled with scancel while running'
 cap sacct-array "$SACCT -j $arr" 'array job, 3 tasks: one line per task'
 cap sacct-unknown "$SACCT -j 999999" 'unknown id: no output, exit 0'
+cap scontrol-completed "scontrol -o show job $ok" 'finished, exit 0 (slurmctld keeps it for MinJobAge)'
+cap scontrol-failed "scontrol -o show job $fail" 'finished, exit 3'
+cap scontrol-cancelled "scontrol -o show job $can" 'cancelled with scancel while running'
+cap scontrol-array "scontrol -o show job $arr" 'array job, 3 tasks: one line per task'
+cap scontrol-unknown 'scontrol -o show job 999999' 'unknown id'
 poll 150 "job $tmo to time out" done_in_sacct "$tmo"
 cap sacct-timeout "$SACCT -j $tmo" 'killed at its time limit (-t 1)'
 cap sacct-several "$SACCT -j $ok,$fail,$tmo,$can" 'the four jobs above in one call'
+cap scontrol-timeout "scontrol -o show job $tmo" 'killed at its time limit (-t 1)'
+cap acct-several "$(adapter_cmd slurm acct_argv "$ok" "$fail" "$tmo" "$can" "$arr" 999999)" \
+    "jobauto's accounting command (SlurmAdapter.acct_argv) for the jobs above and an unknown id"
 poll 60 "the submitted jobs to finish" state_is ""
 
 # queue snapshots (the node has 4 CPUs; every job takes 1)
@@ -110,6 +130,14 @@ clear_jobs
 rx 'sbatch --parsable -H -J held sleep.sh' >/dev/null
 poll 30 "a held job" state_is "PENDING"
 cap squeue-held "$SQ" 'one job submitted with sbatch -H'
+clear_jobs
+dep="$(rx "sbatch --parsable -J dep_never --dependency=afterok:$fail sleep.sh")"
+poll 60 "job $dep to wait for ever" reason_is "$dep" DependencyNeverSatisfied
+cap squeue-dep-never "$SQ" 'a job that depends on the failed job (afterok): it can never start'
+clear_jobs
+rx 'sbatch --parsable -a 1-6%2 -J arr_thr sleep.sh' >/dev/null
+poll 30 "2 array tasks running, 4 held back" state_is "PENDING PENDING PENDING PENDING RUNNING RUNNING"
+cap squeue-array-throttle "$SQ" 'array -a 1-6%2: 2 tasks running, the rest held back by the %2 limit'
 clear_jobs
 rx 'sbatch --parsable -a 1-6 -J arr_busy sleep.sh' >/dev/null
 poll 30 "array tasks 1-4 running, 5-6 pending" state_is "PENDING PENDING RUNNING RUNNING RUNNING RUNNING"
