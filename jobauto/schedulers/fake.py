@@ -1,7 +1,7 @@
 """A scripted fake cluster: an in-memory file tree and scheduler behind a FakeTransport.
 
 It answers the same operations the real cluster answers (jobauto.remote.OPS and the fake
-adapter's qsub/qstat), so tick() can be tested fast with an explicit clock. The contract suite
+adapter's qsub/qstat/qacct/qdel), so tick() can be tested fast with an explicit clock. The contract suite
 (tests/test_contract.py) runs the same scenario here and on the real local and SSH clusters.
 """
 
@@ -15,7 +15,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import Command, CommandResult, QueueEntry, QueueSnapshot
+from ..model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 from .common import fail, first_id
 
 MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
@@ -39,9 +39,26 @@ class FakeAdapter:
             return QueueSnapshot(False, error=str(fail(result, "fake-qstat")))
         entries = {}
         for line in result.text.splitlines():
-            jid, name, state = line.split("\t")
-            entries[jid] = QueueEntry(jid, name, state)
+            jid, name, state, reason = line.split("\t")
+            # Grid Engine's letters: h held (hqw), E error (Eqw)
+            entries[jid] = QueueEntry(jid, name, state, held="h" in state, error="E" in state,
+                                      reason=reason)
         return QueueSnapshot(True, entries)
+
+    def acct_argv(self, ids: list[str]) -> list[str] | None:
+        return ["fake-qacct", *ids]
+
+    def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
+        if result.rc != 0:
+            raise fail(result, "fake-qacct")
+        out = {}
+        for line in result.text.splitlines():
+            jid, verdict, code, evidence = line.split("\t")
+            out[jid] = Ending(jid, Verdict(verdict), int(code) if code else None, evidence)
+        return out
+
+    def cancel_argv(self, ids: list[str]) -> list[str]:
+        return ["fake-qdel", *ids]
 
 
 @dataclass
@@ -51,6 +68,8 @@ class FakeJob:
     dir: str
     script: str
     state: str = "r"
+    reason: str = ""              # the scheduler's reason for the state (printed by fake-qdel)
+    ending: Ending | None = None  # how it left the queue, as fake-qacct reports it
 
 
 class FakeCluster:
@@ -67,6 +86,7 @@ class FakeCluster:
         self.refuse: str | None = None     # the next submissions fail with this message
         self.refuse_rc = 1
         self.qstat_fails = False
+        self.qacct_fails = False
         self.mtime = 1_700_000_000.0
 
     # -- test helpers ------------------------------------------------------------------------
@@ -83,7 +103,14 @@ class FakeCluster:
             self.write(posixpath.join(job.dir, "qsub.failed." + ident), f"{rc}\n".encode())
         self.write(posixpath.join(job.dir, "qsub.finished." + ident))
         if not keep_in_queue:
-            self.queue.pop(job.id, None)
+            self.end(job, Verdict.FAILED if rc else Verdict.DONE, rc, f"fake: exit {rc}")
+
+    def end(self, job: FakeJob, verdict: Verdict, exit_code: int | None = None,
+            evidence: str = "") -> None:
+        """Take a job off the queue with an accounting record and no markers (walltime, qdel,
+        out of memory, node failure); finish() is the way a job ends by itself."""
+        self.queue.pop(job.id, None)
+        job.ending = Ending(job.id, verdict, exit_code, evidence or f"fake: {verdict.value}")
 
     def running(self) -> list[FakeJob]:
         return list(self.queue.values())
@@ -107,8 +134,12 @@ class FakeCluster:
         if argv[0] == "fake-qstat":
             if self.qstat_fails:
                 return CommandResult(tuple(argv), 1, b"", "error: unable to contact qmaster")
-            out = "".join(f"{j.id}\t{j.name}\t{j.state}\n" for j in self.queue.values())
+            out = "".join(f"{j.id}\t{j.name}\t{j.state}\t{j.reason}\n" for j in self.queue.values())
             return CommandResult(tuple(argv), 0, out.encode())
+        if argv[0] == "fake-qacct":
+            return self.qacct(argv)
+        if argv[0] == "fake-qdel":
+            return self.qdel(argv)
         if argv[:3] == ["mkdir", "-p", "--"]:
             return CommandResult(tuple(argv), 0)
         if argv[:2] == ["touch", "--"]:
@@ -127,6 +158,31 @@ class FakeCluster:
         self.queue[job.id] = job
         self.submitted.append(job)
         return CommandResult(tuple(argv), 0, f"{job.id}\n".encode())
+
+    def qacct(self, argv: list[str]) -> CommandResult:
+        if self.qacct_fails:
+            return CommandResult(tuple(argv), 1, b"", "error: can't open accounting file")
+        jobs = {j.id: j for j in self.submitted}
+        out = ""
+        for jid in argv[1:]:
+            end = jobs[jid].ending if jid in jobs else None
+            if end is not None:
+                code = "" if end.exit_code is None else str(end.exit_code)
+                out += f"{jid}\t{end.verdict.value}\t{code}\t{end.evidence}\n"
+        return CommandResult(tuple(argv), 0, out.encode())
+
+    def qdel(self, argv: list[str]) -> CommandResult:
+        out, err = "", ""
+        for jid in argv[1:]:
+            job = self.queue.get(jid)
+            if job is None:
+                err += f"denied: job \"{jid}\" does not exist\n"
+                continue
+            if job.reason:
+                out += f"job {jid}: {job.reason}\n"
+            out += f"deleted job {jid}\n"
+            self.end(job, Verdict.CANCELLED, None, "fake: deleted by qdel")
+        return CommandResult(tuple(argv), 1 if err else 0, out.encode(), err)
 
     def op_scan(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
         d, gen, base = args

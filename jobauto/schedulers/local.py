@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import CommandResult, QueueEntry, QueueSnapshot
+from ..model import CommandResult, Ending, QueueEntry, QueueSnapshot
 from .common import fail, first_id
 
 # Start the script in its own session so it outlives the monitor and the SSH channel; its
@@ -40,3 +40,13 @@ class LocalAdapter:
             if len(parts) >= 2 and not parts[1].startswith("Z"):
                 entries[parts[0]] = QueueEntry(parts[0], "", parts[1])
         return QueueSnapshot(True, entries)
+
+    def acct_argv(self, ids: list[str]) -> list[str] | None:
+        return None  # a detached process leaves no record; its markers are all there is
+
+    def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
+        return {}
+
+    def cancel_argv(self, ids: list[str]) -> list[str]:
+        # the job runs under setsid, so its pid is its process group: end the whole group
+        return ["kill", "-TERM", "--", *(f"-{i}" for i in ids)]
