@@ -122,12 +122,11 @@ def explain(run_dir: Path, name: str) -> list[str]:
         out.append("history:")
         for at, kind, detail in store.events(job.name):
             out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")
-        for rid, at, kind, args, done_at, result in store.requests():
-            if job.name in (args.get("jobs") or []) or (  # type: ignore[operator]
-                    not args.get("jobs") and done_at is None):
-                when = f"applied {fmt_time(done_at)}: {result}" if done_at else \
-                    "not applied yet (the monitor applies it at its next cycle)"
-                out.append(f"request:    {kind} #{rid} of {fmt_time(at)}: {when}")
+        for rid, at, kind, args, done_at, _ in store.requests():
+            named = args.get("jobs") or []
+            if done_at is None and (job.name in named or not named):  # type: ignore[operator]
+                out.append(f"request:    {kind} #{rid} of {fmt_time(at)} not applied yet (the "
+                           "monitor applies it at its next cycle)")
         return out
     finally:
         store.close()

@@ -109,6 +109,7 @@ class Ending:
     verdict: Verdict
     exit_code: int | None = None
     evidence: str = ""  # the record, condensed to one line: what the verdict was read from
+    name: str = ""      # the job name in the record: ids get reused, names (tokens) do not
 
 
 @dataclass

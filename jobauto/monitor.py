@@ -34,8 +34,7 @@ from .tree import (
 START_GRACE_S = 30.0      # a batch that has not journaled its start by then never started
 BATCH_STALE_S = 600.0     # a batch that started but never ended: ask the scheduler
 SUMMARY_LINES = 40
-BACKOFF_MIN_S = 30.0      # a refused submission pauses submitting this long, doubling each time
-BACKOFF_MAX_S = 600.0
+BACKOFF_MAX_S = 600.0     # a refused submission pauses submitting, doubling up to this
 
 # Worth another attempt with --retries; a cancel was deliberate and a rejected script stays invalid.
 RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE, Verdict.VANISHED}
@@ -60,6 +59,7 @@ class Settings:
     fetch: list[str] | None = None
     values: dict[str, str] = field(default_factory=dict)
     retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
+    backoff_s: float = 30.0   # the first pause after a refused submission (the run's --interval)
 
 
 @dataclass
@@ -200,6 +200,7 @@ class Monitor:
                 job.retried += 1
             self._reset(jobs, now, "retry", f"automatic retry (--retries {self.settings.retries})")
             self.to_retry.clear()
+        self._assign_ready_seq()
         self._commit()
 
     def _apply(self, obs: Observation, now: float) -> None:
@@ -277,9 +278,14 @@ class Monitor:
         """Accounting records, second in the order of evidence: for jobs that left the queue
         without a marker, and to say who killed a job whose marker shows a signal."""
         by_id = {j.sched_id: j for j in self._running() if j.missing_since is not None and j.sched_id}
+        def mine(job: Job, end: Ending | None) -> Ending | None:
+            # ids get reused (a qmaster restart starts again at 1): a record of another name is
+            # another job's
+            return end if end is None or not end.name or end.name == job.token else None
+
         for name in list(self.refine):
             job = self.jobs[name]
-            end = endings.get(job.sched_id or "")
+            end = mine(job, endings.get(job.sched_id or ""))
             if end is not None:
                 del self.refine[name]
                 self.events.append((now, name, "accounting", end.evidence))
@@ -296,7 +302,7 @@ class Monitor:
                 if Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
                     self.to_retry.add(name)
         for sched_id, job in by_id.items():
-            end = endings.get(sched_id)
+            end = mine(job, endings.get(sched_id))
             if end is None:
                 continue
             if job.name not in self.acct_seen:
@@ -465,7 +471,7 @@ class Monitor:
         return args or []
 
     def _pause(self, now: float, why: str) -> None:
-        self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
+        self.backoff_s = min(max(self.backoff_s * 2, self.settings.backoff_s), BACKOFF_MAX_S)
         self.paused_until = now + self.backoff_s
         self.pause_reason = why
         self.events.append((now, "", "paused", f"{why}; retry in {self.backoff_s:g} s"))

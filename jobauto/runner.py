@@ -124,7 +124,8 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
                 raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass the "
                                  "same --rdir as when it started", flag="--rdir")
         settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
-                            fetch=opts.fetch or None, values=opts.values(), retries=opts.retries)
+                            fetch=opts.fetch or None, values=opts.values(), retries=opts.retries,
+                            backoff_s=max(opts.interval, 1.0))
         monitor = Monitor(date_dir, store, remote, settings, log=log)
         if created:
             log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "

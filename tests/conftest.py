@@ -73,6 +73,55 @@ def sge(sshd: Cluster) -> Cluster:
     return sshd
 
 
+TORQUE_BIN = os.environ.get("JOBAUTO_TEST_TORQUE_BIN", "/opt/slurm-torque/bin")
+
+
+@pytest.fixture(scope="session")
+def slurm(sshd: Cluster) -> Cluster:
+    r = ssh("squeue -h -u $(id -un) >/dev/null && sacct -n -X -S now-1minutes >/dev/null && echo SLURM-OK",
+            check=False)
+    if "SLURM-OK" not in r.stdout:
+        _missing(f"Slurm (with accounting) does not answer: {r.stdout.strip()} {r.stderr.strip()}")
+    return sshd
+
+
+@pytest.fixture(scope="session")
+def pbs(slurm: Cluster) -> Cluster:
+    r = ssh(f"{TORQUE_BIN}/qstat >/dev/null && echo PBS-OK", check=False)
+    if "PBS-OK" not in r.stdout:
+        _missing(f"the PBS/Torque wrappers do not answer in {TORQUE_BIN}: {r.stderr.strip()}")
+    return slurm
+
+
+@dataclass
+class Sched:
+    """A real scheduler of the test cluster, and how jobmon is pointed at it."""
+
+    name: str
+    cluster: Cluster
+    args: list[str]
+
+    def cancel(self, job_id: str) -> None:
+        cmd = {"sge": "qdel", "slurm": "scancel", "pbs": f"{TORQUE_BIN}/qdel"}[self.name]
+        ssh(f"{cmd} {job_id}")
+
+    def submissions(self, prefix: str) -> list[str]:
+        """Job names starting with prefix in the scheduler's own accounting (finished jobs)."""
+        if self.name == "sge":
+            out = ssh(f"qacct -j '{prefix}*' 2>/dev/null | awk '$1==\"jobname\"{{print $2}}'", check=False).stdout
+        else:
+            out = ssh("sacct -n -X -P -o JobName -S now-2hours", check=False).stdout
+        return [n for n in out.split() if n.startswith(prefix)]
+
+
+@pytest.fixture(params=["sge", "slurm", "pbs"])
+def sched(request: pytest.FixtureRequest) -> Sched:
+    c: Cluster = request.getfixturevalue(request.param)
+    args = {"sge": ["--scheduler=sge"], "slurm": ["--scheduler=slurm"],
+            "pbs": ["--scheduler=pbs", f"--scheduler-bin={TORQUE_BIN}"]}[request.param]
+    return Sched(request.param, c, args)
+
+
 @pytest.fixture(autouse=True)
 def _no_user_ssh_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # keep the developer's own ~/.ssh out of the tests: the ssh config is always explicit

@@ -6,6 +6,7 @@ from pathlib import Path
 
 # The marker logic of templates/: failed (with the exit code) before finished, always finished.
 SCRIPT = """#!/bin/bash
+{directives}[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"
 cleanup() {{ rc=$?; if [ $rc -ne 0 ]; then echo $rc > qsub.failed.__id__; fi; touch qsub.finished.__id__; }}
 trap cleanup EXIT
 set -e
@@ -14,11 +15,12 @@ set -e
 
 
 def make_job(root: Path, name: str, deps: list[str] | None = None, body: str = "true",
-             directive: str = "") -> Path:
-    """Write `name` (``dir/qsub.ID``) and its dependency file under root."""
+             directive: str = "", script: str | None = None, head: str = "") -> Path:
+    """Write `name` (``dir/qsub.ID``) and its dependency file under root. `head` holds
+    scheduler directive lines; `script` replaces the whole script (e.g. one without markers)."""
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(SCRIPT.format(body=body))
+    path.write_text(script if script is not None else SCRIPT.format(body=body, directives=head))
     ident = path.name[len("qsub."):]
     lines = ([directive] if directive else []) + list(deps or [])
     (path.parent / f"qsub.dependency.{ident}").write_text("".join(d + "\n" for d in lines))

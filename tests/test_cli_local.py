@@ -102,7 +102,7 @@ def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str)
     args.append("--binpath=/bin")
     if case == "placeholder":
         args.remove("--binpath=/bin")
-        expect = "init/Si/qsub.0:5: placeholder __binpath__ has no value: pass --binpath"
+        expect = "init/Si/qsub.0:6: placeholder __binpath__ has no value: pass --binpath"
     elif case == "define":
         make_job(init, "Si/qsub.2", body="echo __queue__")
         expect = "pass --define queue=VALUE"

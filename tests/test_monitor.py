@@ -52,6 +52,9 @@ class Rig:
     def job(self, name: str) -> FakeJob:  # noqa: F821 - FakeJob from the fake module
         return next(j for j in self.cluster.submitted if posixpath_join(j.dir, j.script) == f"{RDIR}/{name}")
 
+    def job_latest(self, name: str) -> FakeJob:  # noqa: F821
+        return [j for j in self.cluster.submitted if posixpath_join(j.dir, j.script) == f"{RDIR}/{name}"][-1]
+
     def states(self) -> dict[str, str]:
         assert self.monitor is not None
         return {n: j.state.value for n, j in self.monitor.jobs.items()}

@@ -211,12 +211,13 @@ class SSHTransport:
         try:
             chan.exec_command(line)
             if stdin:
-                chan.sendall(stdin)
+                chan.sendall(self._outgoing(stdin))
             chan.shutdown_write()
             deadline = time.monotonic() + timeout if timeout else None
             while True:
                 if chan.recv_ready():
                     out += chan.recv(1 << 16)
+                    self._incoming(out)
                     continue
                 if chan.recv_stderr_ready():
                     err += chan.recv_stderr(1 << 16)
@@ -249,6 +250,13 @@ class SSHTransport:
             te.stdout = bytes(out)  # type: ignore[attr-defined]
             raise te
         return CommandResult(tuple(argv), rc, bytes(out), err.decode("utf-8", "replace"))
+
+    # Seams for fault injection (tests/faults.py cuts the real connection here); no-ops.
+    def _outgoing(self, data: bytes) -> bytes:
+        return data
+
+    def _incoming(self, out: bytearray) -> None:
+        pass
 
     def _transport_alive(self) -> bool:
         t = self._clients[-1].get_transport() if self._clients else None
