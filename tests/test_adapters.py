@@ -18,6 +18,7 @@ from jobauto.errors import SchedulerError
 from jobauto.model import Command, CommandResult, Ending, Verdict
 from jobauto.schedulers import adapter_for, parse_detect
 from jobauto.schedulers.base import NAMES
+from jobauto.schedulers.common import combine, fail, is_transient
 from jobauto.schedulers.fake import FakeAdapter, FakeCluster
 from jobauto.schedulers.local import LocalAdapter
 from jobauto.schedulers.pbs import PbsAdapter
@@ -179,6 +180,18 @@ def test_sge_acct_command_output_for_several_ids_and_an_unknown_one() -> None:
     assert verdicts == ["cancelled", "done", "done", "failed", "walltime", "walltime"]
     assert "999999" not in ends and "not found" in res.stderr
     assert all(e.sched_id == jid and "." not in jid for jid, e in ends.items())
+    # each record's jobname; 206 and 208 also have an earlier job's record (jacontract0_1,
+    # jacontract2_1) under the same id: the name is the last job's
+    assert {jid: e.name for jid, e in ends.items()} == {
+        "206": "ok", "208": "arr", "210": "exit3", "211": "hrt", "212": "srt", "213": "to_delete"}
+
+
+@pytest.mark.parametrize(("name", "jobname"), [
+    ("qacct-ok", "ok"), ("qacct-exit3", "exit3"), ("qacct-array", "arr"), ("qacct-hrt", "hrt"),
+    ("qacct-srt", "srt"), ("qacct-qdel", "to_delete")])
+def test_sge_acct_names_the_job_of_the_record(name: str, jobname: str) -> None:
+    """qacct's `jobname` (padded with blanks in the capture): ids are reused, names are not."""
+    assert sge_ending(name).name == jobname
 
 
 def test_sge_acct_unknown_id_is_no_record_but_a_broken_qacct_is_an_error() -> None:
@@ -231,6 +244,19 @@ def test_sge_acct_memory_limit_node_failure_and_failed_array_task() -> None:
 def test_sge_acct_rescheduled_job_counts_its_last_run() -> None:
     text = hand_qacct(7, "25  : rescheduling", 0) + hand_qacct(7, "0", 0)
     assert SgeAdapter().parse_acct(out(text))["7"].verdict == Verdict.DONE
+
+
+def test_sge_acct_every_verdict_carries_the_name_and_an_array_its_tasks_name() -> None:
+    enforced = "37  : qmaster enforced h_rt, h_cpu, or h_vmem limit"
+    text = (hand_qacct(1, enforced, 137, "-l h_vmem=1G", name="jamem_1")
+            + hand_qacct(4, "26  : opening output file", 0, name="janode_1")
+            + hand_qacct(5, "100 : assumedly after job", 137, name="jadel_1")
+            + hand_qacct(6, "0", 0, task="1", name="jaarr_1")
+            + hand_qacct(6, "0", 2, task="2", name="jaarr_1"))
+    ends = SgeAdapter().parse_acct(out(text))
+    assert {jid: (e.verdict, e.name) for jid, e in ends.items()} == {
+        "1": (Verdict.OOM, "jamem_1"), "4": (Verdict.NODE_FAILURE, "janode_1"),
+        "5": (Verdict.CANCELLED, "jadel_1"), "6": (Verdict.FAILED, "jaarr_1")}
 
 
 def test_sge_cancel_prints_the_error_reason_then_deletes() -> None:
@@ -343,6 +369,9 @@ def test_slurm_acct_every_captured_ending(source: str) -> None:
     assert len(arr) == 1 and arr[0].verdict == Verdict.DONE and "3 tasks" in arr[0].evidence
     assert all(jid.isdigit() and e.sched_id == jid for jid, e in ends.items())
     assert "TIMEOUT" in by_verdict[Verdict.WALLTIME].evidence
+    # sacct's JobName / scontrol's JobName=; the array's from its tasks
+    assert {jid: e.name for jid, e in ends.items()} == {
+        "64": "ok", "66": "arr", "69": "exit3", "70": "timeout", "71": "cancel"}
 
 
 def test_slurm_acct_cancelled_by_names_the_user_and_unknown_is_no_record() -> None:
@@ -358,6 +387,7 @@ def test_slurm_acct_command_output_for_several_ids() -> None:
     assert sorted(e.verdict.value for e in ends.values()) == [
         "cancelled", "done", "done", "failed", "walltime"]
     assert "999999" not in ends
+    assert sorted(e.name for e in ends.values()) == ["arr", "cancel", "exit3", "ok", "timeout"]
 
 
 def test_slurm_acct_unreachable_controller_is_an_error_not_an_empty_answer() -> None:
@@ -385,6 +415,9 @@ HAND_SACCT = """\
 40_1|arr2|COMPLETED|0:0|00:00:01
 40_[2-5%2]|arr2|PENDING|0:0|00:00:00
 41|name|with|pipes|COMPLETED|0:0|00:00:02
+42|allocation|FAILED|1:0|00:00:02
+43_1|allocation|COMPLETED|0:0|00:00:01
+43_2|arr3|COMPLETED|0:0|00:00:01
 """
 
 
@@ -399,6 +432,17 @@ def test_slurm_acct_signal_exit_other_final_states_and_non_final_ones() -> None:
     assert (ends["39"].verdict, ends["39"].exit_code) == (Verdict.FAILED, 3)
     assert "task 39_2 of 3" in ends["39"].evidence and "+1 more" in ends["39"].evidence
     assert ends["41"].verdict == Verdict.DONE
+
+
+def test_slurm_acct_names_and_the_allocation_placeholder_is_unknown() -> None:
+    """sacct may show JobName `allocation` right after a job ends: the name is unknown (""),
+    not another job's, so the monitor does not reject the record."""
+    ends = SlurmAdapter().parse_acct(out(HAND_SACCT))
+    assert ends["30"].name == "ja1_1" and ends["39"].name == "arr"
+    assert ends["41"].name == "name|with|pipes"
+    assert (ends["42"].verdict, ends["42"].exit_code, ends["42"].name) == (Verdict.FAILED, 1, "")
+    assert "allocation" in ends["42"].evidence
+    assert (ends["43"].verdict, ends["43"].name) == (Verdict.DONE, "arr3")
 
 
 def test_slurm_cancel() -> None:
@@ -545,7 +589,7 @@ def pbs_record(num: int, status: int, pbspro: bool = True, used: str = "00:10:00
 def test_pbs_acct_exit_status_tables(status: int, pbspro: bool, used: str, verdict: Verdict,
                                      code: int) -> None:
     [end] = PbsAdapter().parse_acct(out(pbs_record(4800, status, pbspro, used))).values()
-    assert (end.sched_id, end.verdict, end.exit_code) == ("4800", verdict, code)
+    assert (end.sched_id, end.verdict, end.exit_code, end.name) == ("4800", verdict, code, "ja4800_1")
     assert f"xit_status={status}" in end.evidence and "Job_Name=ja4800_1" in end.evidence
 
 
@@ -563,6 +607,15 @@ HAND_TORQUE_XML = (
 def test_pbs_acct_torque_xml_and_unfinished_jobs() -> None:
     ends = PbsAdapter().parse_acct(out(HAND_TORQUE_XML))
     assert set(ends) == {"179"} and ends["179"].verdict == Verdict.WALLTIME
+    assert ends["179"].name == "ja179_1"
+
+
+def test_pbs_acct_name_is_whole_even_when_qstat_wraps_it() -> None:
+    """PBS Pro's `qstat -f` continues a long value on the next line (at 80 columns)."""
+    text = pbs_record(4801, 0).replace("Job_Name = ja4801_1", "Job_Name = jalong" + "x" * 60
+                                       + "\n\tyyyy_1")
+    [end] = PbsAdapter().parse_acct(out(text)).values()
+    assert end.name == "jalong" + "x" * 60 + "yyyy_1"
 
 
 def test_pbs_acct_server_down_is_an_error() -> None:
@@ -637,6 +690,64 @@ def test_fake_cluster_reports_endings_and_deletes_with_the_reason() -> None:
     assert {k: e.verdict for k, e in ends.items()} == {
         j0.id: Verdict.DONE, j1.id: Verdict.WALLTIME, j2.id: Verdict.CANCELLED}
     assert ends[j1.id].exit_code == 137 and ends[j1.id].evidence == "fake: h_rt"
+    assert {k: e.name for k, e in ends.items()} == {j0.id: "ja0", j1.id: "ja1", j2.id: "ja2"}
+    # a test may stand an older job's record (another name) under the id
+    j3.ending = Ending(j3.id, Verdict.FAILED, 1, "fake: old\tjob", name="someone-else")
+    [old] = a.parse_acct(run(c, a.acct_argv([j3.id]) or [])).values()
+    assert (old.name, old.evidence, old.exit_code) == ("someone-else", "fake: old\tjob", 1)
     c.qacct_fails = True
     with pytest.raises(SchedulerError):
         a.parse_acct(run(c, a.acct_argv([j0.id]) or []))
+
+
+# ------------------------------------------------------------------- common: arrays, refusals
+def test_combine_names_the_array_after_its_first_named_task() -> None:
+    tasks = [Ending("9_1", Verdict.DONE, 0, "a", ""), Ending("9_2", Verdict.FAILED, 2, "b", "ja9_1"),
+             Ending("9_3", Verdict.DONE, 0, "c", "ja9_1")]
+    assert combine("9", tasks).name == "ja9_1"
+    assert combine("9", [tasks[0], tasks[2]]).name == "ja9_1"
+    assert combine("9", tasks[:1]).name == ""
+
+
+# Refusals as the schedulers print them: Grid Engine's qmaster messages (sge_job.c,
+# MSG_JOB_ALLOWEDJOBSPERUSER_UU / ...PERCLUSTER, "unknown resource"), sbatch's "error:" lines
+# (the reason line, then slurm_strerror of ESLURM_ACCOUNTING_POLICY / ESLURM_INVALID_PARTITION_NAME).
+POLICY = ("sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job "
+          "submit limit, user's size and/or time limits)")
+
+
+@pytest.mark.parametrize("msg", [
+    "Unable to run job: job rejected: Only 1 jobs are allowed per user (current job count: 1)\nExiting.",
+    "Unable to run job: job rejected: only 1000 jobs are allowed per user (current job count: 1000)",
+    "Unable to run job: job rejected: Only 500 jobs are allowed per cluster\nExiting.",
+    "sbatch: error: QOSMaxSubmitJobPerUserLimit\n" + POLICY,
+    "sbatch: error: AssocMaxSubmitJobLimit\n" + POLICY,
+    "sbatch: error: AssocGrpSubmitJobsLimit\n" + POLICY,
+    POLICY,  # a Slurm that prints no reason line: taken for the submit limit
+])
+def test_job_count_limits_are_transient(msg: str) -> None:
+    assert is_transient(msg, 1)
+    assert fail(out("", 1, msg), "submit").transient
+
+
+@pytest.mark.parametrize("msg", [
+    "sbatch: error: Batch job submission failed: Invalid partition name specified",
+    "sbatch: error: invalid partition specified: nosuch",
+    'Unable to run job: unknown resource "nosuch".\nExiting.',
+    "Unable to run job: job rejected: You try to submit a job with more than 75000 tasks\nExiting.",
+    "sbatch: error: QOSMaxWallDurationPerJobLimit\n" + POLICY,
+    "sbatch: error: AssocMaxNodesPerJobLimit\n" + POLICY,
+    "sbatch: error: QOSMinGRES\n" + POLICY,
+])
+def test_requests_the_cluster_cannot_grant_are_permanent(msg: str) -> None:
+    assert not is_transient(msg, 1)
+    assert not fail(out("", 1, msg), "submit").transient
+
+
+def test_an_unknown_partition_or_resource_is_permanent_whatever_the_exit_code() -> None:
+    """Exit code 255 alone counts as transient (ssh's lost connection); the message decides."""
+    for msg in ("sbatch: error: Batch job submission failed: Invalid partition name specified",
+                'Unable to run job: unknown resource "nosuch".',
+                "sbatch: error: QOSMaxWallDurationPerJobLimit\n" + POLICY):
+        assert not is_transient(msg, 255)
+    assert is_transient("ssh: connect to host x port 22: Connection timed out", 255)

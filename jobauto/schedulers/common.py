@@ -8,10 +8,17 @@ from ..errors import SchedulerError
 from ..model import CommandResult, Ending, Verdict
 
 # Refusals that go away by themselves: limits, daemons down, timeouts, overload.
+# Limits on the number of jobs: Grid Engine's max_u_jobs / max_jobs ("Unable to run job: job
+# rejected: Only 1 jobs are allowed per user (current job count: 1)", "... per cluster");
+# Slurm's MaxSubmitJobs ("sbatch: error: QOSMaxSubmitJobPerUserLimit" or AssocMaxSubmitJobLimit,
+# then "Batch job submission failed: Job violates accounting/QOS policy (job submit limit,
+# user's size and/or time limits)"). That last line alone (Slurm before the reason line) is
+# taken for the submit limit; a reason naming a per-job request limit is PERMANENT below.
 TRANSIENT = re.compile(
     r"unable to contact qmaster|commlib error|failed receiving gdi request|"
     r"socket timed out|timed out|timeout|temporarily|try again|resource temporarily|"
     r"max_u_jobs|max_jobs|maxjobs|job limit|limit .*(reached|exceeded)|would exceed|"
+    r"jobs are allowed per (user|cluster)|violates accounting/QOS policy|"
     r"QOSMaxSubmitJob|AssocMaxSubmitJob|MaxSubmit|slurm_load|connection refused|"
     r"unable to contact slurm controller|Slurm temporarily unavailable|"
     r"cannot connect to server|pbs_iff|Maximum number of jobs|too many|"
@@ -21,8 +28,15 @@ TRANSIENT = re.compile(
 
 
 # The command's own refusal of its arguments: retrying cannot help, whatever the exit code
-# (sbatch exits 255 for an unknown option, the code ssh uses for a lost connection).
-PERMANENT = re.compile(r"unrecognized option|unknown option|invalid option|\busage:", re.IGNORECASE)
+# (sbatch exits 255 for an unknown option, the code ssh uses for a lost connection). Also
+# requests the cluster can never grant: a partition or resource it does not have (sbatch
+# "Invalid partition name specified" / "invalid partition specified: x", qsub "Unable to run
+# job: unknown resource"), a Slurm request above a per-job or per-node limit or below a minimum
+# (the reason sbatch prints above the accounting-policy line, e.g. QOSMaxWallDurationPerJobLimit,
+# QOSMinGRES; never the per-user or group submit limits).
+PERMANENT = re.compile(r"unrecognized option|unknown option|invalid option|\busage:|"
+                       r"invalid partition|unknown resource|"
+                       r"\b(Assoc|QOS)(Max\w*Per(Job|Node)|Min)\w*", re.IGNORECASE)
 
 
 def is_transient(text: str, rc: int) -> bool:
@@ -83,10 +97,13 @@ def one_line(text: str, limit: int = 300) -> str:
 def combine(job_id: str, tasks: list[Ending]) -> Ending:
     """One Ending for an array job from its tasks' (all final): the first task that did not
     end well decides, and the evidence names it; all done means done."""
+    # the tasks share the array's name; the first that names it ("" is unknown) speaks for all
+    name = next((t.name for t in tasks if t.name), "")
     bad = next((t for t in tasks if t.verdict != Verdict.DONE), None)
     if bad is None:
-        return Ending(job_id, Verdict.DONE, 0, f"{len(tasks)} tasks done, e.g. {tasks[0].evidence}")
+        return Ending(job_id, Verdict.DONE, 0, f"{len(tasks)} tasks done, e.g. {tasks[0].evidence}",
+                      name)
     others = sum(1 for t in tasks if t.verdict != Verdict.DONE) - 1
     more = f" (+{others} more not done)" if others else ""
     return Ending(job_id, bad.verdict, bad.exit_code,
-                  f"task {bad.sched_id} of {len(tasks)}: {bad.evidence}{more}")
+                  f"task {bad.sched_id} of {len(tasks)}: {bad.evidence}{more}", name)

@@ -53,8 +53,8 @@ class FakeAdapter:
             raise fail(result, "fake-qacct")
         out = {}
         for line in result.text.splitlines():
-            jid, verdict, code, evidence = line.split("\t")
-            out[jid] = Ending(jid, Verdict(verdict), int(code) if code else None, evidence)
+            jid, verdict, code, name, evidence = line.split("\t", 4)
+            out[jid] = Ending(jid, Verdict(verdict), int(code) if code else None, evidence, name)
         return out
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
@@ -69,7 +69,9 @@ class FakeJob:
     script: str
     state: str = "r"
     reason: str = ""              # the scheduler's reason for the state (printed by fake-qdel)
-    ending: Ending | None = None  # how it left the queue, as fake-qacct reports it
+    # how it left the queue, as fake-qacct reports it; its name is the job's unless a test sets
+    # another one (an older job's record under a reused id)
+    ending: Ending | None = None
 
 
 class FakeCluster:
@@ -110,7 +112,8 @@ class FakeCluster:
         """Take a job off the queue with an accounting record and no markers (walltime, qdel,
         out of memory, node failure); finish() is the way a job ends by itself."""
         self.queue.pop(job.id, None)
-        job.ending = Ending(job.id, verdict, exit_code, evidence or f"fake: {verdict.value}")
+        job.ending = Ending(job.id, verdict, exit_code, evidence or f"fake: {verdict.value}",
+                            job.name)
 
     def running(self) -> list[FakeJob]:
         return list(self.queue.values())
@@ -168,7 +171,7 @@ class FakeCluster:
             end = jobs[jid].ending if jid in jobs else None
             if end is not None:
                 code = "" if end.exit_code is None else str(end.exit_code)
-                out += f"{jid}\t{end.verdict.value}\t{code}\t{end.evidence}\n"
+                out += f"{jid}\t{end.verdict.value}\t{code}\t{end.name}\t{end.evidence}\n"
         return CommandResult(tuple(argv), 0, out.encode())
 
     def qdel(self, argv: list[str]) -> CommandResult:

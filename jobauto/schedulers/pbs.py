@@ -132,7 +132,7 @@ def record_ending(rec: dict[str, str]) -> Ending | None:
                   f"job_state={rec['job_state']} {attr}={status}"
                   f"{f' ({name})' if name else ''}"
                   f"{f' walltime={used}/{limit}' if used else ''}")
-    return Ending(base_id(rec["Job Id"]), verdict, code, ev)
+    return Ending(base_id(rec["Job Id"]), verdict, code, ev, rec.get("Job_Name", "").strip())
 
 
 class PbsAdapter:

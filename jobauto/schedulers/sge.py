@@ -106,7 +106,8 @@ def seconds(value: str) -> float:
 
 def qacct_ending(jid: str, task: str, rec: dict[str, str]) -> Ending:
     """Read one qacct record: `failed` says whether Grid Engine stopped the job, `exit_status`
-    what the job script returned (128 + signal when a signal killed it)."""
+    what the job script returned (128 + signal when a signal killed it), `jobname` whose record
+    it is (ids are reused)."""
     code_text, _, msg = rec.get("failed", "").partition(":")
     failed, msg = int(number(code_text)), msg.strip()
     status = int(number(rec.get("exit_status", "")))
@@ -117,35 +118,39 @@ def qacct_ending(jid: str, task: str, rec: dict[str, str]) -> Ending:
             key, _, val = item.partition("=")
             limits[key] = val
     wall = number(rec.get("ru_wallclock", ""))
+    name = rec.get("jobname", "").strip()
     ev = one_line(f"qacct: job {jid}{'.' + task if task else ''} "
-                  f"jobname={rec.get('jobname', '').strip()} failed={failed}"
+                  f"jobname={name} failed={failed}"
                   f"{f' ({msg})' if msg else ''} exit_status={status} ru_wallclock={wall:g}s"
                   f"{f' category={category}' if category and category != 'NONE' else ''}")
     sched_id = f"{jid}.{task}" if task else jid
+
+    def end(verdict: Verdict, code: int | None) -> Ending:
+        return Ending(sched_id, verdict, code, ev, name)
+
     enforced = re.search(r"enforced (.*) limit", msg)
     if failed == 0 and status == 0:
-        return Ending(sched_id, Verdict.DONE, 0, ev)
+        return end(Verdict.DONE, 0)
     if failed in (0, 100):
         # a soft limit warns with a signal; a job that does not trap it dies of it (failed 100
         # "assumedly after job"): SIGUSR1 (138) at s_rt, SIGXCPU (152) at s_cpu or s_rss
         if status == 138 and "s_rt" in limits:
-            return Ending(sched_id, Verdict.WALLTIME, status, ev)
+            return end(Verdict.WALLTIME, status)
         if status == 152:
             memory_only = bool(MEMORY_LIMITS & set(limits)) and "s_cpu" not in limits
-            return Ending(sched_id, Verdict.OOM if memory_only else Verdict.WALLTIME, status, ev)
+            return end(Verdict.OOM if memory_only else Verdict.WALLTIME, status)
     if failed == 0:
-        return Ending(sched_id, Verdict.FAILED, status, ev)
+        return end(Verdict.FAILED, status)
     if failed == 37 or enforced:
-        return Ending(sched_id, limit_verdict(enforced.group(1) if enforced else msg, limits, wall),
-                      status, ev)
+        return end(limit_verdict(enforced.group(1) if enforced else msg, limits, wall), status)
     if failed == 100 and status > 128:
         # "assumedly after job" with a signal and no limit named: qdel (SIGKILL, 137) or
         # someone's kill; the kernel's OOM killer would look the same
-        return Ending(sched_id, Verdict.CANCELLED, status, ev)
+        return end(Verdict.CANCELLED, status)
     if failed == 100 and status:
-        return Ending(sched_id, Verdict.FAILED, status, ev)
+        return end(Verdict.FAILED, status)
     # the job's setup on the execution host failed (prolog, shepherd, output file, ...)
-    return Ending(sched_id, Verdict.NODE_FAILURE, status or None, ev)
+    return end(Verdict.NODE_FAILURE, status or None)
 
 
 def limit_verdict(named: str, limits: dict[str, str], wall: float) -> Verdict:

@@ -58,7 +58,17 @@ def exit_code(text: str) -> int | None:
     return signal_exit(int(m.group(1)), int(m.group(2))) if m else None
 
 
-def ending(task_id: str, state: str, code: int | None, evidence: str) -> Ending | None:
+def record_name(name: str) -> str:
+    """The job name of a record, "" when the record does not tell (the name is unknown).
+
+    Right after a job ends sacct may briefly show the JobName `allocation` instead of the
+    job's own name. That says nothing about whose record it is, so it counts as unknown: the
+    monitor ignores a record whose name is another job's, and must not ignore the job's own
+    ending for it. jobauto's own job names (the submission tokens) are never `allocation`."""
+    return "" if name == "allocation" else name
+
+
+def ending(task_id: str, state: str, code: int | None, evidence: str, name: str) -> Ending | None:
     """The Ending of one job or task in a final state; None while it is not final."""
     word = state.split()[0] if state.split() else ""
     verdict = FINAL.get(word)
@@ -67,8 +77,8 @@ def ending(task_id: str, state: str, code: int | None, evidence: str) -> Ending 
     if word == "PREEMPTED":
         evidence += " (preempted)"
     if verdict == Verdict.DONE:
-        return Ending(task_id, verdict, 0, evidence)
-    return Ending(task_id, verdict, code or None, evidence)
+        return Ending(task_id, verdict, 0, evidence, name)
+    return Ending(task_id, verdict, code or None, evidence, name)
 
 
 class SlurmAdapter:
@@ -149,8 +159,9 @@ def rank(e: QueueEntry) -> int:
 def sacct_record(line: str) -> tuple[str, Ending | None]:
     """JobID|JobName|State|ExitCode|Elapsed; the name may hold "|", the other fields never."""
     raw, rest = line.split("|", 1)
-    state, code = rest.rsplit("|", 3)[1:3]
-    return base_id(raw), ending(raw, state, exit_code(code), one_line("sacct: " + line))
+    name, state, code = rest.rsplit("|", 3)[:3]
+    return base_id(raw), ending(raw, state, exit_code(code), one_line("sacct: " + line),
+                                record_name(name))
 
 
 def scontrol_record(line: str) -> tuple[str, Ending | None]:
@@ -161,9 +172,11 @@ def scontrol_record(line: str) -> tuple[str, Ending | None]:
 
     jid, array = field("JobId"), field("ArrayJobId")
     task = f"{array}_{field('ArrayTaskId')}" if array else jid
-    name = re.search(r"(?:^| )JobName=(.*?) UserId=", line)
+    m = re.search(r"(?:^| )JobName=(.*?) UserId=", line)
+    name = m.group(1) if m else ""
     state = field("JobState")
-    ev = one_line(f"scontrol: JobId={task} JobName={name.group(1) if name else ''} "
+    ev = one_line(f"scontrol: JobId={task} JobName={name} "
                   f"JobState={state} Reason={field('Reason')} ExitCode={field('ExitCode')} "
                   f"RunTime={field('RunTime')}")
-    return base_id(array or jid), ending(task, state, exit_code(field("ExitCode")), ev)
+    return base_id(array or jid), ending(task, state, exit_code(field("ExitCode")), ev,
+                                         record_name(name))
