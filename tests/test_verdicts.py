@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import make_job
-from test_monitor import RDIR, Rig, rig  # noqa: F401 - the fixture
+from test_monitor import RDIR, Rig
 
 from jobauto.model import Ending, JobState, Verdict
 from jobauto.store import Store
@@ -71,7 +71,8 @@ def test_a_late_marker_overrules_the_accounting_verdict(tmp_path: Path) -> None:
     assert m.jobs["a/qsub.1"].state == JobState.RUNNING
 
 
-def test_killed_by_signal_marker_is_refined_from_accounting(rig: Rig) -> None:
+def test_killed_by_signal_marker_is_refined_from_accounting(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
     make_job(rig.init, "a/qsub.0")
     m = rig.start()
     m.tick(0.0)
