@@ -712,7 +712,8 @@ class Monitor:
             result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
         elif not submitted and counts["ready"] and notes:
             result.paused = notes[-1]
-        if submitted and counts["running"] == 0 and counts["ready"] == 0:
+        settling = self.refine or self.to_retry or self.to_cancel  # verdicts not final yet
+        if submitted and counts["running"] == 0 and counts["ready"] == 0 and not settling:
             result.finished = True
             ok = counts["done"] == len(self.jobs)
             result.exit_code = 0 if ok else 1

@@ -34,3 +34,14 @@ def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
         make_job(root, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [], body)
         names.append(f"{d}/qsub.{i}")
     return names
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def template_script(body: str, head: str = "") -> str:
+    """A job script with the real marker block of templates/ (signals handled as users get)."""
+    text = (TEMPLATES / "sge.sh").read_text()
+    block = text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")]
+    return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n' + block
+            + "# <<< jobauto markers <<<\nwork() {\n" + body + "\n}\njobauto_run work\n")

@@ -751,3 +751,11 @@ def test_an_unknown_partition_or_resource_is_permanent_whatever_the_exit_code() 
                 "sbatch: error: QOSMaxWallDurationPerJobLimit\n" + POLICY):
         assert not is_transient(msg, 255)
     assert is_transient("ssh: connect to host x port 22: Connection timed out", 255)
+
+
+def test_pbs_on_slurm_wrappers_takes_the_verdict_from_sacct() -> None:
+    # the wrappers' qstat shows finished jobs as C without an exit status; sacct has it
+    ends = PbsAdapter().parse_acct(captured("acct-sacct", "pbs"))
+    assert ends["157"].verdict == Verdict.FAILED and ends["157"].exit_code == 7
+    assert ends["159"].verdict == Verdict.WALLTIME and ends["159"].evidence.startswith("sacct")
+    assert ends["160"].verdict == Verdict.DONE and ends["160"].name == "jahawg6_1"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Sched, jobmon, ssh
 from faults import CutTransport
-from helpers import make_job
+from helpers import make_job, template_script
 from test_cli_local import _start, max_overlap, runs_per_job
 from test_cluster_sge import base_args, dag, job_body
 from test_reset_explain import jobauto
@@ -63,9 +63,11 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     rdir = c.remote_dir(f"verdict-{sched.name}")
     ldir = tmp_path / "camp"
     init = ldir / "init"
-    make_job(init, "wall/qsub.0", head=WALLTIME[sched.name], body="sleep 300")
+    # the templates' marker block: a warning signal (Slurm's SIGTERM at the limit, scancel) still
+    # writes failed markers, refined from accounting; SIGKILL (Grid Engine) leaves none
+    make_job(init, "wall/qsub.0", script=template_script("sleep 300", WALLTIME[sched.name]))
     make_job(init, "exit/qsub.0", script="#!/bin/bash\necho no markers here\nexit 7\n")
-    make_job(init, "cancel/qsub.0", body="touch started; sleep 300")
+    make_job(init, "cancel/qsub.0", script=template_script("touch started; sleep 300"))
     make_job(init, "ok/qsub.0")
     for d in ("wall", "exit", "cancel", "ok"):
         make_job(init, f"{d}/qsub.1", ["qsub.finished.0"])
@@ -90,7 +92,7 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
         assert f"blocked  {d}/qsub.1: by {d}/qsub.0" in text
     assert "ok/qsub.1" not in text  # done
     run = ldir / "r"
-    tool = {"sge": "qacct", "slurm": "sacct", "pbs": "qstat"}[sched.name]
+    tool = {"sge": "qacct", "slurm": "sacct", "pbs": "sacct"}[sched.name]  # PBS on Slurm: sacct
     for name, verdict in (("wall/qsub.0", "walltime"), ("exit/qsub.0", "failed, exit code 7"),
                           ("cancel/qsub.0", "cancelled")):
         ex = jobauto("explain", str(run), name).stdout

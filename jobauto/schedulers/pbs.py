@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 from ..model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 from .common import acct_failed, fail, first_id, one_line, signal_exit
+from .slurm import SACCT_FIELDS, SlurmAdapter
 
 # The user's jobs, then their full records. The listing (`qstat -u`) finds them, but its
 # name column is cut (PBS Pro: 10 characters, Torque: 16), too short to find a submission by
@@ -21,9 +22,14 @@ QUEUE = (
 # PBS Pro keeps finished jobs for `qstat -x` (state F, Exit_status). Torque's -x means XML
 # and shows the jobs it keeps (keep_completed; state C, exit_status). Slurm's wrappers reject
 # -x (exit 2, usage): then plain `qstat -f`. The first call's stderr is kept unless it was that.
+SACCT_MARK = "@@jobauto-sacct"
 ACCT = (
     '{ err=$(qstat -x -f "$@" 2>&1 >&3); rc=$?; } 3>&1; '
     'if [ "$rc" -eq 2 ]; then qstat -f "$@"; elif [ -n "$err" ]; then printf "%s\\n" "$err" >&2; fi; '
+    # PBS-style qsub on top of Slurm (Slurm's Torque wrappers): their qstat keeps no exit status,
+    # but Slurm's own accounting has the whole record
+    f'if command -v sacct >/dev/null 2>&1; then printf "%s\\n" "{SACCT_MARK}"; '
+    f'ids=$(IFS=,; echo "$*"); sacct -X -n -P -o {SACCT_FIELDS} -j "$ids" 2>/dev/null; fi; '
     'exit 0'
 )
 
@@ -178,7 +184,14 @@ class PbsAdapter:
         return ["sh", "-c", ACCT, "jobauto-acct", *ids]
 
     def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
-        text = result.text
+        text, _, sacct = result.text.partition(SACCT_MARK + "\n")
+        out = self._parse_pbs(result, text)
+        if sacct.strip():
+            rest = SlurmAdapter().parse_acct(CommandResult(result.argv, 0, sacct.encode()))
+            out = {**rest, **out}  # a PBS record with an exit status wins
+        return out
+
+    def _parse_pbs(self, result: CommandResult, text: str) -> dict[str, Ending]:
         records = parse_xml(text) if "<Data" in text else parse_full(text)
         out: dict[str, Ending] = {}
         for rec in records:
