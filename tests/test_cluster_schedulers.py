@@ -213,6 +213,7 @@ def sge_limit(sge: object) -> object:
 
 def _set_max_u_jobs(n: int) -> None:
     import subprocess
-    subprocess.run(["bash", "-c", f"qconf -sconf global | sed 's/^max_u_jobs .*/max_u_jobs {n}/' "
-                    "> /tmp/jobauto-global.conf && qconf -Mconf /tmp/jobauto-global.conf"],
+    # qconf -Mconf takes the configuration's name from the file's name
+    subprocess.run(["bash", "-c", f"d=$(mktemp -d) && qconf -sconf global | sed 's/^max_u_jobs .*/"
+                    f"max_u_jobs {n}/' > $d/global && qconf -Mconf $d/global; rc=$?; rm -rf $d; exit $rc"],
                    check=True, capture_output=True, timeout=60)
