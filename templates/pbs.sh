@@ -11,6 +11,9 @@
 # Torque instead of the select line above:
 ##PBS -l nodes=1:ppn=__maxcore__
 ##PBS -l walltime=24:00:00
+# When jobmon retries a job killed at its walltime (--retries, jobauto reset), add this to qsub
+# (delete the first "#" to use it):
+##jobauto walltime-retry: -l walltime=48:00:00
 ##PBS -q workq
 
 # PBS starts the script in $HOME; jobmon submits from the job's directory, kept in PBS_O_WORKDIR.

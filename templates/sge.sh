@@ -12,6 +12,9 @@
 # (keep explanations off directive lines: qsub would read them as arguments).
 # Hard wall-clock limit; the job gets SIGKILL and writes no markers (jobmon notices later):
 # #$ -l h_rt=24:00:00
+# When jobmon retries a job killed at its walltime (--retries, jobauto reset), add this to qsub
+# (delete the first "#" to use it):
+##jobauto walltime-retry: -l h_rt=48:00:00
 # Soft limit a little earlier: SIGUSR1 first, so the markers are still written:
 # #$ -l s_rt=23:55:00
 # Parallel environment; its name is site-specific (qconf -spl):

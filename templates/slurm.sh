@@ -8,6 +8,9 @@
 #SBATCH --ntasks=__maxcore__
 #SBATCH --output=qsub.__id__.o%j
 ##SBATCH --time=24:00:00
+# When jobmon retries a job killed at its time limit (--retries, jobauto reset), add this to
+# sbatch (delete the first "#" to use it):
+##jobauto walltime-retry: --time=2-00:00:00
 ##SBATCH --partition=normal
 ##SBATCH --account=GROUP
 # Send this script SIGUSR1 5 minutes before --time runs out, so the markers are written:

@@ -75,17 +75,20 @@ def test_failing_job_on_grid_engine(sge: Cluster, tmp_path: Path) -> None:
     assert "blocked  a/qsub.1: by a/qsub.0" in p.stdout
 
 
-def test_vanished_job_becomes_error(sge: Cluster, tmp_path: Path) -> None:
-    rdir = sge.remote_dir("lost")
+def test_walltime_kill_is_retried_with_the_templates_longer_walltime(sge: Cluster, tmp_path: Path) -> None:
+    rdir = sge.remote_dir("wallretry")
     ldir = tmp_path / "camp"
-    # killed by its walltime: no trap runs, no marker is written
-    make_job(ldir / "init", "a/qsub.0", body="sleep 60")
-    (ldir / "init/a/qsub.0").write_text("#!/bin/bash\n#$ -l h_rt=0:0:2\nsleep 60\n")
+    # h_rt kills with SIGKILL: no marker; qacct says walltime; the retry gets the longer h_rt
+    make_job(ldir / "init", "a/qsub.0", script="#!/bin/bash\n#$ -l h_rt=0:0:3\n"
+             "#jobauto walltime-retry: -l h_rt=0:1:0\nsleep 8\ntouch qsub.finished.0\n")
     make_job(ldir / "init", "a/qsub.1", ["qsub.finished.0"])
-    (ldir / "init/a/qsub.0").write_text("#!/bin/bash\n#$ -l h_rt=0:0:2\nsleep 60\n")
-    p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--lost-after=3", timeout=120, check_rc=1)
-    assert "error    a/qsub.0: vanished: the scheduler no longer lists job" in p.stdout
-    assert "blocked  a/qsub.1" in p.stdout
+    p = jobmon(*base_args(sge, ldir, rdir), "--datedir=r", "--scheduler=sge", "--retries=1",
+               timeout=180, check_rc=0)
+    assert "all jobs done" in p.stdout
+    from test_reset_explain import jobauto
+    ex = jobauto("explain", str(ldir / "r"), "a/qsub.0").stdout
+    assert "walltime" in ex and "qacct" in ex and "walltime-retry" in ex and "-l h_rt=0:1:0" in ex
+    assert "automatic retries 1" in ex and "state:      done" in ex
 
 
 def test_kill_9_then_resume_on_grid_engine_runs_every_job_once(sge: Cluster, tmp_path: Path) -> None:
