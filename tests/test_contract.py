@@ -14,7 +14,7 @@ import pytest
 from conftest import Cluster
 from helpers import make_job
 
-from jobauto.model import Command
+from jobauto.model import Command, Verdict
 from jobauto.remote import Remote
 from jobauto.schedulers import adapter_for
 from jobauto.schedulers.fake import FakeAdapter, FakeCluster
@@ -40,13 +40,16 @@ class Backend:
             self.transport = LocalTransport()
             self.rundir = str(tmp / "remote")
             self.remote = Remote(self.transport, adapter_for("local"), self.rundir)
-        else:
+        else:  # a real scheduler through the real sshd
+            from conftest import TORQUE_BIN
+
             from jobauto.transport.ssh import SSHTransport
-            c: Cluster = request.getfixturevalue("sge")
+            c: Cluster = request.getfixturevalue(kind)
             self.transport = SSHTransport(c.host, config_path=c.ssh_config)
             self.rundir = c.remote_dir("contract")
-            self.remote = Remote(self.transport, adapter_for("sge"), self.rundir,
-                                 user=self.transport.username)
+            self.remote = Remote(self.transport, adapter_for(kind), self.rundir,
+                                 user=self.transport.username,
+                                 scheduler_bin=[TORQUE_BIN] if kind == "pbs" else [])
 
     def wait_finished(self, names: list[str], gen: list[int]) -> dict[str, tuple[float, bytes]]:
         """Let the jobs end (the fake is told to; real ones are waited for)."""
@@ -65,14 +68,14 @@ class Backend:
         raise AssertionError(f"jobs did not finish: {sorted(found)}")
 
 
-@pytest.fixture(params=["fake", "local", "sge"])
+@pytest.fixture(params=["fake", "local", "sge", "slurm", "pbs"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     b = Backend(request.param, request, tmp_path)
     yield b
     b.transport.close()
 
 
-@pytest.mark.parametrize("backend", ["local", "sge"], indirect=True)  # the fake runs only our ops
+@pytest.mark.parametrize("backend", ["local", "sge", "slurm"], indirect=True)  # the fake runs only our ops
 def test_batch_results_in_order_with_cwd_and_binary_output(backend: Backend, tmp_path: Path) -> None:
     cmds = [Command.of(["printf", "a\\0b"]), Command.of(["sh", "-c", "echo err >&2; exit 3"]),
             Command.of(["pwd"], cwd="/tmp"), Command.of(["echo", "$(id);`id`"])]
@@ -123,7 +126,53 @@ def test_rejected_submission_is_reported_with_the_message(backend: Backend, tmp_
     assert res is not None and res.sched_id is None and res.error and not res.transient
 
 
-# real connections are cut by the kill -9 and sshd restart tests of test_cluster_sge.py
+RUNNING = {"r", "RUNNING", "R"}
+
+
+@pytest.mark.parametrize("backend", ["fake", "sge", "slurm", "pbs"], indirect=True)  # local: no accounting
+def test_accounting_of_a_failed_and_a_cancelled_job(backend: Backend, tmp_path: Path) -> None:
+    """The fake's accounting must say what real accounting says: a job that exits 3 without
+    markers is failed(3), a running job deleted by the adapter's cancel is cancelled, and each
+    record names its job."""
+    local = tmp_path / "run"
+    for name, body in (("fail", "exit 3"), ("sleep", "sleep 300")):
+        (local / name).mkdir(parents=True)
+        (local / name / "qsub.0").write_text(f"#!/bin/sh\n{body}\n")
+        (local / name / "qsub.0").chmod(0o755)
+        (local / name / "qsub.dependency.0").write_text("")
+    backend.remote.push(local)
+    backend.remote.stamp(0)
+    tokens = ["jacontractf_1", "jacontracts_1"]
+    results = backend.remote.submit("b-3", [(tokens[0], "fail/qsub.0", []), (tokens[1], "sleep/qsub.0", [])])
+    fail_id, sleep_id = (r.sched_id for r in results if r is not None)
+    assert fail_id and sleep_id
+    fc = backend.cluster
+    if fc is not None:  # the fake runs nothing by itself
+        fc.end(fc.queue[fail_id], Verdict.FAILED, 3)
+    deadline = time.time() + 120
+    cancelled = False
+    endings: dict = {}
+    while time.time() < deadline:
+        obs = backend.remote.observe(1, 0, [], True, [], [fail_id, sleep_id])
+        assert obs.queue is not None and obs.queue.ok
+        entry = obs.queue.entries.get(sleep_id)
+        if not cancelled and entry is not None and entry.state in RUNNING:
+            assert backend.remote.cancel([sleep_id]).rc == 0
+            cancelled = True
+        endings = obs.endings or {}
+        if cancelled and fail_id in endings and sleep_id in endings:
+            break
+        time.sleep(1)
+    assert cancelled and fail_id in endings and sleep_id in endings, (obs.queue, endings)
+    assert endings[fail_id].verdict == Verdict.FAILED and endings[fail_id].exit_code == 3
+    assert endings[sleep_id].verdict == Verdict.CANCELLED
+    for jid, token in ((fail_id, tokens[0]), (sleep_id, tokens[1])):
+        assert endings[jid].name in (token, "")  # "": sacct has not named it yet ("allocation")
+    assert endings[fail_id].evidence
+
+
+# real connections are cut by tests/faults.py (test_cluster_schedulers.py) and by the kill -9
+# and sshd restart tests of test_cluster_sge.py
 @pytest.mark.parametrize("backend", ["fake"], indirect=True)
 def test_cut_connection_keeps_partial_results(backend: Backend, tmp_path: Path) -> None:
     ft = backend.transport
