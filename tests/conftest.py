@@ -117,7 +117,7 @@ class Sched:
 @pytest.fixture(params=["sge", "slurm", "pbs"])
 def sched(request: pytest.FixtureRequest) -> Sched:
     c: Cluster = request.getfixturevalue(request.param)
-    args = {"sge": ["--scheduler=sge"], "slurm": ["--scheduler=slurm"],
+    args = {"sge": ["--scheduler=auto"], "slurm": ["--scheduler=slurm"],
             "pbs": ["--scheduler=pbs", f"--scheduler-bin={TORQUE_BIN}"]}[request.param]
     return Sched(request.param, c, args)
 

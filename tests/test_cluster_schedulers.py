@@ -217,3 +217,18 @@ def _set_max_u_jobs(n: int) -> None:
     subprocess.run(["bash", "-c", f"d=$(mktemp -d) && qconf -sconf global | sed 's/^max_u_jobs .*/"
                     f"max_u_jobs {n}/' > $d/global && qconf -Mconf $d/global; rc=$?; rm -rf $d; exit $rc"],
                    check=True, capture_output=True, timeout=60)
+
+
+def test_auto_detection_on_the_real_hosts(slurm: object) -> None:
+    """Grid Engine wins where its qstat answers; where the first qstat on PATH is not Grid
+    Engine's (Slurm's Torque wrappers) and sbatch exists, it is Slurm."""
+    from conftest import HOST, SSH_CONFIG, TORQUE_BIN
+
+    from jobauto.runner import choose_scheduler
+    from jobauto.transport.ssh import SSHTransport
+    t = SSHTransport(HOST, config_path=SSH_CONFIG)
+    try:
+        assert choose_scheduler(Options(remote=HOST), t) == "sge"
+        assert choose_scheduler(Options(remote=HOST, scheduler_bin=[TORQUE_BIN]), t) == "slurm"
+    finally:
+        t.close()
