@@ -18,6 +18,11 @@ from .schedulers.base import SchedulerAdapter
 from .transport.base import BatchCut, Transport
 
 REMOTE_STATE = ".jobauto"
+# A cycle never waits for ever on a hung qstat/qsub: past these the answer counts as lost (the
+# cluster side finishes anyway and journals; the next cycle settles it).
+OBSERVE_TIMEOUT_S = 600.0
+SUBMIT_TIMEOUT_S = 120.0      # plus SUBMIT_PER_JOB_S per submission in the batch
+SUBMIT_PER_JOB_S = 10.0
 
 OPS = {
     # Markers, dependency files (and the script beside each dependency file) whose ctime is newer
@@ -122,7 +127,7 @@ class Remote:
         acct = self.adapter.acct_argv(acct_ids) if acct_ids else None
         if acct is not None:
             cmds.append(Command.of(self.sched(acct)))
-        results = self.transport.run_many(cmds)
+        results = self.transport.run_many(cmds, timeout=OBSERVE_TIMEOUT_S)
         scan = results[0]
         if scan.rc != 0:
             raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
@@ -168,7 +173,8 @@ class Remote:
                            cwd=posixpath.join(self.rundir, d) if d else self.rundir))
         cmds.append(op("mark", self.journal_path, batch, "end"))
         try:
-            results = self.transport.run_many(cmds)
+            results = self.transport.run_many(
+                cmds, timeout=SUBMIT_TIMEOUT_S + SUBMIT_PER_JOB_S * len(entries))
         except BatchCut as e:
             results = e.partial
         out: list[SubmitResult | None] = []

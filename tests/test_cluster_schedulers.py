@@ -232,3 +232,60 @@ def test_auto_detection_on_the_real_hosts(slurm: object) -> None:
         assert choose_scheduler(Options(remote=HOST, scheduler_bin=[TORQUE_BIN]), t) == "slurm"
     finally:
         t.close()
+
+
+def test_unreadable_and_slow_qsub_answers_are_settled_without_duplicates(
+        sge: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A qsub (wrapped through --scheduler-bin) that prints garbage after submitting, or that
+    hangs past the submit timeout: the outcome is unknown, settled from the journal and the
+    queue by name; every job is accepted exactly once (qacct) and the run completes."""
+    import os
+    import shutil
+
+    from conftest import HOST, SSH_CONFIG, Cluster, Sched
+
+    from jobauto import remote, runner
+    c: Cluster = sge  # type: ignore[assignment]
+    base = c.remote_dir("wrapped")
+    bindir = c.path(base) / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "qsub").write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *1_1*|*3_1*) /usr/bin/qsub "$@" >/dev/null && echo "Grid Engine says: hello";;\n'
+        '  *2_1*|*4_1*) /usr/bin/qsub "$@"; rc=$?; sleep 8; exit $rc;;\n'
+        '  *) exec /usr/bin/qsub "$@";;\n'
+        "esac\n")
+    (bindir / "qsub").chmod(0o755)
+    for p in (c.path(base), bindir):
+        shutil.chown(p, "jobauto", "jobauto")
+    rdir = f"{base}/runs"
+    log = c.path(rdir) / "runs.log"
+    ldir = tmp_path / "camp"
+    for i in range(4):
+        make_job(ldir / "init", f"a/qsub.{i}", body=job_body(log, f"a/{i}", 0.2))
+    monkeypatch.setattr(remote, "SUBMIT_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(remote, "SUBMIT_PER_JOB_S", 0.5)
+    opts = Options(ldir=ldir, rdir=rdir, remote=HOST, ssh_config=SSH_CONFIG, datedir="r",
+                   maxqsub=4, lost_after=3600, scheduler="sge",
+                   scheduler_bin=[os.path.join(str(c.home), base, "bin")])
+    run = runner.open_run(opts, log=lambda s: None)
+    try:
+        deadline = time.time() + 180
+        offset = 0.0
+        notes: list[str] = []
+        while time.time() < deadline:
+            r = run.monitor.tick(time.time() + offset)
+            notes += r.notes
+            if r.finished:
+                break
+            time.sleep(0.5)
+        assert r.finished and r.exit_code == 0, (r, notes)
+    finally:
+        run.remote.transport.close()
+        run.store.close()
+    assert any("lost the answer" in n for n in notes), notes
+    runs = runs_per_job(log)
+    assert len(runs) == 4 and set(runs.values()) == {1}, runs
+    per_job = _accounted(Sched("sge", c, []), f"ja{run.monitor.tag}", 4)
+    assert len(per_job) == 4 and set(per_job.values()) == {1}, per_job
