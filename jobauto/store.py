@@ -137,7 +137,9 @@ class Store:
     def _check_version(self) -> None:
         v = self._version()
         if v != SCHEMA_VERSION:
-            raise StateError(f"state schema version {v}, this jobauto reads {SCHEMA_VERSION}",
+            hint = ("; resume the run once with jobmon --datedir to upgrade it" if v < SCHEMA_VERSION
+                    else "; upgrade jobauto")
+            raise StateError(f"state schema version {v}, this jobauto reads {SCHEMA_VERSION}{hint}",
                              file=str(self.path))
 
     def _migrate(self) -> None:
