@@ -12,11 +12,15 @@ from .slurm import SACCT_FIELDS, SlurmAdapter
 # The user's jobs, then their full records. The listing (`qstat -u`) finds them, but its
 # name column is cut (PBS Pro: 10 characters, Torque: 16), too short to find a submission by
 # its name; `qstat -f` has the whole name and the hold types. Only ids the listing printed go
-# to `qstat -f`, as digits with an optional [] (set -f: no globbing). A failing listing is a
-# failed query; a failing `qstat -f` (a job that ended in between) still leaves the listing.
+# to `qstat -f`, as digits with an optional [] (set -f: no globbing), and only those not yet
+# finished (state C/F/X, the column before last): Torque and the Slurm wrappers list finished
+# jobs for minutes, and asking for their records made a cycle grow with them (bench/).
+# A failing listing is a failed query; a failing `qstat -f` (a job that ended in between)
+# still leaves the listing.
 QUEUE = (
     'u=${1:-$(id -un)}; set -f; list=$(qstat -u "$u") || exit; printf "%s\\n" "$list"; '
-    'ids=$(printf "%s\\n" "$list" | sed -n "s/^\\([0-9][0-9]*\\(\\[[0-9]*\\]\\)\\{0,1\\}\\).*/\\1/p"); '
+    'ids=$(printf "%s\\n" "$list" | awk \'NF > 1 && $(NF-1) !~ /^[CFX]$/ && '
+    'match($1, /^[0-9]+(\\[[0-9]*\\])?/) { print substr($1, RSTART, RLENGTH) }\'); '
     '[ -z "$ids" ] || qstat -f $ids 2>/dev/null; exit 0'
 )
 # PBS Pro keeps finished jobs for `qstat -x` (state F, Exit_status). Torque's -x means XML
