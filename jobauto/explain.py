@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .deps import FAILED, FINISHED, Graph
 from .errors import ConfigError, StateError
-from .model import MEANING, Derived, Job, JobState, Verdict
+from .model import MEANING, Derived, Job, JobState, Verdict, select_for_reset
 from .quelist import fmt_time
 from .store import Store
 from .tree import STATE_DIR
@@ -150,10 +150,7 @@ def request_reset(run_dir: Path, names: list[str], status: list[str]) -> tuple[l
                                   file=str(run_dir))
         if not names and not status:
             status = ["error"]
-        picked = [j.name for j in chosen] if chosen else \
-            [n for n, j in jobs.items() if j.state.value in status]
-        if chosen and status:
-            picked = [j.name for j in chosen if j.state.value in status]
+        picked = select_for_reset(jobs, [j.name for j in chosen], status)
         store.add_request(time.time(), "reset", {"jobs": [j.name for j in chosen], "status": status})
     finally:
         store.close()

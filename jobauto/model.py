@@ -155,3 +155,12 @@ class Job:
     def unconfirmed(self) -> bool:
         """Submitted, but the scheduler's answer was never recorded."""
         return self.state == JobState.RUNNING and self.sched_id is None
+
+
+def select_for_reset(jobs: dict[str, Job], names: list[str], states: list[str]) -> list[str]:
+    """The jobs a reset applies to: the named ones (all jobs when none is named) whose state is
+    in `states` (any state when none is given). Unknown names are kept, for the caller to report."""
+    picked = names or list(jobs)
+    if states:
+        picked = [n for n in picked if n not in jobs or jobs[n].state.value in states]
+    return picked

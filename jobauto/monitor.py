@@ -18,7 +18,17 @@ from pathlib import Path
 from . import quelist
 from .deps import DEPENDENCY, FAILED, FINISHED, Graph, job_of_marker, marker_path
 from .errors import JobautoError, TransportError
-from .model import MEANING, CommandResult, Derived, Ending, Job, JobState, SubmitResult, Verdict
+from .model import (
+    MEANING,
+    CommandResult,
+    Derived,
+    Ending,
+    Job,
+    JobState,
+    SubmitResult,
+    Verdict,
+    select_for_reset,
+)
 from .remote import Observation, Remote
 from .store import Store
 from .tree import (
@@ -112,6 +122,8 @@ class Monitor:
         self.paused_until = 0.0
         self.pause_reason = ""
         self.backoff_s = 0.0
+        # whether the scheduler keeps accounting we can read (the local one does not)
+        self.has_acct = remote.adapter.acct_argv(["0"]) is not None
         for job in store.load_jobs():
             self._add(job)
         self.next_id = max((j.id for j in self.jobs.values()), default=0)
@@ -247,14 +259,15 @@ class Monitor:
             code = int(detail) if detail.lstrip("-").isdigit() else None
             self._end(job, Verdict.FAILED, code, f"marker {marker_path(job.name, FAILED)}: "
                       f"{detail or '(empty)'}", now, at=mtime)
-            if code is not None and code > SIGNAL_EXIT and job.sched_id and self._has_acct():
+            if code is not None and code > SIGNAL_EXIT and job.sched_id and self.has_acct:
                 self.refine[job.name] = now  # killed by a signal: accounting may say by whom
                 self.to_retry.discard(job.name)
         else:
             self._end(job, Verdict.DONE, 0, f"marker {marker_path(job.name)}", now, at=mtime)
 
-    def _has_acct(self) -> bool:
-        return self.remote.adapter.acct_argv(["0"]) is not None
+    def _maybe_retry(self, job: Job) -> None:
+        if job.verdict and Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
+            self.to_retry.add(job.name)
 
     def _end(self, job: Job, verdict: Verdict, code: int | None, evidence: str, now: float,
              at: float | None = None, detail: str = "") -> None:
@@ -271,8 +284,7 @@ class Monitor:
             what = f"exited with code {code}"
         job.failed_at = at or now
         self._set(job, JobState.ERROR, now, verdict.value, f"{verdict.value}: {what} ({evidence})")
-        if verdict in RETRYABLE and job.retried < self.settings.retries:
-            self.to_retry.add(job.name)
+        self._maybe_retry(job)
 
     def _apply_endings(self, endings: dict[str, Ending], now: float) -> None:
         """Accounting records, second in the order of evidence: for jobs that left the queue
@@ -295,12 +307,10 @@ class Monitor:
                     job.reason = f"{end.verdict.value}: {MEANING[end.verdict]} ({job.evidence})"
                     self.events.append((now, name, "verdict", f"{end.verdict.value} (exit {code})"))
                     self._touch(job)
-                if Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
-                    self.to_retry.add(name)
+                self._maybe_retry(job)
             elif now - self.refine[name] >= self.settings.lost_after_s:
                 del self.refine[name]  # no record came: the marker's verdict stands
-                if Verdict(job.verdict) in RETRYABLE and job.retried < self.settings.retries:
-                    self.to_retry.add(name)
+                self._maybe_retry(job)
         for sched_id, job in by_id.items():
             end = mine(job, endings.get(sched_id))
             if end is None:
@@ -508,12 +518,8 @@ class Monitor:
         if kind != "reset":
             self.closed_requests.append((rid, f"unknown request {kind!r}: ignored"))
             return
-        names = [str(n) for n in args.get("jobs") or []]  # type: ignore[attr-defined]
-        states = {str(s) for s in args.get("status") or []}  # type: ignore[attr-defined]
-        if not names:
-            names = [n for n, j in self.jobs.items() if j.state.value in states]
-        elif states:
-            names = [n for n in names if n in self.jobs and self.jobs[n].state.value in states]
+        names = select_for_reset(self.jobs, [str(n) for n in args.get("jobs") or []],  # type: ignore[attr-defined]
+                                 [str(s) for s in args.get("status") or []])  # type: ignore[attr-defined]
         unknown = [n for n in names if n not in self.jobs]
         busy = [n for n in names if n in self.jobs and self.jobs[n].state == JobState.RUNNING]
         jobs = [self.jobs[n] for n in names if n in self.jobs and self.jobs[n].state != JobState.RUNNING]
