@@ -13,6 +13,8 @@ examples:
   nohup jobmon.py --ldir=$HOME/foobar --rdir=work/foobar --remote=tsubame \\
         --binpath=/home/me/ecalj/bin --maxcore=16 --qsub-args="-g tga-mygroup" &
   jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local --interval=2   # no cluster
+  jobmon --ldir=foobar --rdir=work/foobar --remote=mycluster --scheduler=slurm --retries=2
+  jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000  # resume
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
         --initonly --fetch='*/bnd.*.dat'                                  # fetch results
