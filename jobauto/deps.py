@@ -1,9 +1,10 @@
 """The dependency engine: ready / waiting / blocked, cycles, and "why not ready". Pure, no I/O.
 
-A dependency is a path relative to the run directory. When the path is the finished marker of a
-known job (``dir/qsub.finished.ID`` for job ``dir/qsub.ID``), it is met when that job is done and
-it blocks when that job is in error (or blocked itself). Any other path is met once the file is
-known to exist. Every change is incremental: its cost grows with the jobs it touches, not with
+In a run, a dependency is a path relative to the run directory. When the path is the finished
+marker of a known job (``dir/qsub.finished.ID`` for job ``dir/qsub.ID``), it is met when that job
+is done and it blocks when that job is in error (or blocked itself). Any other path is met once the
+file is known to exist. In a job table (``Graph(by_id=True)``) a dependency is a job id and the
+same rules apply with the id in place of the marker path. Every change is incremental: its cost grows with the jobs it touches, not with
 the size of the run.
 """
 
@@ -55,7 +56,8 @@ class Node:
 class Graph:
     """The dependency graph of one run or table, updated incrementally."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, by_id: bool = False) -> None:
+        self.by_id = by_id                               # table: a dependency names a job id
         self.nodes: dict[str, Node] = {}
         self.files: set[str] = set()                     # plain paths known to exist
         self._by_path: dict[str, set[str]] = {}          # dependency path -> names depending on it
@@ -66,7 +68,13 @@ class Graph:
         self.changed: set[str] = set()                   # names whose derived state may have moved
 
     # -- queries -----------------------------------------------------------------------------
+    def ref(self, name: str) -> str:
+        """The dependency string that names job `name`: its finished marker, or its id."""
+        return name if self.by_id else marker_path(name)
+
     def producer(self, path: str) -> Node | None:
+        if self.by_id:
+            return self.nodes.get(path)
         hit = job_of_marker(path)
         if hit is None or hit[1] != FINISHED:
             return None
@@ -97,7 +105,7 @@ class Graph:
         }
 
     def dependents(self, name: str) -> set[str]:
-        return self._by_path.get(marker_path(name), set())
+        return self._by_path.get(self.ref(name), set())
 
     def watched_files(self) -> set[str]:
         """Plain paths worth checking: those of jobs that wait for nothing else."""
@@ -125,9 +133,9 @@ class Graph:
             elif p not in self.files:
                 node.unmet_files.add(p)
         # jobs that were waiting for this job's marker as a plain file now wait for the job
-        for waiter in self._by_path.get(marker_path(name), ()):
+        for waiter in self._by_path.get(self.ref(name), ()):
             w = self.nodes[waiter]
-            p = marker_path(name)
+            p = self.ref(name)
             w.unmet_files.discard(p)
             if state != JobState.DONE:
                 w.unmet_jobs.add(p)
@@ -146,7 +154,7 @@ class Graph:
         self.counts[state] += 1
         node.state = state
         self._refresh(node)
-        path = marker_path(name)
+        path = self.ref(name)
         now_done = state == JobState.DONE
         if was_done != now_done:
             for d in self._by_path.get(path, ()):
@@ -183,7 +191,7 @@ class Graph:
         delta = 1 if now_bad else -1
         while stack:
             node = stack.pop()
-            for d in self._by_path.get(marker_path(node.name), ()):
+            for d in self._by_path.get(self.ref(node.name), ()):
                 dn = self.nodes[d]
                 was = self.is_bad(dn)
                 dn.bad += delta

@@ -164,3 +164,39 @@ def select_for_reset(jobs: dict[str, Job], names: list[str], states: list[str]) 
     if states:
         picked = [n for n in picked if n not in jobs or jobs[n].state.value in states]
     return picked
+
+
+@dataclass(slots=True)
+class TableJob:
+    """One row of a job table, as stored."""
+
+    row: int                           # position in the table (1-based): table order
+    id: str                            # JOBSCHEDULER_JOB_ID, the first column's value, or the row
+    params: tuple[str, ...]            # user parameter values, in column order
+    priority: int = 0
+    estimate_h: float | None = None
+    deps: tuple[str, ...] = ()         # ids of the jobs it needs done
+    state: JobState = JobState.PENDING
+    worker: int | None = None          # the worker running it
+    attempts: int = 0                  # times it was started
+    started_at: float | None = None    # worker's clock
+    finished_at: float | None = None   # worker's clock
+    elapsed_s: float | None = None     # measured by the worker with its monotonic clock
+    exit_code: int | None = None
+    error: str = ""                    # tail of stderr, or why it stopped
+
+
+@dataclass(slots=True)
+class Worker:
+    """One `jobauto run` process sharing a table."""
+
+    id: int
+    host: str
+    pid: int
+    host_key: str                      # host, boot and pid namespace: where `pid` means this process
+    beat: int                          # heartbeat counter, advanced every `beat_s` seconds
+    beat_s: float
+    state: str                         # alive, stopped, lost
+    parallel: int = 1
+    started_at: float | None = None
+    label: str = ""                    # e.g. the batch job and array task it runs in

@@ -6,17 +6,37 @@ import sys
 
 USAGE = """usage: jobauto COMMAND [ARGS]
 
-commands:
+commands (push mode, a jobmon run directory RUN = LDIR/DATE):
   jobmon ARGS...     the monitor (same as the jobmon command)
   explain RUN JOB    a job's history and why it is in its state
   reset RUN [JOB...] [--status error]
                      make jobs pending again (works while the monitor runs)
+  status RUN         counts by state
+
+commands (job tables, DB = a table file made by import):
+  import CSV [DB]    create a table from a CSV (db_util import)
+  add DB CSV         add jobs to a table (db_util add)
+  export DB [OUT] [--status S]
+                     write the table as CSV (db_util export)
+  reset DB [ID...] [--status error]
+                     make jobs pending again (db_util reset)
+  status DB [--watch]
+                     counts, Ready/Waiting/Blocked, running jobs, failures (progress_viewer)
+  run DB COMMAND [--parallel N] [--named-args] [--max-runtime SEC] [--margin-time SEC]
+                     a worker: run the table's jobs (job_scheduler)
+  workers --remote HOST --db PATH -n N -- COMMAND
+                     submit N workers as one array job on a cluster
+  render CSV --template FILE --out LDIR/init
+                     one jobmon job directory per row (push mode from a table)
+
   version            print the version
 
 examples:
   jobauto jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local
   jobauto explain foobar/20261121-100000 Si/qsub.1
   jobauto reset foobar/20261121-100000 --status error
+  jobauto import experiments.csv && jobauto run experiments.db "bash run.sh" --parallel 4
+  jobauto status experiments.db --watch
 """
 
 
@@ -33,8 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         from .runs import explain_main
         return explain_main(rest)
     if cmd == "reset":
-        from .runs import reset_main
-        return reset_main(rest)
+        from pathlib import Path
+        if rest and not rest[0].startswith("-") and Path(rest[0]).is_dir():
+            from .runs import reset_main
+            return reset_main(rest)
+        from .tables import reset_main as table_reset
+        return table_reset(rest)
+    table_verbs = {"import": "import_main", "add": "add_main", "export": "export_main",
+                   "status": "status_main", "run": "run_main"}
+    if cmd in table_verbs:
+        from . import tables
+        return int(getattr(tables, table_verbs[cmd])(rest))
+    if cmd == "render":
+        from .render import render_main
+        return render_main(rest)
+    if cmd == "workers":
+        from .workers import workers_main
+        return workers_main(rest)
     if cmd in ("version", "--version"):
         from .. import __version__
         print(f"jobauto {__version__}")

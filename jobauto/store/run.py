@@ -1,4 +1,4 @@
-"""The only module that talks to SQLite: schema, version, transactions, rows."""
+"""A jobmon run's state database: schema, version, rows."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
-from .errors import StateError
-from .model import Job, JobState
+from ..errors import StateError
+from ..model import Job, JobState
+from .sqlite import connect, transaction
 
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,16 +99,10 @@ class Store:
         if readonly:
             if not path.exists():
                 raise StateError("no jobauto state here (not a run directory?)", file=str(path))
-            uri = f"file:{path}?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.db = connect(path, readonly=readonly)
         if not readonly:
-            self.db.execute("PRAGMA journal_mode=DELETE")
-            self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         else:
             self._check_version()
@@ -118,14 +112,8 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        with transaction(self.db, self.path) as db:
+            yield db
 
     def _version(self) -> int:
         try:

@@ -1,0 +1,224 @@
+"""The job-table verbs (`jobauto import|add|export|reset|status|run`) and the seed-compatible
+commands `db_util`, `job_scheduler` and `progress_viewer`, which take the same arguments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import JobautoError
+
+EXIT = "exit codes: 0 success; 1 some jobs failed or cannot run; 2 bad usage or input"
+
+
+def _parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description,
+                                   epilog=f"{epilog}\n\n{EXIT}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _guard(prog: str, fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except JobautoError as e:
+        print(f"{prog}: error: {e.describe()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- import / add / export / reset -------------------------------------------------------------
+def import_main(argv: list[str], prog: str = "jobauto import") -> int:
+    p = _parser(prog, "Create a job table from a CSV file. The whole file is checked first; "
+                "nothing is written when anything is wrong.",
+                "examples:\n  jobauto import experiments.csv                # writes experiments.db\n"
+                "  jobauto import sweep.csv /scratch/me/sweep.db")
+    p.add_argument("csv", type=Path, help="the CSV: parameter columns plus optional "
+                   "JOBSCHEDULER_JOB_ID, _PRIORITY, _ESTIMATE_TIME (hours), _DEPENDS_ON")
+    p.add_argument("db", type=Path, nargs="?", help="the table file (default: CSV with .db)")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..tables import import_csv
+        db, n = import_csv(args.csv, args.db)
+        print(f"{prog}: {n} jobs from {args.csv} into {db}")
+        return 0
+    return _guard(prog, go)
+
+
+def add_main(argv: list[str], prog: str = "jobauto add") -> int:
+    p = _parser(prog, "Add the jobs of a CSV to an existing table (also while workers run). "
+                "The CSV has the table's parameter columns; dependencies may name jobs already "
+                "in the table.", "example:\n  jobauto add experiments.db new_jobs.csv")
+    p.add_argument("db", type=Path)
+    p.add_argument("csv", type=Path)
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..tables import add_csv
+        n = add_csv(args.db, args.csv)
+        print(f"{prog}: {n} jobs from {args.csv} added to {args.db}")
+        return 0
+    return _guard(prog, go)
+
+
+def export_main(argv: list[str], prog: str = "jobauto export") -> int:
+    p = _parser(prog, "Write the table as CSV: the imported columns, then JOBSCHEDULER_STATUS, "
+                "_EXIT_CODE, _ELAPSED (s), _ATTEMPTS and _ERROR. The file imports again.",
+                "examples:\n  jobauto export experiments.db                  # writes experiments.csv\n"
+                "  jobauto export experiments.db error.csv --status error")
+    p.add_argument("db", type=Path)
+    p.add_argument("out", type=Path, nargs="?", help="output CSV (default: DB with .csv)")
+    p.add_argument("--status", action="append", default=[],
+                   help="only jobs in this state: pending, running, done, error (repeatable)")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..tables import export
+        out, n = export(args.db, args.out, args.status)
+        print(f"{prog}: {n} jobs written to {out}")
+        return 0
+    return _guard(prog, go)
+
+
+def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
+    p = _parser(prog, "Make jobs of a table pending again, so that workers run them again. "
+                "Default: the jobs in error. A running job is reset only when its worker is "
+                "gone; a live worker's job is never taken.",
+                "examples:\n  jobauto reset experiments.db                    # the jobs in error\n"
+                "  jobauto reset experiments.db --status done      # rerun what finished\n"
+                "  jobauto reset experiments.db jobC jobD")
+    p.add_argument("db", type=Path)
+    p.add_argument("ids", nargs="*", help="job ids (default: every job in --status)")
+    p.add_argument("--status", action="append", default=[],
+                   help="reset the jobs in this state: error (default), done, running, pending")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..tables import reset
+        done, refused, unknown = reset(args.db, args.ids, args.status)
+        shown = ", ".join(done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
+        print(f"{prog}: {len(done)} job(s) pending again{': ' + shown if done else ''}")
+        if refused:
+            print(f"{prog}: not reset, still running on a live worker: {', '.join(refused[:10])}",
+                  file=sys.stderr)
+        if unknown:
+            print(f"{prog}: no such job id(s): {', '.join(unknown[:10])}", file=sys.stderr)
+        return 1 if refused or unknown else 0
+    return _guard(prog, go)
+
+
+# -- status ------------------------------------------------------------------------------------
+def status_main(argv: list[str], prog: str = "jobauto status") -> int:
+    p = _parser(prog, "Show a job table: counts by state with Ready / Waiting / Blocked, "
+                "running jobs and their workers, recent failures, throughput and time left. "
+                "Read-only: safe while workers run.",
+                "examples:\n  jobauto status experiments.db\n  jobauto status experiments.db --watch")
+    p.add_argument("target", type=Path, help="a job table (.db) or a jobmon run directory")
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..status import gather, render_text
+        if args.target.is_dir():
+            from .runs import run_status
+            return run_status(args.target, args.watch, args.interval)
+        if not args.watch:
+            print(render_text(gather(args.target)))
+            return 0
+        tty = sys.stdout.isatty()
+        while True:
+            text = render_text(gather(args.target))
+            if tty:
+                sys.stdout.write("\x1b[H" + text.replace("\n", "\x1b[K\n") + "\x1b[K\x1b[J")
+            else:
+                sys.stdout.write(text + "\n\n")
+            sys.stdout.flush()
+            time.sleep(args.interval)
+    return _guard(prog, go)
+
+
+# -- run ---------------------------------------------------------------------------------------
+def run_main(argv: list[str], prog: str = "jobauto run") -> int:
+    p = _parser(prog, "Run the jobs of a table: claim the best ready job, run COMMAND with the "
+                "row's parameters appended, record the outcome; repeat until nothing is left. "
+                "Any number of run processes on any number of hosts may share the table.",
+                "examples:\n  jobauto run experiments.db \"bash run.sh\"      # bash run.sh preprocess data1 ...\n"
+                "  jobauto run experiments.db \"bash run.sh\" --parallel 4 --named-args\n"
+                "  jobauto run jobs.db \"bash run.sh\" --max-runtime 86000 --margin-time 300\n\n"
+                "A single COMMAND argument is split like a shell would; parameters are passed as\n"
+                "separate arguments (never re-split). Each job sees JOBAUTO_JOB_ID, JOBAUTO_TABLE,\n"
+                "JOBAUTO_WORKER and JOBAUTO_ATTEMPT in its environment.")
+    p.add_argument("db", type=Path)
+    p.add_argument("command", nargs="+", help="the command, e.g. \"bash run.sh\"")
+    p.add_argument("--parallel", type=int, default=1, help="jobs run at once by this process")
+    p.add_argument("--named-args", action="store_true",
+                   help="pass parameters as --COLUMN VALUE instead of positionally")
+    p.add_argument("--max-runtime", type=float, help="stop within this many seconds; never start "
+                   "a job whose estimate does not fit")
+    p.add_argument("--margin-time", type=float, default=0.0,
+                   help="seconds kept free at the end of --max-runtime (default 0)")
+    p.add_argument("--heartbeat", type=float, default=30.0,
+                   help="seconds between heartbeats; a worker silent for 4 of its heartbeats "
+                        "is lost and its jobs run again (default 30)")
+    p.add_argument("--label", default="", help="shown by status (default: the batch job id)")
+    p.add_argument("--quiet", action="store_true", help="do not report each job on stderr")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from ..errors import ConfigError
+        from ..worker import RunOptions, Worker, parse_command
+        if args.parallel < 1:
+            raise ConfigError("must be at least 1", flag="--parallel")
+        if args.max_runtime is not None and args.max_runtime <= 0:
+            raise ConfigError("must be a positive number of seconds", flag="--max-runtime")
+        if args.margin_time < 0:
+            raise ConfigError("must not be negative", flag="--margin-time")
+        if args.max_runtime is not None and args.margin_time >= args.max_runtime:
+            raise ConfigError(f"{args.margin_time:g} s leaves no time within --max-runtime "
+                              f"{args.max_runtime:g}", flag="--margin-time")
+        if args.heartbeat <= 0:
+            raise ConfigError("must be a positive number of seconds", flag="--heartbeat")
+        command = parse_command(args.command)
+        opts = RunOptions(args.db, command, args.parallel, args.named_args, args.max_runtime,
+                          args.margin_time, args.heartbeat, label=args.label, quiet=args.quiet)
+        return Worker(opts).run()
+    return _guard(prog, go)
+
+
+# -- the seed's commands -------------------------------------------------------------------------
+DB_UTIL = """usage: db_util COMMAND ...
+
+  db_util import FILE.csv [FILE.db]               create a table (same as jobauto import)
+  db_util add FILE.db NEW.csv                     add jobs (jobauto add)
+  db_util export FILE.db [OUT.csv] [--status S]   write CSV (jobauto export)
+  db_util reset FILE.db [--status error] [ID...]  make jobs pending again (jobauto reset)
+  db_util stats FILE.db                           counts and progress (jobauto status)
+"""
+
+
+def db_util_main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(DB_UTIL)
+        return 0 if args else 2
+    cmd, rest = args[0], args[1:]
+    verbs: dict[str, Callable[[list[str], str], int]] = {
+        "import": import_main, "add": add_main, "export": export_main, "reset": reset_main,
+        "stats": status_main, "status": status_main}
+    if cmd not in verbs:
+        print(f"db_util: error: unknown command {cmd!r}\n\n{DB_UTIL}", file=sys.stderr)
+        return 2
+    return verbs[cmd](rest, f"db_util {cmd}")
+
+
+def job_scheduler_main(argv: list[str] | None = None) -> int:
+    return run_main(sys.argv[1:] if argv is None else argv, "job_scheduler")
+
+
+def progress_viewer_main(argv: list[str] | None = None) -> int:
+    return status_main(sys.argv[1:] if argv is None else argv, "progress_viewer")

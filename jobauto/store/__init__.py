@@ -1,0 +1,7 @@
+"""The only package that talks to SQLite: a run's state (run.py) and job tables (table.py),
+over one connection and transaction discipline (sqlite.py)."""
+
+from .run import ADDED_COLUMNS, JOB_COLUMNS, SCHEMA, SCHEMA_VERSION, Store
+from .table import TableStore  # noqa: E402
+
+__all__ = ["ADDED_COLUMNS", "JOB_COLUMNS", "SCHEMA", "SCHEMA_VERSION", "Store", "TableStore"]

@@ -1,0 +1,407 @@
+"""`jobauto run`: a worker process that claims jobs from a table and runs them.
+
+One process runs `parallel` slots (threads, each with its own connection): a slot claims the best
+ready job in one transaction, runs the command with the row's parameters (an argv list, no shell),
+and records exit code, elapsed time and the tail of stderr in the same transaction as its next
+claim. A heartbeat thread advances this worker's counter every `beat_s` seconds and watches the
+others: a worker whose counter has not moved for `lost_beats` of its own intervals, timed on this
+host's monotonic clock (hosts' clocks are never compared), is lost and its jobs return to pending.
+On the same host a worker whose process is gone is lost at once.
+
+Failure modes (docs/tables.md has the full list):
+- killed -9 / node lost: its jobs are recovered by any other worker, or by the next `run`;
+- slow but alive (long job, busy filesystem): its counter still moves, its jobs are never taken;
+- stopped (SIGSTOP) or partitioned past the limit: declared lost; when it comes back its
+  heartbeat finds that out, it kills its jobs and does not record them;
+- SIGTERM/SIGINT/SIGHUP, or --max-runtime reached: the running jobs are terminated and returned
+  to pending, and the worker stops.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .deps import Graph
+from .errors import ConfigError
+from .model import JobState, TableJob
+from .store import TableStore
+
+TAIL_BYTES = 4096
+ERROR_CHARS = 600
+LOST_BEATS = 4
+IDLE_MAX_S = 5.0
+KILL_GRACE_S = 5.0
+
+
+@dataclass
+class RunOptions:
+    db: Path
+    command: list[str]
+    parallel: int = 1
+    named_args: bool = False
+    max_runtime: float | None = None
+    margin: float = 0.0
+    beat_s: float = 30.0
+    lost_beats: int = LOST_BEATS
+    label: str = ""
+    quiet: bool = False
+
+
+@dataclass
+class Outcome:
+    ran: int = 0
+    failed: int = 0
+    released: int = 0
+    reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def parse_command(words: list[str]) -> list[str]:
+    """One argument is split like a shell would ("bash run.sh"); several are the argv as given."""
+    if len(words) == 1:
+        try:
+            argv = shlex.split(words[0])
+        except ValueError as e:
+            raise ConfigError(f"cannot split the command {words[0]!r}: {e}", flag="COMMAND") from None
+    else:
+        argv = list(words)
+    if not argv:
+        raise ConfigError("the command is empty", flag="COMMAND")
+    exe = argv[0]
+    if ("/" in exe and not os.access(exe, os.X_OK)) or ("/" not in exe and not shutil.which(exe)):
+        raise ConfigError(f"command {exe!r} not found or not executable", flag="COMMAND")
+    return argv
+
+
+def job_argv(command: list[str], columns: list[str], params: tuple[str, ...], named: bool) -> list[str]:
+    if not named:
+        return [*command, *params]
+    out = list(command)
+    for name, value in zip(columns, params, strict=True):
+        out += [f"--{name}", value]
+    return out
+
+
+def host_key() -> str:
+    """Where a pid names this process: host name, boot, and pid namespace."""
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(path).read_text().strip())
+        except OSError:
+            parts.append("?")
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        parts.append("?")
+    return "|".join(parts)
+
+
+def pid_gone(pid: int) -> bool:
+    """True only when the process certainly does not exist (or is a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] == "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def batch_label() -> str:
+    env = os.environ
+    for job, task in (("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"), ("SLURM_JOB_ID", ""),
+                      ("JOB_ID", "SGE_TASK_ID"), ("PBS_JOBID", "PBS_ARRAYID"),
+                      ("PBS_JOBID", "PBS_ARRAY_INDEX")):
+        if env.get(job):
+            t = env.get(task, "") if task else ""
+            return f"batch job {env[job]}" + (f" task {t}" if t and t != "undefined" else "")
+    return ""
+
+
+class Worker:
+    def __init__(self, opts: RunOptions, *, mono: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.o = opts
+        self.mono = mono
+        self.wall = wall
+        self.t0 = mono()
+        self.stop = threading.Event()          # no new claims
+        self.lost = threading.Event()          # we were declared lost: record nothing
+        self.stop_reason = ""
+        self.interrupted = False               # by a signal, or declared lost
+        self.lock = threading.Lock()
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}   # row -> running process
+        self.signalled: set[int] = set()       # pids we terminated
+        self.outcome = Outcome()
+        self.idle_reasons: list[str] = []
+        self.store = TableStore(opts.db)
+        self.columns = self.store.columns()
+        self.host = socket.gethostname()
+        self.key = host_key()
+        self.id = 0
+        self.seen: dict[int, tuple[int, float]] = {}   # worker -> (beat, when first seen, mono)
+
+    # -- time ---------------------------------------------------------------------------------
+    def time_left(self) -> float | None:
+        """Seconds a job may still take: until --max-runtime minus --margin-time."""
+        if self.o.max_runtime is None:
+            return None
+        return self.o.max_runtime - self.o.margin - (self.mono() - self.t0)
+
+    def say(self, msg: str) -> None:
+        if not self.o.quiet:
+            with self.lock:
+                print(f"jobauto run[{self.id}]: {msg}", file=sys.stderr, flush=True)
+
+    # -- main ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        label = self.o.label or batch_label()
+        self.id = self.store.register(self.host, self.key, os.getpid(), self.o.beat_s,
+                                      self.o.parallel, label, self.wall())
+        self.say(f"worker {self.id} on {self.host} pid {os.getpid()}, {self.o.parallel} slot(s)"
+                 + (f", {label}" if label else ""))
+        self.watch(self.store)
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        slots = [threading.Thread(target=self._slot, name=f"slot-{i}") for i in range(self.o.parallel)]
+        for t in slots:
+            t.start()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            self._supervise(slots)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        return self._finish()
+
+    def _supervise(self, slots: list[threading.Thread]) -> None:
+        term_at = kill_at = None
+        if self.o.max_runtime is not None:
+            allowance = min(self.o.margin / 2, 15.0)
+            term_at = self.t0 + self.o.max_runtime - allowance
+            kill_at = term_at + allowance / 2
+        while any(t.is_alive() for t in slots):
+            for t in slots:
+                t.join(0.1)
+            now = self.mono()
+            if term_at is not None and now >= term_at and not self.stop.is_set():
+                self._halt("--max-runtime reached")
+            if kill_at is not None and now >= kill_at:
+                self._kill(signal.SIGKILL)
+            if self.lost.is_set():
+                self.interrupted = True
+                self._halt("this worker was declared lost (silent too long)")
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.interrupted = True
+        self._halt(f"stopped by {signal.Signals(signum).name}")
+        threading.Timer(KILL_GRACE_S, self._kill, (signal.SIGKILL,)).start()
+
+    def _halt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            self.stop.set()
+        self._kill(signal.SIGTERM)
+
+    def _kill(self, sig: int) -> None:
+        with self.lock:
+            procs = list(self.procs.values())
+            for p in procs:
+                self.signalled.add(p.pid)
+        for p in procs:
+            try:
+                os.killpg(p.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _finish(self) -> int:
+        out = self.outcome
+        if self.lost.is_set():
+            reason = self.stop_reason
+        else:
+            reason = self.stop_reason or (self.idle_reasons[0] if self.idle_reasons else "stopped")
+            self.store.stop_worker(self.id, self.wall(), reason)
+        counts = self.store.counts()
+        out.counts, out.reason = counts, reason
+        total = sum(counts.values())
+        self.say(f"{reason}; ran {out.ran} job(s), {out.failed} failed"
+                 + (f", {out.released} returned to pending" if out.released else "")
+                 + f"; table: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} of {total}")
+        stuck = any(r.startswith("nothing left to run:") for r in self.idle_reasons)
+        return 1 if self.interrupted or counts.get("error") or stuck else 0
+
+    # -- slots --------------------------------------------------------------------------------
+    def _slot(self) -> None:
+        store = TableStore(self.o.db)
+        finished: tuple[int, JobState, int | None, float, str] | None = None
+        idle = 0.05
+        try:
+            while not self.stop.is_set():
+                left = self.time_left()
+                if left is not None and left <= 0:
+                    self.idle_reasons.append("time is up (--max-runtime minus --margin-time)")
+                    break
+                job = store.claim(self.id, self.wall(), left, finished)
+                finished = None
+                if job is None:
+                    why = self._idle(store, left)
+                    if why:
+                        self.idle_reasons.append(why)
+                        break
+                    self.stop.wait(idle)
+                    idle = min(idle * 2, IDLE_MAX_S)
+                    continue
+                idle = 0.05
+                result = self._execute(job)
+                if result is None:
+                    n = store.release(self.id, [job.row], self.wall(), self.stop_reason or "stopped")
+                    self.outcome.released += n
+                    continue
+                finished = (job.row, *result)
+            if finished is not None and not self.lost.is_set():
+                store.finish(self.id, self.wall(), *finished)
+        finally:
+            store.close()
+
+    def _idle(self, store: TableStore, left: float | None) -> str:
+        """Nothing was claimable: '' to wait for running jobs, or why this worker stops."""
+        self.watch(store)
+        g = Graph(by_id=True)
+        for job in store.jobs():
+            g.add(job.id, job.deps, job.state)
+        s = g.summary()
+        if s["ready"]:
+            if left is not None and not store.claimable(left):
+                return (f"nothing fits in the {max(left, 0):.0f} s left: {s['ready']} ready job(s) "
+                        f"estimated longer")
+            return ""    # another worker took the last ready one a moment ago, or a race: retry
+        if s["waiting"] and s["running"]:
+            return ""    # running jobs will make waiting ones ready
+        if s["done"] == len(g.nodes):
+            return f"all {len(g.nodes)} jobs done"
+        if not s["waiting"] and not s["blocked"] and not s["error"]:
+            return "nothing left to run here: the remaining jobs are running on other workers"
+        roots = sorted({r for b in g.blocked for r in g.root_errors(b)})
+        shown = ", ".join(roots[:5]) + (" ..." if len(roots) > 5 else "")
+        return (f"nothing left to run: {s['error']} in error, {s['blocked']} blocked"
+                + (f" (by {shown})" if roots else ""))
+
+    def _execute(self, job: TableJob) -> tuple[JobState, int | None, float, str] | None:
+        argv = job_argv(self.o.command, self.columns, job.params, self.o.named_args)
+        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.o.db),
+                   JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts))
+        self.say(f"start {job.id}: {shlex.join(argv)}")
+        t0 = self.mono()
+        try:
+            with self.lock:
+                if self.stop.is_set():
+                    return None
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True, env=env)
+                self.procs[job.row] = p
+        except OSError as e:
+            return JobState.ERROR, None, self.mono() - t0, f"could not start {argv[0]}: {e.strerror}"
+        tail = bytearray()
+        assert p.stderr is not None
+        err = getattr(sys.stderr, "buffer", None)
+        while True:
+            chunk = os.read(p.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            with self.lock:
+                if err is not None:
+                    err.write(chunk)
+                    err.flush()
+                else:
+                    sys.stderr.write(chunk.decode("utf-8", "replace"))
+            tail += chunk
+            del tail[:-TAIL_BYTES]
+        rc = p.wait()
+        elapsed = self.mono() - t0
+        with self.lock:
+            del self.procs[job.row]
+            ours = p.pid in self.signalled
+        if ours and rc != 0:
+            self.say(f"stopped {job.id} after {elapsed:.1f} s: {self.stop_reason}")
+            return None
+        self.outcome.ran += 1
+        if rc == 0:
+            self.say(f"done {job.id} in {elapsed:.1f} s")
+            return JobState.DONE, 0, elapsed, ""
+        self.outcome.failed += 1
+        message = _message(bytes(tail), rc)
+        self.say(f"error {job.id} after {elapsed:.1f} s: {message}")
+        return JobState.ERROR, rc, elapsed, message
+
+    # -- heartbeat and recovery ----------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        store = TableStore(self.o.db)
+        try:
+            while not self.stop.wait(self.o.beat_s):
+                if not store.beat(self.id):
+                    self.lost.set()
+                    return
+                self.watch(store)
+        finally:
+            store.close()
+
+    def watch(self, store: TableStore) -> None:
+        """Declare lost the workers that are gone or silent; recover orphaned running jobs."""
+        now = self.mono()
+        for w in store.workers(["alive"]):
+            if w.id == self.id:
+                continue
+            why = ""
+            if w.host_key == self.key and pid_gone(w.pid):
+                why = f"process {w.pid} on {w.host} is gone"
+            else:
+                seen = self.seen.get(w.id)
+                if seen is None or seen[0] != w.beat:
+                    self.seen[w.id] = (w.beat, now)
+                    continue
+                silent = now - seen[1]
+                if silent <= self.o.lost_beats * w.beat_s:
+                    continue
+                why = (f"heartbeat {w.beat} unchanged for {silent:.0f} s, more than {self.o.lost_beats} "
+                       f"of its {w.beat_s:g} s beats")
+            ids = store.declare_lost(w.id, w.beat, self.wall(), why)
+            self.say(f"worker {w.id} lost ({why})" + (f"; returned to pending: {', '.join(ids)}"
+                                                       if ids else ""))
+        ids = store.recover_orphans(self.wall())
+        if ids:
+            self.say(f"returned to pending (their worker had stopped): {', '.join(ids)}")
+
+
+def _message(tail: bytes, rc: int) -> str:
+    what = f"exit {rc}" if rc >= 0 else f"killed by {_signame(-rc)}"
+    text = tail.decode("utf-8", "replace").strip()
+    if not text:
+        return what
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    msg = " | ".join(lines[-5:])
+    if len(msg) > ERROR_CHARS:
+        msg = "..." + msg[-ERROR_CHARS:]
+    return f"{what}: {msg}"
+
+
+def _signame(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
