@@ -37,6 +37,13 @@ from .errors import ConfigError
 from .model import JobState, TableJob
 from .store import TableStore
 
+if sys.platform.startswith("linux"):
+    import ctypes
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+else:  # pragma: no cover
+    _prctl = None
+PR_SET_PDEATHSIG = 1
+
 TAIL_BYTES = 4096
 ERROR_CHARS = 600
 LOST_BEATS = 4
@@ -123,6 +130,42 @@ def pid_gone(pid: int) -> bool:
         return False
 
 
+def _die_with_worker(ppid: int) -> Callable[[], None] | None:
+    """In the job's process, before exec: be killed when the worker dies (kill -9 included), so a
+    job whose worker is gone cannot finish a second time after it was given to another worker."""
+    if _prctl is None:
+        return None
+    prctl = _prctl
+
+    def fn() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != ppid:   # the worker died before prctl took effect
+            os._exit(137)
+    return fn
+
+
+def kill_leftovers(table: Path, worker: int) -> int:
+    """Kill this host's processes started for `worker` on `table` (found by the JOBAUTO_TABLE and
+    JOBAUTO_WORKER variables every job inherits): what a dead worker's jobs left running."""
+    want = {f"JOBAUTO_TABLE={table}".encode(), f"JOBAUTO_WORKER={worker}".encode()}
+    n = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if want <= env:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 def batch_label() -> str:
     env = os.environ
     for job, task in (("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"), ("SLURM_JOB_ID", ""),
@@ -145,6 +188,7 @@ class Worker:
         self.lost = threading.Event()          # we were declared lost: record nothing
         self.stop_reason = ""
         self.interrupted = False               # by a signal, or declared lost
+        self.signum = 0
         self.lock = threading.Lock()
         self.procs: dict[int, subprocess.Popen[bytes]] = {}   # row -> running process
         self.signalled: set[int] = set()       # pids we terminated
@@ -210,6 +254,7 @@ class Worker:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.interrupted = True
+        self.signum = signum
         self._halt(f"stopped by {signal.Signals(signum).name}")
         threading.Timer(KILL_GRACE_S, self._kill, (signal.SIGKILL,)).start()
 
@@ -235,7 +280,11 @@ class Worker:
         if self.lost.is_set():
             reason = self.stop_reason
         else:
-            reason = self.stop_reason or (self.idle_reasons[0] if self.idle_reasons else "stopped")
+            fits = [r for r in self.idle_reasons if r.startswith(("nothing fits", "time is up"))]
+            reason = (self.stop_reason or (fits[0] if fits else "")
+                      or self._idle(self.store, self.time_left())
+                      or (self.idle_reasons[0] if self.idle_reasons else "stopped"))
+            self.idle_reasons.append(reason)
             self.store.stop_worker(self.id, self.wall(), reason)
         counts = self.store.counts()
         out.counts, out.reason = counts, reason
@@ -244,6 +293,8 @@ class Worker:
                  + (f", {out.released} returned to pending" if out.released else "")
                  + f"; table: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} of {total}")
         stuck = any(r.startswith("nothing left to run:") for r in self.idle_reasons)
+        if self.signum:
+            return 128 + self.signum
         return 1 if self.interrupted or counts.get("error") or stuck else 0
 
     # -- slots --------------------------------------------------------------------------------
@@ -304,7 +355,7 @@ class Worker:
 
     def _execute(self, job: TableJob) -> tuple[JobState, int | None, float, str] | None:
         argv = job_argv(self.o.command, self.columns, job.params, self.o.named_args)
-        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.o.db),
+        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.o.db.resolve()),
                    JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts))
         self.say(f"start {job.id}: {shlex.join(argv)}")
         t0 = self.mono()
@@ -313,7 +364,8 @@ class Worker:
                 if self.stop.is_set():
                     return None
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True, env=env)
+                                     start_new_session=True, env=env,
+                                     preexec_fn=_die_with_worker(os.getpid()))
                 self.procs[job.row] = p
         except OSError as e:
             return JobState.ERROR, None, self.mono() - t0, f"could not start {argv[0]}: {e.strerror}"
@@ -368,7 +420,8 @@ class Worker:
             if w.id == self.id:
                 continue
             why = ""
-            if w.host_key == self.key and pid_gone(w.pid):
+            here = w.host_key == self.key
+            if here and pid_gone(w.pid):
                 why = f"process {w.pid} on {w.host} is gone"
             else:
                 seen = self.seen.get(w.id)
@@ -380,6 +433,8 @@ class Worker:
                     continue
                 why = (f"heartbeat {w.beat} unchanged for {silent:.0f} s, more than {self.o.lost_beats} "
                        f"of its {w.beat_s:g} s beats")
+            if here:
+                kill_leftovers(self.o.db.resolve(), w.id)
             ids = store.declare_lost(w.id, w.beat, self.wall(), why)
             self.say(f"worker {w.id} lost ({why})" + (f"; returned to pending: {', '.join(ids)}"
                                                        if ids else ""))

@@ -1,0 +1,344 @@
+"""`jobauto run` / `job_scheduler` workers, through the CLI: order, parameters, failures and
+blocked jobs, --max-runtime, signals, and recovery of dead or silent workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jobauto.model import JobState
+from jobauto.store import TableStore
+
+FAN_IN = """\
+JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON
+jobA,preprocess,
+jobB,load_data,
+jobC,training,jobA jobB
+jobD,evaluation,jobC
+"""
+
+# Records each run: "start ARGS" and "end ARGS" lines, appended atomically.
+RECORD = """\
+#!/bin/sh
+echo "start $*" >> runs.log
+sleep "${SLEEP:-0}"
+case "$1" in ${FAIL:-__none__}) echo "failing on purpose: $1" >&2; exit 3;; esac
+echo "end $*" >> runs.log
+"""
+
+
+def setup(tmp_path: Path, csv: str, name: str = "jobs") -> Path:
+    (tmp_path / f"{name}.csv").write_text(csv)
+    (tmp_path / "run.sh").write_text(RECORD)
+    r = subprocess.run(["jobauto", "import", f"{name}.csv"], cwd=tmp_path, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    return tmp_path / f"{name}.db"
+
+
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def log(tmp_path: Path) -> list[str]:
+    p = tmp_path / "runs.log"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+def states(db: Path) -> dict[str, str]:
+    return {j.id: j.state.value for j in TableStore(db).jobs()}
+
+
+def test_fan_in_runs_in_dependency_order_and_parallel(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--parallel", "4", env={"SLEEP": "0.5"})
+    assert r.returncode == 0, r.stderr
+    lines = log(tmp_path)
+    pos = {ln: i for i, ln in enumerate(lines)}
+    # jobA and jobB ran at the same time: both started before either ended
+    assert max(pos["start preprocess"], pos["start load_data"]) < min(pos["end preprocess"],
+                                                                        pos["end load_data"])
+    assert pos["start training"] > max(pos["end preprocess"], pos["end load_data"])
+    assert pos["start evaluation"] > pos["end training"]
+    assert len(lines) == 8
+    assert "all 4 jobs done" in r.stderr
+
+
+def test_error_blocks_dependents_and_the_worker_stops_by_itself(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", env={"FAIL": "training"})
+    assert r.returncode == 1
+    assert "nothing left to run: 1 in error, 1 blocked (by jobC)" in r.stderr
+    assert states(db) == {"jobA": "done", "jobB": "done", "jobC": "error", "jobD": "pending"}
+    job = {j.id: j for j in TableStore(db).jobs()}["jobC"]
+    assert job.exit_code == 3 and job.error == "exit 3: failing on purpose: training"
+    assert job.elapsed_s is not None and job.elapsed_s >= 0
+    view = run(tmp_path, "progress_viewer", db.name).stdout
+    assert "  - Blocked: 1    ← blocked by an error (jobC)" in view
+    assert "jobC: exit 3: failing on purpose: training" in view
+    # rerun only the failures
+    assert run(tmp_path, "db_util", "reset", db.name, "--status", "error").returncode == 0
+    (tmp_path / "runs.log").unlink()
+    r = run(tmp_path, "job_scheduler", db.name, "bash run.sh")
+    assert r.returncode == 0, r.stderr
+    assert log(tmp_path) == ["start training", "end training", "start evaluation", "end evaluation"]
+
+
+def test_parameters_are_arguments_never_re_split(tmp_path: Path) -> None:
+    csv = 'name,value\na,"two words"\nb,"$(touch pwned); `touch pwned2`"\nc,\n'
+    db = setup(tmp_path, csv)
+    (tmp_path / "args.py").write_text(
+        "import sys, json\nopen('args.log', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    r = run(tmp_path, "jobauto", "run", db.name, f"{sys.executable} args.py")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "args.log").read_text().splitlines() == [
+        '["a", "two words"]', '["b", "$(touch pwned); `touch pwned2`"]', '["c", ""]']
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    run(tmp_path, "jobauto", "reset", db.name, "--status", "done")
+    (tmp_path / "args.log").unlink()
+    r = run(tmp_path, "jobauto", "run", db.name, sys.executable, "args.py", "--named-args")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "args.log").read_text().splitlines()[0] == '["--name", "a", "--value", "two words"]'
+
+
+def test_job_environment_and_priority_order(tmp_path: Path) -> None:
+    csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_PRIORITY\nlow,1,0\nhigh,2,9\nmid,3,5\nmid2,4,5\n"
+    db = setup(tmp_path, csv)
+    r = run(tmp_path, "jobauto", "run", db.name, "--", "sh", "-c",
+            'echo "$JOBAUTO_JOB_ID $JOBAUTO_ATTEMPT $1" >> env.log', "sh")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "env.log").read_text().splitlines() == ["high 1 2", "mid 1 3", "mid2 1 4",
+                                                               "low 1 1"]
+
+
+def test_bad_command_and_flags_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    for args, expect in ((["no-such-command-xyz"], "COMMAND: command 'no-such-command-xyz' not found"),
+                         (["true", "--parallel", "0"], "--parallel: must be at least 1"),
+                         (["true", "--max-runtime", "10", "--margin-time", "20"], "--margin-time"),
+                         (["true", "--max-runtime", "-1"], "--max-runtime")):
+        r = run(tmp_path, "job_scheduler", db.name, *args)
+        assert r.returncode == 2 and expect in r.stderr, r.stderr
+    assert set(states(db).values()) == {"pending"}
+    assert TableStore(db).workers() == []
+
+
+def test_max_runtime_never_starts_what_cannot_finish(tmp_path: Path) -> None:
+    # estimates in hours: 0.0005 h = 1.8 s; 0.01 h = 36 s cannot fit in 6 - 1 s
+    csv = ("JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_ESTIMATE_TIME\n"
+           "a,1,0.0005\nb,2,0.01\nc,3,0.0005\nd,4,0.0005\ne,5,0.0005\n")
+    db = setup(tmp_path, csv)
+    t0 = time.monotonic()
+    r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--max-runtime", "6",
+            "--margin-time", "1", env={"SLEEP": "1.5"})
+    took = time.monotonic() - t0
+    assert took < 6 + 1.5, (took, r.stderr)   # the worker itself (plus interpreter start-up)
+    st = states(db)
+    assert st["b"] == "pending"               # never started: 36 s estimate
+    assert "start 2" not in log(tmp_path)
+    done = [k for k, v in st.items() if v == "done"]
+    assert 2 <= len(done) <= 3
+    assert "nothing fits" in r.stderr or "time is up" in r.stderr
+    assert r.returncode == 0
+
+
+def test_max_runtime_stops_a_job_that_overruns_its_estimate(tmp_path: Path) -> None:
+    csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_ESTIMATE_TIME\nslow,1,0.0001\n"
+    db = setup(tmp_path, csv)
+    t0 = time.monotonic()
+    r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--max-runtime", "3",
+            "--margin-time", "2", env={"SLEEP": "30"})
+    took = time.monotonic() - t0
+    assert took < 3 + 1.5, (took, r.stderr)
+    job = TableStore(db).jobs()[0]
+    assert job.state == JobState.PENDING and "max-runtime" in job.error
+    assert log(tmp_path) == ["start 1"]
+
+
+def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "SLEEP": "30"})
+    deadline = time.time() + 20
+    while time.time() < deadline and len(log(tmp_path)) < 2:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and "2 returned to pending" in err
+    assert set(states(db).values()) == {"pending"}
+    w = TableStore(db).workers()[0]
+    assert w.state == "stopped"
+    # the jobs' processes are gone
+    time.sleep(0.5)
+    out = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout
+    assert not out.strip()
+
+
+def test_killed_worker_on_this_host_is_recovered_at_once(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
+                         stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "2"})
+    deadline = time.time() + 20
+    while time.time() < deadline and len(log(tmp_path)) < 2:
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    assert sorted(states(db).values()) == ["pending", "pending", "running", "running"]
+    time.sleep(2.5)   # the killed jobs' commands must not finish on their own
+    assert not any(ln.startswith("end") for ln in log(tmp_path))
+    r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", "--parallel", "2",
+            env={"SLEEP": "0"})
+    assert r.returncode == 0, r.stderr
+    assert "is gone" in r.stderr
+    ends = [ln for ln in log(tmp_path) if ln.startswith("end")]
+    assert sorted(ends) == ["end evaluation", "end load_data", "end preprocess", "end training"]
+    lost = TableStore(db).workers()[0]
+    assert lost.state == "lost"
+
+
+def _fake_worker(db: Path, host_key: str, beat_s: float) -> int:
+    """A worker row of another host, running jobA, that never beats again."""
+    store = TableStore(db)
+    wid = store.register("otherhost", host_key, 1, beat_s, 1, "", time.time())
+    job = store.claim(wid, time.time())
+    assert job is not None and job.id == "jobA"
+    return wid
+
+
+def test_silent_worker_on_another_host_is_lost_after_its_heartbeats(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    _fake_worker(db, "otherhost|boot|1", 0.5)
+    t0 = time.monotonic()
+    r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2")
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert "heartbeat 0 unchanged" in r.stderr and "returned to pending: jobA" in r.stderr
+    assert took >= 4 * 0.5          # it was watched on this host's clock for 4 of its beats
+    assert states(db) == dict.fromkeys(["jobA", "jobB", "jobC", "jobD"], "done")
+
+
+def test_slow_but_alive_worker_keeps_its_job(tmp_path: Path) -> None:
+    csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_DEPENDS_ON\nlong,1,\nafter,2,long\n"
+    db = setup(tmp_path, csv)
+    slow = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SLEEP": "3", "JOBAUTO_TEST_HOST": "x"})
+    deadline = time.time() + 20
+    while time.time() < deadline and not log(tmp_path):
+        time.sleep(0.05)
+    # a second worker waits for the long job (its dependent is waiting) and never takes it
+    r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2")
+    slow.communicate(timeout=30)
+    assert r.returncode == 0 and slow.returncode == 0
+    assert log(tmp_path).count("start 1") == 1
+    assert {j.id: j.attempts for j in TableStore(db).jobs()} == {"long": 1, "after": 1}
+
+
+def test_worker_declared_lost_kills_its_jobs_and_records_nothing(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2"],
+                         cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SLEEP": "30"})
+    deadline = time.time() + 20
+    while time.time() < deadline and not log(tmp_path):
+        time.sleep(0.05)
+    store = TableStore(db)
+    w = store.workers()[0]
+    assert store.declare_lost(w.id, store.workers()[0].beat, time.time(), "test") == ["jobA"]
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 1, err
+    assert "declared lost" in err
+    assert states(db)["jobA"] == "pending"
+    assert not any(ln.startswith("end") for ln in log(tmp_path))
+
+
+def test_status_while_running_and_watch(tmp_path: Path) -> None:
+    db = setup(tmp_path, FAN_IN)
+    p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
+                         stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "3"})
+    deadline = time.time() + 20
+    while time.time() < deadline and len(log(tmp_path)) < 2:
+        time.sleep(0.05)
+    out = run(tmp_path, "jobauto", "status", db.name).stdout
+    assert "Running: 2" in out and "  - Waiting: 2" in out
+    assert f"worker 1 {socket.gethostname()}:{p.pid}" in out
+    watch = subprocess.Popen(["progress_viewer", db.name, "--watch", "--interval", "0.2"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    watch.terminate()
+    text, _ = watch.communicate(timeout=10)
+    assert text.count("Pending: 2") >= 2
+    p.terminate()
+    p.wait(timeout=20)
+
+
+@pytest.mark.parametrize("verbs", ["aliases", "jobauto"])
+def test_user_examples_verbatim(tmp_path: Path, verbs: str) -> None:
+    """Every command of ../shared/user-examples/job-tables.md, in their order."""
+    (tmp_path / "experiments.csv").write_text(
+        "param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON\n"
+        "preprocess,data1,5,0.5,\ntraining,model1,3,2.0,preprocess\nevaluation,results,1,0.3,training\n")
+    (tmp_path / "run.sh").write_text(RECORD)
+    a = verbs == "aliases"
+
+    def cmd(line: str, fail: str = "evaluation") -> subprocess.CompletedProcess[str]:
+        if not a:
+            line = (line.replace("db_util stats", "jobauto status").replace("db_util ", "jobauto ")
+                    .replace("job_scheduler ", "jobauto run ")
+                    .replace("progress_viewer ", "jobauto status "))
+        return subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "FAIL": fail})
+
+    assert cmd("db_util import experiments.csv").returncode == 0
+    assert (tmp_path / "experiments.db").exists()
+    r = cmd('job_scheduler experiments.db "bash run.sh"')
+    assert r.returncode == 1
+    assert log(tmp_path) == ["start preprocess data1", "end preprocess data1",
+                             "start training model1", "end training model1",
+                             "start evaluation results"]
+    assert cmd('job_scheduler experiments.db "bash run.sh" --parallel 4').returncode == 1
+    w = subprocess.Popen(("progress_viewer" if a else "jobauto status") + " experiments.db --watch",
+                         shell=True, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    time.sleep(1.5)
+    os.killpg(w.pid, signal.SIGINT)
+    out, _ = w.communicate(timeout=10)
+    assert "Pending: 0\n  - Ready: 0" in out and "Error: 1" in out
+    assert cmd("db_util export experiments.db").returncode == 0
+    exported = (tmp_path / "experiments.csv").read_text().splitlines()
+    assert exported[0].startswith("param1,param2,JOBSCHEDULER_PRIORITY")
+    assert exported[1].startswith("preprocess,data1,5,0.5,,done,0,")
+    assert cmd("db_util export experiments.db done.csv --status done").returncode == 0
+    assert len((tmp_path / "done.csv").read_text().splitlines()) == 3
+    assert cmd("db_util export experiments.db error.csv --status error").returncode == 0
+    err = (tmp_path / "error.csv").read_text().splitlines()
+    assert len(err) == 2 and err[1].startswith("evaluation,results,1,0.3,training,error,3,")
+    assert "failing on purpose" in err[1]
+    assert cmd("db_util reset experiments.db --status error").returncode == 0
+    (tmp_path / "runs.log").unlink()
+    r = subprocess.run(('job_scheduler' if a else 'jobauto run') + ' experiments.db "bash run.sh"',
+                       shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert log(tmp_path) == ["start evaluation results", "end evaluation results"]
+    (tmp_path / "new_jobs.csv").write_text(
+        "param1,param2,JOBSCHEDULER_DEPENDS_ON\nplot,figure1,evaluation\n")
+    assert cmd("db_util add experiments.db new_jobs.csv").returncode == 0
+    (tmp_path / "jobs.csv").write_text(FAN_IN)
+    assert cmd("db_util import jobs.csv").returncode == 0
+    r = cmd('job_scheduler jobs.db "bash run.sh" --max-runtime 86400 --margin-time 300', fail="")
+    assert r.returncode == 0, r.stderr
+    r = cmd('job_scheduler experiments.db "bash run.sh" --parallel 4', fail="")
+    assert r.returncode == 0, r.stderr
+    assert "end plot figure1" in log(tmp_path)
+    s = cmd("db_util stats experiments.db" if a else "jobauto status experiments.db")
+    assert s.returncode == 0 and "Done: 4" in s.stdout
