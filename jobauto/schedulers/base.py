@@ -44,6 +44,24 @@ class SchedulerAdapter(Protocol):
         """One command that removes these jobs from the queue (printing any error reason first)."""
         ...
 
+    # -- arrays (jobauto workers) ----------------------------------------------------------------
+    def array_args(self, n: int) -> list[str]:
+        """The submit options that make one submission an array of tasks 1..n."""
+        ...
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        """The submit options that request this wall-clock limit ([] where nothing enforces one)."""
+        ...
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        """Submit `script`, in the current directory, as one array of n tasks named `job_name`;
+        each task's stdout and stderr go to files in the current directory. `extra` comes last."""
+        ...
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        """The array's id (what qstat/squeue/qdel take), or raise SchedulerError."""
+        ...
+
 
 DETECT = (
     "if command -v qstat >/dev/null 2>&1 && qstat -help 2>&1 | head -n 1 | "

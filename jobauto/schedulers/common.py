@@ -88,6 +88,12 @@ def signal_exit(code: int, signal: int) -> int:
     return 128 + signal if signal else code
 
 
+def hms(seconds: int) -> str:
+    """A wall-clock limit as H:MM:SS, hours unbounded (Grid Engine h_rt, PBS walltime)."""
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Collapse whitespace so a record fits in one line of evidence."""
     line = " ".join(text.split())

@@ -60,6 +60,18 @@ class FakeAdapter:
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["fake-qdel", *ids]
 
+    def array_args(self, n: int) -> list[str]:
+        return ["-t", f"1-{n}"]
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return ["-l", f"h_rt={seconds}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        return ["fake-qsub-array", job_name, *self.array_args(n), *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        return first_id(result, "fake-qsub")
+
 
 @dataclass
 class FakeJob:

@@ -17,6 +17,18 @@ SUBMIT = (
     'jobauto-job "$s" </dev/null >/dev/null 2>&1 & echo $!'
 )
 
+# `jobauto workers` without a batch system: start N copies of the script, each detached in its
+# own session (it outlives the SSH channel and the caller), stdout and stderr in NAME.oPID in
+# the current directory, JOBAUTO_TASK_ID=1..N; print the pids on one line.
+ARRAY = (
+    'n=$1; name=$2; s=$3; [ -f "$s" ] || { echo "no such script: $s" >&2; exit 1; }; '
+    'd=; if env --default-signal=HUP true 2>/dev/null; then d="env --default-signal=HUP,INT,QUIT,PIPE"; fi; '
+    'i=1; pids=; while [ "$i" -le "$n" ]; do '
+    "JOBAUTO_TASK_ID=$i $d setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; exec \"./$2\"' "
+    'jobauto-worker "$name" "$s" </dev/null >/dev/null 2>&1 & '
+    'pids="$pids $!"; i=$((i + 1)); done; echo $pids'
+)
+
 
 class LocalAdapter:
     name = "local"
@@ -50,3 +62,19 @@ class LocalAdapter:
     def cancel_argv(self, ids: list[str]) -> list[str]:
         # the job runs under setsid, so its pid is its process group: end the whole group
         return ["kill", "-TERM", "--", *(f"-{i}" for i in ids)]
+
+    def array_args(self, n: int) -> list[str]:
+        return []  # n separate processes, not an array
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return []  # nothing enforces a limit here: the workers stop themselves (--max-runtime)
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        return ["sh", "-c", ARRAY, "jobauto-local", str(n), job_name, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        """The workers' pids, space-separated."""
+        pids = result.text.split()
+        if result.rc != 0 or not pids or not all(p.isdigit() for p in pids):
+            raise fail(result, "starting the workers")
+        return " ".join(pids)

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
-from .common import acct_failed, fail, first_id, one_line, signal_exit
+from .common import acct_failed, fail, first_id, hms, one_line, signal_exit
 from .slurm import SACCT_FIELDS, SlurmAdapter
 
 # The user's jobs, then their full records. The listing (`qstat -u`) finds them, but its
@@ -145,9 +145,27 @@ def record_ending(rec: dict[str, str]) -> Ending | None:
     return Ending(base_id(rec["Job Id"]), verdict, code, ev, rec.get("Job_Name", "").strip())
 
 
+# `qsub --version`: PBS Pro / OpenPBS print "pbs_version = 2022.1.1", Torque "Version: 6.1.3",
+# Slurm's Torque wrappers "Unknown option: version" (exit 2).
+VERSION = "qsub --version 2>&1; exit 0"
+
+
+def version_argv() -> list[str]:
+    return ["sh", "-c", VERSION]
+
+
+def is_pbspro(result: CommandResult) -> bool:
+    """Whether `qsub --version` came from PBS Pro / OpenPBS (arrays: -J) rather than Torque or
+    Slurm's Torque wrappers (arrays: -t)."""
+    return "pbs_version" in result.text.lower()
+
+
 class PbsAdapter:
     name = "pbs"
     can_find_by_name = True
+
+    def __init__(self, pro: bool = False) -> None:
+        self.pro = pro  # PBS Pro / OpenPBS rather than Torque (only arrays differ)
 
     def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
         # No -o/-e: PBS cannot put the job id into a path, and the default NAME.oSEQ in the
@@ -210,6 +228,26 @@ class PbsAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["qdel", *ids]
+
+    def array_args(self, n: int) -> list[str]:
+        if self.pro:
+            # PBS Pro's -J wants a range start-end with end > start (its manual; no PBS Pro here
+            # to try 1-1), so one worker is a plain job
+            return ["-J", f"1-{n}"] if n > 1 else []
+        return ["-t", f"1-{n}"]  # Torque; Slurm's wrappers take -t and -J alike
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return ["-l", f"walltime={hms(seconds)}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        # No -o/-e: the default NAME.oSEQ-INDEX (Torque), NAME.oSEQ.INDEX (PBS Pro, Slurm's
+        # wrappers) lands in the submit directory. Slurm's wrappers join their sbatch command
+        # line into one shell string unquoted, so every word here is free of spaces.
+        return ["qsub", "-N", job_name, *self.array_args(n), *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        # "12" (Slurm's wrappers), "12[].server" (Torque, PBS Pro)
+        return self.parse_submit(result)
 
 
 def keep(entries: dict[str, QueueEntry], e: QueueEntry) -> None:

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
-from .common import acct_failed, combine, fail, first_id, one_line
+from .common import acct_failed, combine, fail, first_id, hms, one_line
 
 # qacct takes one job id per call; an unknown id only prints "error: job id N not found".
 ACCT = 'for i; do qacct -j "$i"; done; exit 0'
@@ -89,6 +89,24 @@ class SgeAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["sh", "-c", CANCEL, "jobauto-cancel", *ids]
+
+    def array_args(self, n: int) -> list[str]:
+        return ["-t", f"1-{n}"]
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return ["-l", f"h_rt={hms(seconds)}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        # -S: a queue in posix_compliant mode ignores the #! line. -o/-e name each task's files
+        # even where a site's sge_request sets other defaults; Grid Engine expands $JOB_ID and
+        # $TASK_ID itself (they reach qsub unexpanded).
+        return ["qsub", "-terse", "-cwd", "-S", "/bin/bash", "-N", job_name, *self.array_args(n),
+                "-o", f"{job_name}.o$JOB_ID.$TASK_ID", "-e", f"{job_name}.e$JOB_ID.$TASK_ID",
+                *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        # -terse prints "4711.1-3:1"; the array's id is 4711
+        return self.parse_submit(result)
 
 
 def number(text: str) -> float:

@@ -150,6 +150,27 @@ class SlurmAdapter:
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["scancel", *ids]
 
+    def array_args(self, n: int) -> list[str]:
+        return [f"--array=1-{n}"]
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return [f"--time={slurm_time(seconds)}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        # %A is the array's id, %a the task's index: one pair of files per task
+        return ["sbatch", "--parsable", "-J", job_name, *self.array_args(n),
+                "-o", f"{job_name}.o%A.%a", "-e", f"{job_name}.e%A.%a", *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        # --parsable prints the array's id: "12", or "12;cluster"
+        return self.parse_submit(result)
+
+
+def slurm_time(seconds: int) -> str:
+    """A time limit in Slurm's D-HH:MM:SS (Slurm rounds seconds up to the next minute)."""
+    d, rest = divmod(int(seconds), 86400)
+    return f"{d}-{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
 
 def rank(e: QueueEntry) -> int:
     """How telling a queue line is for the whole job: stuck, then running, then held."""
