@@ -274,16 +274,20 @@ echo ok
 """
 
 # Write the script (never over an existing file) in the log directory, then submit it from
-# there: the remaining arguments are the submit command.
+# there: the remaining arguments are the submit command. A refused submission takes its script
+# (and the directory, if it made it and it is empty) away again.
 SUBMIT = r"""
 d=$1; f=$2; text=$3; shift 3
+new=; [ -d "$d" ] || new=1
 { mkdir -p -- "$d" 2>/dev/null && cd -- "$d"; } || { echo "jobauto-workers: cannot create the directory $d" >&2; exit 97; }
 if ! (set -C; printf '%s' "$text" > "$f") 2>/dev/null; then
   [ -e "$f" ] && { echo "jobauto-workers: exists: $d/$f" >&2; exit 98; }
   echo "jobauto-workers: cannot write $d/$f" >&2; exit 97
 fi
 chmod 755 "$f" || exit 97
-exec "$@"
+"$@"; rc=$?
+if [ "$rc" -ne 0 ]; then rm -f -- "$f"; [ -z "$new" ] || { cd / && rmdir -- "$d" 2>/dev/null; }; fi
+exit "$rc"
 """
 
 

@@ -359,6 +359,12 @@ def test_refused_submission_is_an_error_with_the_schedulers_words(tmp_path: Path
     with pytest.raises(SchedulerError, match="unknown resource") as e:
         start_workers(site.options(qsub_args=["-l", "cpu_9=1"]))
     assert e.value.flag == "--qsub-args"
+    assert not Path(str(site.db) + ".workers").exists()   # its script taken away again
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "keep").write_text("")
+    with pytest.raises(SchedulerError):
+        start_workers(site.options(log_dir=str(tmp_path / "logs")))
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["keep"]
 
 
 def test_dry_run_checks_but_writes_and_submits_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
