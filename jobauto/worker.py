@@ -1,15 +1,21 @@
 """`jobauto run`: a worker process that claims jobs from a table and runs them.
 
 One process runs `parallel` slots (threads, each with its own connection): a slot claims the best
-ready job in one transaction, runs the command with the row's parameters (an argv list, no shell),
-and records exit code, elapsed time and the tail of stderr in the same transaction as its next
-claim. A heartbeat thread advances this worker's counter every `beat_s` seconds and watches the
-others: a worker whose counter has not moved for `lost_beats` of its own intervals, timed on this
-host's monotonic clock (hosts' clocks are never compared), is lost and its jobs return to pending.
-On the same host a worker whose process is gone is lost at once.
+ready job in one transaction, runs the command with the row's parameters (an argv list, no shell
+re-splitting), and records exit code, elapsed time and the tail of stderr in the same transaction
+as its next claim. A heartbeat thread advances this worker's counter every `beat_s` seconds and
+watches the others: a worker whose counter has not moved for `lost_beats` of its own intervals,
+timed on this host's monotonic clock (hosts' clocks are never compared), is lost. On the same
+host a worker whose process is gone is lost at once.
+
+A lost worker's running jobs are orphans. A job's command outlives its worker; its wrapper
+writes the exit code to TABLE.jobs/ROW.ATTEMPT.rc when it ends. An orphan whose processes still
+run on this host is left alone; one that ended is recorded from that file (so a command that
+completed is never run again); one that did not end returns to pending.
 
 Failure modes (docs/tables.md has the full list):
-- killed -9 / node lost: its jobs are recovered by any other worker, or by the next `run`;
+- worker killed -9: its commands finish and are recorded by the next worker that looks;
+- node lost: no exit-code file, the jobs run again elsewhere after the heartbeat limit;
 - slow but alive (long job, busy filesystem): its counter still moves, its jobs are never taken;
 - stopped (SIGSTOP) or partitioned past the limit: declared lost; when it comes back its
   heartbeat finds that out, it kills its jobs and does not record them;
@@ -19,6 +25,7 @@ Failure modes (docs/tables.md has the full list):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -33,17 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deps import Graph
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 from .model import JobState, TableJob
 from .store import TableStore
 
-if sys.platform.startswith("linux"):
-    import ctypes
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-else:  # pragma: no cover
-    _prctl = None
-PR_SET_PDEATHSIG = 1
-
+# Each job runs as `sh -c WRAP sh COMMAND ARGS...`: the command and its arguments are "$@" (never
+# re-split), and its exit code is written to a file before the wrapper exits. A job whose worker
+# is killed keeps running; when it ends, the file says how, and whoever recovers the job records
+# that instead of running it a second time.
+WRAP = '"$@"; r=$?; echo "$r" > "$JOBAUTO_RC"; exit "$r"'
 TAIL_BYTES = 4096
 ERROR_CHARS = 600
 LOST_BEATS = 4
@@ -130,40 +135,50 @@ def pid_gone(pid: int) -> bool:
         return False
 
 
-def _die_with_worker(ppid: int) -> Callable[[], None] | None:
-    """In the job's process, before exec: be killed when the worker dies (kill -9 included), so a
-    job whose worker is gone cannot finish a second time after it was given to another worker."""
-    if _prctl is None:
-        return None
-    prctl = _prctl
-
-    def fn() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != ppid:   # the worker died before prctl took effect
-            os._exit(137)
-    return fn
-
-
-def kill_leftovers(table: Path, worker: int) -> int:
-    """Kill this host's processes started for `worker` on `table` (found by the JOBAUTO_TABLE and
-    JOBAUTO_WORKER variables every job inherits): what a dead worker's jobs left running."""
-    want = {f"JOBAUTO_TABLE={table}".encode(), f"JOBAUTO_WORKER={worker}".encode()}
-    n = 0
+def job_processes(table: Path) -> dict[int, set[str]]:
+    """This host's processes started for jobs of `table`, as worker -> job ids, found by the
+    JOBAUTO_TABLE / JOBAUTO_WORKER / JOBAUTO_JOB_ID variables every job's processes inherit."""
+    want = f"JOBAUTO_TABLE={table}".encode()
+    out: dict[int, set[str]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:
-                env = set(f.read().split(b"\0"))
+                env = f.read().split(b"\0")
         except OSError:
             continue
-        if want <= env:
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                n += 1
-            except OSError:
-                pass
-    return n
+        if want not in env:
+            continue
+        vals = dict(e.split(b"=", 1) for e in env if e.startswith(b"JOBAUTO_") and b"=" in e)
+        try:
+            worker = int(vals.get(b"JOBAUTO_WORKER", b""))
+        except ValueError:
+            continue
+        out.setdefault(worker, set()).add(vals.get(b"JOBAUTO_JOB_ID", b"").decode("utf-8", "replace"))
+    return out
+
+
+def read_outcome(base: str) -> tuple[JobState, int | None, float | None, str] | None:
+    """How a job ended, from the exit-code file its wrapper wrote (None: it did not finish)."""
+    try:
+        text = Path(base + ".rc").read_text().strip()
+        rc = int(text)
+    except (OSError, ValueError):
+        return None
+    if rc == 0:
+        return JobState.DONE, 0, None, ""
+    return JobState.ERROR, rc, None, _message(_tail(Path(base + ".err")), rc)
+
+
+def _tail(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - TAIL_BYTES))
+            return f.read()
+    except OSError:
+        return b""
 
 
 def batch_label() -> str:
@@ -195,6 +210,8 @@ class Worker:
         self.outcome = Outcome()
         self.idle_reasons: list[str] = []
         self.store = TableStore(opts.db)
+        self.table = opts.db.resolve()
+        self.jobdir = self.table.parent / (self.table.name + ".jobs")   # exit codes, stderr
         self.columns = self.store.columns()
         self.host = socket.gethostname()
         self.key = host_key()
@@ -208,14 +225,19 @@ class Worker:
             return None
         return self.o.max_runtime - self.o.margin - (self.mono() - self.t0)
 
-    def say(self, msg: str) -> None:
-        if not self.o.quiet:
+    def say(self, msg: str, *, always: bool = False) -> None:
+        if always or not self.o.quiet:
             with self.lock:
                 print(f"jobauto run[{self.id}]: {msg}", file=sys.stderr, flush=True)
 
     # -- main ---------------------------------------------------------------------------------
     def run(self) -> int:
         label = self.o.label or batch_label()
+        try:
+            self.jobdir.mkdir(exist_ok=True)
+        except OSError as e:
+            raise StateError(f"cannot create the directory for the jobs' exit codes and stderr: "
+                             f"{e.strerror}", file=str(self.jobdir)) from None
         self.id = self.store.register(self.host, self.key, os.getpid(), self.o.beat_s,
                                       self.o.parallel, label, self.wall())
         self.say(f"worker {self.id} on {self.host} pid {os.getpid()}, {self.o.parallel} slot(s)"
@@ -291,7 +313,8 @@ class Worker:
         total = sum(counts.values())
         self.say(f"{reason}; ran {out.ran} job(s), {out.failed} failed"
                  + (f", {out.released} returned to pending" if out.released else "")
-                 + f"; table: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} of {total}")
+                 + f"; table: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} of {total}",
+                 always=True)
         stuck = any(r.startswith("nothing left to run:") for r in self.idle_reasons)
         if self.signum:
             return 128 + self.signum
@@ -301,6 +324,7 @@ class Worker:
     def _slot(self) -> None:
         store = TableStore(self.o.db)
         finished: tuple[int, JobState, int | None, float, str] | None = None
+        files: list[str] = []    # the exit-code and stderr files of `finished`, kept until recorded
         idle = 0.05
         try:
             while not self.stop.is_set():
@@ -310,6 +334,7 @@ class Worker:
                     break
                 job = store.claim(self.id, self.wall(), left, finished)
                 finished = None
+                _unlink(files)
                 if job is None:
                     why = self._idle(store, left)
                     if why:
@@ -320,13 +345,17 @@ class Worker:
                     continue
                 idle = 0.05
                 result = self._execute(job)
+                base = str(self.jobdir / f"{job.row}.{job.attempts}")
                 if result is None:
                     n = store.release(self.id, [job.row], self.wall(), self.stop_reason or "stopped")
                     self.outcome.released += n
+                    _unlink([base + ".rc", base + ".err"])
                     continue
                 finished = (job.row, *result)
+                files = [base + ".rc"] if result[0] == JobState.ERROR else [base + ".rc", base + ".err"]
             if finished is not None and not self.lost.is_set():
                 store.finish(self.id, self.wall(), *finished)
+                _unlink(files)
         finally:
             store.close()
 
@@ -355,40 +384,29 @@ class Worker:
 
     def _execute(self, job: TableJob) -> tuple[JobState, int | None, float, str] | None:
         argv = job_argv(self.o.command, self.columns, job.params, self.o.named_args)
-        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.o.db.resolve()),
-                   JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts))
+        base = str(self.jobdir / f"{job.row}.{job.attempts}")
+        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.table),
+                   JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts),
+                   JOBAUTO_RC=base + ".rc")
         self.say(f"start {job.id}: {shlex.join(argv)}")
         t0 = self.mono()
         try:
             with self.lock:
                 if self.stop.is_set():
                     return None
-                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True, env=env,
-                                     preexec_fn=_die_with_worker(os.getpid()))
+                with open(base + ".err", "wb") as errf:
+                    p = subprocess.Popen(["sh", "-c", WRAP, "sh", *argv], stdin=subprocess.DEVNULL,
+                                         stderr=errf, start_new_session=True, env=env)
                 self.procs[job.row] = p
         except OSError as e:
-            return JobState.ERROR, None, self.mono() - t0, f"could not start {argv[0]}: {e.strerror}"
-        tail = bytearray()
-        assert p.stderr is not None
-        err = getattr(sys.stderr, "buffer", None)
-        while True:
-            chunk = os.read(p.stderr.fileno(), 65536)
-            if not chunk:
-                break
-            with self.lock:
-                if err is not None:
-                    err.write(chunk)
-                    err.flush()
-                else:
-                    sys.stderr.write(chunk.decode("utf-8", "replace"))
-            tail += chunk
-            del tail[:-TAIL_BYTES]
+            return JobState.ERROR, None, self.mono() - t0, f"could not start the job: {e}"
         rc = p.wait()
         elapsed = self.mono() - t0
         with self.lock:
             del self.procs[job.row]
             ours = p.pid in self.signalled
+        err = Path(base + ".err")
+        self._relay(err)
         if ours and rc != 0:
             self.say(f"stopped {job.id} after {elapsed:.1f} s: {self.stop_reason}")
             return None
@@ -397,9 +415,25 @@ class Worker:
             self.say(f"done {job.id} in {elapsed:.1f} s")
             return JobState.DONE, 0, elapsed, ""
         self.outcome.failed += 1
-        message = _message(bytes(tail), rc)
-        self.say(f"error {job.id} after {elapsed:.1f} s: {message}")
+        message = _message(_tail(err), rc)
+        self.say(f"error {job.id} after {elapsed:.1f} s: {message} (stderr: {err})")
         return JobState.ERROR, rc, elapsed, message
+
+    def _relay(self, err: Path) -> None:
+        """Copy a finished job's stderr to ours, so that the worker's log shows it."""
+        try:
+            if err.stat().st_size == 0:
+                return
+            with open(err, "rb") as f, self.lock:
+                out = getattr(sys.stderr, "buffer", None)
+                while chunk := f.read(1 << 16):
+                    if out is not None:
+                        out.write(chunk)
+                    else:
+                        sys.stderr.write(chunk.decode("utf-8", "replace"))
+                sys.stderr.flush()
+        except OSError:
+            pass
 
     # -- heartbeat and recovery ----------------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -414,14 +448,13 @@ class Worker:
             store.close()
 
     def watch(self, store: TableStore) -> None:
-        """Declare lost the workers that are gone or silent; recover orphaned running jobs."""
+        """Declare lost the workers that are gone or silent, then resolve their jobs: still
+        running here (left alone), ended (recorded from their exit-code file) or not (pending)."""
         now = self.mono()
         for w in store.workers(["alive"]):
             if w.id == self.id:
                 continue
-            why = ""
-            here = w.host_key == self.key
-            if here and pid_gone(w.pid):
+            if w.host_key == self.key and pid_gone(w.pid):
                 why = f"process {w.pid} on {w.host} is gone"
             else:
                 seen = self.seen.get(w.id)
@@ -431,16 +464,33 @@ class Worker:
                 silent = now - seen[1]
                 if silent <= self.o.lost_beats * w.beat_s:
                     continue
-                why = (f"heartbeat {w.beat} unchanged for {silent:.0f} s, more than {self.o.lost_beats} "
-                       f"of its {w.beat_s:g} s beats")
-            if here:
-                kill_leftovers(self.o.db.resolve(), w.id)
-            ids = store.declare_lost(w.id, w.beat, self.wall(), why)
-            self.say(f"worker {w.id} lost ({why})" + (f"; returned to pending: {', '.join(ids)}"
-                                                       if ids else ""))
-        ids = store.recover_orphans(self.wall())
-        if ids:
-            self.say(f"returned to pending (their worker had stopped): {', '.join(ids)}")
+                why = (f"heartbeat {w.beat} unchanged for {silent:.0f} s, more than "
+                       f"{self.o.lost_beats} of its {w.beat_s:g} s beats")
+            if store.declare_lost(w.id, w.beat, self.wall(), why):
+                self.say(f"worker {w.id} lost: {why}", always=True)
+        here: dict[int, set[str]] | None = None
+        for job, key in store.orphans():
+            if key == self.key:
+                if here is None:
+                    here = job_processes(self.table)
+                if job.id in here.get(job.worker or -1, set()):
+                    continue   # its command is still running on this host: never taken
+            base = str(self.jobdir / f"{job.row}.{job.attempts}")
+            outcome = read_outcome(base)
+            why = f"its worker {job.worker} is gone"
+            if store.resolve_orphan(job, self.wall(), why, outcome):
+                what = "returned to pending" if outcome is None else f"recorded {outcome[0].value}"
+                self.say(f"{job.id}: {what} ({why})")
+                if outcome is not None:
+                    self._relay(Path(base + ".err"))
+                _unlink([base + ".rc"] if outcome and outcome[1] else [base + ".rc", base + ".err"])
+
+
+def _unlink(paths: list[str]) -> None:
+    for p in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(p)
+    paths.clear()
 
 
 def _message(tail: bytes, rc: int) -> str:

@@ -235,35 +235,49 @@ class TableStore:
             db.execute("INSERT INTO events(at, worker, kind, detail) VALUES(?, ?, 'stopped', ?)",
                        (now, worker, detail))
 
-    def declare_lost(self, worker: int, beat: int, now: float, why: str) -> list[str]:
-        """Mark a silent worker lost, if its counter is still `beat`, and return its jobs to
-        pending. Returns the ids recovered (empty if the worker turned out to be alive)."""
+    def declare_lost(self, worker: int, beat: int, now: float, why: str) -> bool:
+        """Mark a silent or dead worker lost, if its counter is still `beat`. Its running jobs
+        become orphans, resolved by `resolve_orphan` (they may still be running, or have ended)."""
         with self.tx() as db:
             cur = db.execute("UPDATE workers SET state='lost' WHERE id=? AND beat=? AND state='alive'",
                              (worker, beat))
             if cur.rowcount != 1:
-                return []
+                return False
             db.execute("INSERT INTO events(at, worker, kind, detail) VALUES(?, ?, 'lost', ?)",
                        (now, worker, why))
-            return self._recover(db, "worker = ?", (worker,), now, f"worker {worker} lost: {why}")
+        return True
 
-    def recover_orphans(self, now: float) -> list[str]:
-        """Return to pending the running jobs whose worker is not alive (stopped, lost, unknown)."""
+    def orphans(self) -> list[tuple[TableJob, str]]:
+        """Running jobs whose worker is not alive, with that worker's host key ('' if unknown)."""
+        rows = retrying(lambda: self.db.execute(
+            f"SELECT {', '.join('j.' + f for f in JOB_FIELDS.split(', '))}, "
+            f"COALESCE(w.host_key, '') AS host_key FROM jobs j LEFT JOIN workers w ON w.id = j.worker "
+            f"WHERE j.state = 'running' AND (w.id IS NULL OR w.state != 'alive') ORDER BY j.row"
+        ).fetchall(), self.path)
+        return [(_job(r), r["host_key"]) for r in rows]
+
+    def resolve_orphan(self, job: TableJob, now: float, why: str,
+                       outcome: tuple[JobState, int | None, float | None, str] | None) -> bool:
+        """Record how an orphan ended (`outcome`, read from what its command left), or return it
+        to pending when it did not finish. Only if it is still the same attempt of the same worker."""
         with self.tx() as db:
-            return self._recover(db, "(worker IS NULL OR worker NOT IN "
-                                     "(SELECT id FROM workers WHERE state='alive'))", (), now,
-                                 "its worker is no longer running")
-
-    def _recover(self, db: sqlite3.Connection, where: str, args: tuple[object, ...], now: float,
-                 why: str) -> list[str]:
-        rows = db.execute(f"SELECT row, id FROM jobs WHERE state='running' AND {where}",
-                          args).fetchall()
-        for row, _ident in rows:
-            db.execute("UPDATE jobs SET state='pending', worker=NULL, error=? WHERE row=?",
-                       (f"returned to pending: {why}", row))
-            db.execute("INSERT INTO events(at, job, kind, detail) VALUES(?, ?, 'recovered', ?)",
-                       (now, row, why))
-        return [ident for _row, ident in rows]
+            if outcome is None:
+                cur = db.execute("UPDATE jobs SET state='pending', worker=NULL, error=? WHERE row=? "
+                                 "AND state='running' AND attempts=? AND worker IS ?",
+                                 (f"returned to pending: {why}", job.row, job.attempts, job.worker))
+                kind, detail = "recovered", why
+            else:
+                state, code, elapsed, error = outcome
+                cur = db.execute("UPDATE jobs SET state=?, worker=NULL, finished_at=?, elapsed_s=?, "
+                                 "exit_code=?, error=? WHERE row=? AND state='running' AND attempts=? "
+                                 "AND worker IS ?", (state.value, now, elapsed, code, error, job.row,
+                                                     job.attempts, job.worker))
+                kind, detail = state.value, f"{why}; recorded from what the command left"
+            if cur.rowcount != 1:
+                return False
+            db.execute("INSERT INTO events(at, job, worker, kind, detail) VALUES(?, ?, ?, ?, ?)",
+                       (now, job.row, job.worker, kind, detail))
+        return True
 
     # -- running jobs ------------------------------------------------------------------------
     def claim(self, worker: int, now: float, time_left_s: float | None = None,
