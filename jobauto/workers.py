@@ -92,6 +92,7 @@ class Submission:
     submit_argv: list[str]       # run in paths.log_dir, the script's name last (local: too)
     run_argv: list[str]          # what each task runs
     status_argv: list[str]
+    job_name: str = ""
 
 
 # -- validation (no I/O) ---------------------------------------------------------------------------
@@ -357,12 +358,17 @@ def submit(o: WorkersOptions, p: Plan, transport: Transport, adapter: SchedulerA
         text = script_text(o, p, paths, argv, adapter.name, wall, now)
         sub = Submission(adapter.name, transport.host, o.n, "", paths,
                          posixpath.join(paths.log_dir, name), text, argv,
-                         run_argv(o, p, paths), status)
+                         run_argv(o, p, paths), status, p.job_name)
         if o.dry_run:
             return sub
         full = ["sh", "-c", SUBMIT, "jobauto-workers", paths.log_dir, name, text,
                 *with_path(argv, scheduler_bin)]
-        res = transport.run(full, timeout=SUBMIT_TIMEOUT_S)
+        try:
+            res = transport.run(full, timeout=SUBMIT_TIMEOUT_S)
+        except TransportError as e:
+            raise TransportError(f"{e.message}; whether the workers were submitted is unknown: "
+                                 f"look at the queue and {paths.log_dir} before running this "
+                                 "again", transient=False, flag="--remote") from None
         said = res.stderr.strip()
         if res.rc == 98 and said.startswith("jobauto-workers: exists"):
             continue  # two calls within a second: take the next name
@@ -395,6 +401,9 @@ def start_workers(o: WorkersOptions, *, transport: Transport | None = None,
     t = open_transport(opts) if transport is None else transport
     try:
         scheduler = choose_scheduler(opts, t)
+        if scheduler == "local" and o.qsub_args:
+            raise ConfigError("the local scheduler has no submit options (it starts processes)",
+                              flag="--qsub-args")
         adapter, paths = prepare(o, p, t, scheduler, o.scheduler_bin)
         return submit(o, p, t, adapter, paths, o.scheduler_bin, time.time() if now is None else now)
     finally:
@@ -406,8 +415,9 @@ def start_workers(o: WorkersOptions, *, transport: Transport | None = None,
 QUEUE = {"sge": 'qstat -u "$USER"', "slurm": "squeue -j {id}", "pbs": 'qstat -u "$USER"',
          "local": "ps -o pid,etime,args -p {pids}"}
 STOP = {"sge": "qdel {id}", "slurm": "scancel {id}", "pbs": "qdel {id}", "local": "kill {pids}"}
-LOGS = {"sge": "NAME.oJOB.TASK and NAME.eJOB.TASK", "slurm": "NAME.oJOB.TASK and NAME.eJOB.TASK",
-        "pbs": "NAME.oJOB-TASK (Torque) or NAME.oJOB.TASK", "local": "NAME.oPID"}
+LOGS = {"sge": "{name}.oJOB.TASK and {name}.eJOB.TASK",
+        "slurm": "{name}.oJOB.TASK and {name}.eJOB.TASK",
+        "pbs": "{name}.oJOB-TASK (Torque) or {name}.oJOB.TASK", "local": "{name}.oPID"}
 
 
 def describe(sub: Submission, remote: str | None) -> str:
@@ -427,13 +437,13 @@ def describe(sub: Submission, remote: str | None) -> str:
     lines = [f"jobauto workers: {head}",
              f"  each runs:  {shlex.join(sub.run_argv)}",
              f"  script:     {sub.script}",
-             f"  logs:       {sub.paths.log_dir}/ ({LOGS[sub.scheduler]})"]
+             f"  logs:       {sub.paths.log_dir}/ ({LOGS[sub.scheduler].format(name=sub.job_name)})"]
     if not sub.array_id:
         submit = f"cd {shlex.quote(sub.paths.log_dir)} && {shlex.join(sub.submit_argv)}"
         return "\n".join([*lines, f"  submit:     {submit}", "", sub.script_text.rstrip("\n")])
     lines += [f"  progress:   {there(shlex.join(sub.status_argv))}",
               f"  queue:      {there(QUEUE[sub.scheduler].format(**ids))}",
               f"  stop:       {there(STOP[sub.scheduler].format(**ids))}"
-              "   (their running jobs return to pending)",
+              "   (running jobs return to pending; docs/workers.md)",
               "  more:       run this command again: each call adds a new set of workers"]
     return "\n".join(lines)

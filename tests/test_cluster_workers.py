@@ -256,3 +256,31 @@ def test_workers_stop_before_grid_engines_walltime_and_return_their_jobs(
     states = [ln.split(",") for ln in (sge.path(table).parent / "out.csv").read_text().splitlines()]
     col = states[0].index("JOBSCHEDULER_STATUS")
     assert sorted(s[col] for s in states[1:]) == ["done", "pending", "pending"], states
+
+
+def test_local_scheduler_over_ssh_starts_detached_workers(sshd: Cluster, remote_jobauto: str) -> None:
+    """--scheduler local on the remote host: the workers outlive the SSH connection that
+    started them and stop by themselves when the table is done."""
+    rows = dag_rows(20)
+    table = make_table(sshd, remote_jobauto, rows)
+    p = workers(sshd, "--scheduler=local", f"--db={table}", "-n", "2", "--parallel", "2",
+                f"--jobauto={remote_jobauto}", "--", "./job.sh")
+    assert p.returncode == 0, p.stderr
+    head = p.stdout.splitlines()[0]
+    assert head.startswith("jobauto workers: started 2 worker(s) on testhost, pids "), head
+    pids = head.rsplit("pids ", 1)[1].split()
+
+    def alive() -> list[str]:   # a zombie has ended (PID 1 may not reap it here)
+        out = ssh(f"ps -o pid=,stat= -p {','.join(pids)}", check=False).stdout
+        return [ln.split()[0] for ln in out.splitlines() if not ln.split()[1].startswith("Z")]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(read_runs(sshd, table)) >= len(rows) and not alive():
+            break
+        time.sleep(0.5)
+    runs = read_runs(sshd, table)
+    assert Counter(r[0] for r in runs) == Counter(r[0] for r in rows)
+    assert not alive(), "the workers did not stop when the table was done"
+    outs = sorted(f.name for f in sshd.path(table + ".workers").glob("w-jobs.o*"))
+    assert outs == sorted(f"w-jobs.o{p}" for p in pids)

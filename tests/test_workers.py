@@ -401,6 +401,13 @@ def test_cli_bad_input_exit_2_naming_the_flag(argv: list[str], flag: str,
     assert err.startswith("jobauto workers: error: ") and flag in err and len(err.splitlines()) == 1
 
 
+def test_local_scheduler_takes_no_submit_options(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        start_workers(site.options(scheduler="local", qsub_args=["-q", "x"]))
+    assert e.value.flag == "--qsub-args"
+
+
 def test_cli_missing_db_and_missing_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert workers_main(["-n", "2", "--", "bash", "run.sh"]) == 2
     assert "--db: is required" in capsys.readouterr().err
@@ -467,3 +474,21 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_lost_answer_says_the_outcome_is_unknown(tmp_path: Path) -> None:
+    from jobauto.errors import TransportError
+    from jobauto.transport.local import LocalTransport
+
+    site = Site(tmp_path)
+
+    class Cut(LocalTransport):
+        def run(self, argv, **kw):  # type: ignore[no-untyped-def]
+            if "jobauto-workers" in argv:
+                super().run(argv, **kw)
+                raise TransportError("connection to testhost lost")
+            return super().run(argv, **kw)
+
+    with pytest.raises(TransportError, match="whether the workers were submitted is unknown") as e:
+        start_workers(site.options(), transport=Cut())
+    assert e.value.flag == "--remote" and len(site.qsub_calls()) > 1
