@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(--scheduler local). Each worker claims and runs the table's jobs until "
                     "nothing is left or its time is up.")
     a = p.add_argument
-    a("--db", help="the job table on the cluster (required); relative and ~/ paths are from the "
+    a("--db", metavar="PATH", help="the job table on the cluster (required); relative and ~/ paths are from the "
       "remote home, or from here without --remote")
     a("-n", type=int, default=1, metavar="N", help="number of workers (array tasks; default 1)")
     a("--parallel", type=int, default=1, metavar="P", help="jobs each worker runs at once (default 1)")
@@ -57,16 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
            "does not fit (jobauto run --margin-time; default 0)")
     a("--named-args", dest="named_args", action="store_true",
       help="pass the row's parameters as --COLUMN VALUE")
-    a("--remote", help="ssh_config host name or address of the cluster (default: this machine)")
+    a("--remote", metavar="HOST", help="ssh_config host name or address of the cluster (default: this machine)")
     a("--user", help="user name on the cluster (overrides ssh_config)")
-    a("--ssh-config", dest="ssh_config", type=Path, help="ssh_config file instead of ~/.ssh/config")
-    a("--scheduler", default="auto", help="auto (detect), sge, slurm, pbs or local "
+    a("--ssh-config", dest="ssh_config", type=Path, metavar="FILE", help="ssh_config file instead of ~/.ssh/config")
+    a("--scheduler", default="auto", metavar="NAME", help="auto (detect), sge, slurm, pbs or local "
       "(detached processes; default auto, local when no --remote and no scheduler)")
     a("--scheduler-bin", dest="scheduler_bin", metavar="DIR[:DIR]",
       help="directories holding qsub/sbatch on the cluster, when a non-interactive login does "
            "not have them on its PATH")
     a("--qsub-args", dest="qsub_args", default="", metavar='"..."',
-      help='extra submit options, split like a shell would, e.g. "-l cpu_4=1 -g grp" (last: they win)')
+      help='extra submit options, split like a shell would, e.g. "-l cpu_4=1 -g grp" (last: they '
+           'win); one option alone needs the = form: --qsub-args=-V')
     a("--jobauto", default="jobauto", metavar="CMD",
       help="how to start jobauto on the cluster, split like a shell would, e.g. "
            "'~/venv/bin/jobauto' or 'python3 -m jobauto.cli.jobauto' (default: jobauto, "
@@ -74,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--setup", action="append", default=[], metavar="LINE",
       help="a bash line each task runs before the worker, e.g. 'module load python' "
            "(repeatable; also run once by the check before submitting)")
-    a("--workdir", help="where the commands run (default: the table's directory)")
-    a("--log-dir", dest="log_dir", help="where the script and the tasks' output files go "
+    a("--workdir", metavar="DIR", help="where the commands run (default: the table's directory)")
+    a("--log-dir", dest="log_dir", metavar="DIR", help="where the script and the tasks' output files go "
       "(default: DB.workers/ next to the table)")
     a("--name", help="the array's job name (default: w-TABLE, at most 15 characters)")
     a("--dry-run", dest="dry_run", action="store_true",
