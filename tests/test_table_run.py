@@ -167,7 +167,7 @@ def test_max_runtime_stops_a_job_that_overruns_its_estimate(tmp_path: Path) -> N
 def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
     db = setup(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, "SLEEP": "30"})
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "SLEEP": "31.7"})
     deadline = time.time() + 20
     while time.time() < deadline and len(log(tmp_path)) < 2:
         time.sleep(0.1)
@@ -180,7 +180,7 @@ def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
     assert w.state == "stopped"
     # the jobs' processes are gone
     time.sleep(0.5)
-    out = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "sleep 31.7"], capture_output=True, text=True).stdout
     assert not out.strip()
 
 
