@@ -259,9 +259,12 @@ class Worker:
     def _supervise(self, slots: list[threading.Thread]) -> None:
         term_at = kill_at = None
         if self.o.max_runtime is not None:
-            allowance = min(self.o.margin / 2, 15.0)
-            term_at = self.t0 + self.o.max_runtime - allowance
-            kill_at = term_at + allowance / 2
+            # a job still running in the margin has overrun its estimate: SIGTERM at half the
+            # margin (at most 15 s) before max-runtime, SIGKILL at a quarter, but at least 2 s
+            # after the SIGTERM (a job may trap it): with a margin under 4 s that is past max-runtime
+            grace = min(self.o.margin / 2, 15.0)
+            term_at = self.t0 + self.o.max_runtime - grace
+            kill_at = max(self.t0 + self.o.max_runtime - grace / 2, term_at + 2.0)
         while any(t.is_alive() for t in slots):
             for t in slots:
                 t.join(0.1)
