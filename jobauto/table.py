@@ -244,8 +244,15 @@ def _check_deps(table: Table, col: dict[str, int], existing: dict[str, int]) -> 
 
 
 def write(path: Path, header: list[str], records: Iterable[list[str]]) -> None:
-    """Write a CSV atomically: a reader sees the old file or the whole new one."""
+    """Write a CSV atomically: a reader sees the old file or the whole new one. A target that is
+    not a regular file (/dev/stdout, a pipe) is written directly."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(records)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

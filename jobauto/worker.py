@@ -398,7 +398,7 @@ class Worker:
                 if self.stop.is_set():
                     return None
                 with open(base + ".err", "wb") as errf:
-                    p = subprocess.Popen(["sh", "-c", WRAP, "sh", *argv], stdin=subprocess.DEVNULL,
+                    p = subprocess.Popen(["/bin/sh", "-c", WRAP, "sh", *argv], stdin=subprocess.DEVNULL,
                                          stderr=errf, start_new_session=True, env=env)
                 self.procs[job.row] = p
         except OSError as e:

@@ -195,3 +195,14 @@ def test_not_a_table(tmp_path: Path) -> None:
     assert r.returncode == 2 and "x.db" in r.stderr
     r = cli("job_scheduler", "missing.db", "true", cwd=tmp_path)
     assert r.returncode == 2 and "missing.db" in r.stderr and "jobauto import" in r.stderr
+
+
+def test_export_to_stdout_leaves_dev_stdout_alone(tmp_path: Path) -> None:
+    write(tmp_path, FAN_IN, "jobs.csv")
+    assert cli("jobauto", "import", "jobs.csv", cwd=tmp_path).returncode == 0
+    r = subprocess.run("jobauto export jobs.db /dev/stdout | cat", shell=True, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON")
+    assert len(r.stdout.splitlines()) == 6   # header, 4 jobs, the summary line
+    assert Path("/dev/stdout").is_symlink()
