@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .model import Derived, JobState
+from .model import Derived, JobState, TableJob
 
 FINISHED = "qsub.finished."
 FAILED = "qsub.failed."
@@ -66,6 +66,14 @@ class Graph:
         self.file_waiters: set[str] = set()              # only plain files left to wait for
         self.counts: dict[JobState, int] = {s: 0 for s in JobState}
         self.changed: set[str] = set()                   # names whose derived state may have moved
+
+    @classmethod
+    def of_table(cls, jobs: Iterable[TableJob]) -> Graph:
+        """The graph of a job table's rows (by id)."""
+        g = cls(by_id=True)
+        for j in jobs:
+            g.add(j.id, j.deps, j.state)
+        return g
 
     # -- queries -----------------------------------------------------------------------------
     def ref(self, name: str) -> str:

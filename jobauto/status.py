@@ -55,9 +55,7 @@ def gather(db: Path, *, now: float | None = None) -> TableStatus:
         finished = store.events(["done", "error"], limit=5000)
     finally:
         store.close()
-    g = Graph(by_id=True)
-    for j in jobs:
-        g.add(j.id, j.deps, j.state)
+    g = Graph.of_table(jobs)
     s = g.summary()
     counts = {"done": s["done"], "running": s["running"], "pending": s["ready"] + s["waiting"] + s["blocked"],
               "ready": s["ready"], "waiting": s["waiting"], "blocked": s["blocked"], "error": s["error"]}

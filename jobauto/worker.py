@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .deps import Graph
@@ -75,8 +75,6 @@ class Outcome:
     ran: int = 0
     failed: int = 0
     released: int = 0
-    reason: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def parse_command(words: list[str]) -> list[str]:
@@ -312,7 +310,6 @@ class Worker:
             self.idle_reasons.append(reason)
             self.store.stop_worker(self.id, self.wall(), reason)
         counts = self.store.counts()
-        out.counts, out.reason = counts, reason
         total = sum(counts.values())
         self.say(f"{reason}; ran {out.ran} job(s), {out.failed} failed"
                  + (f", {out.released} returned to pending" if out.released else "")
@@ -348,14 +345,14 @@ class Worker:
                     continue
                 idle = 0.05
                 result = self._execute(job)
-                base = str(self.jobdir / f"{job.row}.{job.attempts}")
+                base = self._base(job)
                 if result is None:
                     n = store.release(self.id, [job.row], self.wall(), self.stop_reason or "stopped")
                     self.outcome.released += n
                     _unlink([base + ".rc", base + ".err"])
                     continue
                 finished = (job.row, *result)
-                files = [base + ".rc"] if result[0] == JobState.ERROR else [base + ".rc", base + ".err"]
+                files = _done_with(base, result[0] == JobState.ERROR)
             if finished is not None and not self.lost.is_set():
                 store.finish(self.id, self.wall(), *finished)
                 _unlink(files)
@@ -365,9 +362,7 @@ class Worker:
     def _idle(self, store: TableStore, left: float | None) -> str:
         """Nothing was claimable: '' to wait for running jobs, or why this worker stops."""
         self.watch(store)
-        g = Graph(by_id=True)
-        for job in store.jobs():
-            g.add(job.id, job.deps, job.state)
+        g = Graph.of_table(store.jobs())
         s = g.summary()
         if s["ready"]:
             if left is not None and not store.claimable(left):
@@ -387,7 +382,7 @@ class Worker:
 
     def _execute(self, job: TableJob) -> tuple[JobState, int | None, float, str] | None:
         argv = job_argv(self.o.command, self.columns, job.params, self.o.named_args)
-        base = str(self.jobdir / f"{job.row}.{job.attempts}")
+        base = self._base(job)
         env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.table),
                    JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts),
                    JOBAUTO_RC=base + ".rc")
@@ -421,6 +416,10 @@ class Worker:
         message = _message(_tail(err), rc)
         self.say(f"error {job.id} after {elapsed:.1f} s: {message} (stderr: {err})")
         return JobState.ERROR, rc, elapsed, message
+
+    def _base(self, job: TableJob) -> str:
+        """Where an attempt's exit code (.rc) and stderr (.err) go."""
+        return str(self.jobdir / f"{job.row}.{job.attempts}")
 
     def _relay(self, err: Path) -> None:
         """Copy a finished job's stderr to ours, so that the worker's log shows it."""
@@ -478,7 +477,7 @@ class Worker:
                     here = job_processes(self.table)
                 if job.id in here.get(job.worker or -1, set()):
                     continue   # its command is still running on this host: never taken
-            base = str(self.jobdir / f"{job.row}.{job.attempts}")
+            base = self._base(job)
             outcome = read_outcome(base)
             why = f"its worker {job.worker} is gone"
             if store.resolve_orphan(job, self.wall(), why, outcome):
@@ -486,7 +485,12 @@ class Worker:
                 self.say(f"{job.id}: {what} ({why})")
                 if outcome is not None:
                     self._relay(Path(base + ".err"))
-                _unlink([base + ".rc"] if outcome and outcome[1] else [base + ".rc", base + ".err"])
+                _unlink(_done_with(base, outcome is not None and outcome[0] == JobState.ERROR))
+
+
+def _done_with(base: str, failed: bool) -> list[str]:
+    """The files of an attempt to remove once its outcome is recorded: a failed job's stderr stays."""
+    return [base + ".rc"] if failed else [base + ".rc", base + ".err"]
 
 
 def _unlink(paths: list[str]) -> None:

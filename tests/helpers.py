@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The two tables of the users' own examples (../shared/user-examples/job-tables.md), verbatim.
+EXPERIMENTS = """\
+param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON
+preprocess,data1,5,0.5,
+training,model1,3,2.0,preprocess
+evaluation,results,1,0.3,training
+"""
+FAN_IN = """\
+JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON
+jobA,preprocess,
+jobB,load_data,
+jobC,training,jobA jobB
+jobD,evaluation,jobC
+"""
+
 # The marker logic of templates/: failed (with the exit code) before finished, always finished.
 SCRIPT = """#!/bin/bash
 {directives}[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"

@@ -7,26 +7,13 @@ from pathlib import Path
 
 import pytest
 from conftest import jobmon
+from helpers import EXPERIMENTS, FAN_IN
 
 from jobauto import render as rd
 from jobauto import tree
 from jobauto.cli.jobauto import main as jobauto_main
 from jobauto.errors import JobautoError
 
-# The two tables of the users' own examples (/work/shared/user-examples/job-tables.md), verbatim.
-EXPERIMENTS = """\
-param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON
-preprocess,data1,5,0.5,
-training,model1,3,2.0,preprocess
-evaluation,results,1,0.3,training
-"""
-FAN_IN = """\
-JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON
-jobA,preprocess,
-jobB,load_data,
-jobC,training,jobA jobB
-jobD,evaluation,jobC
-"""
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 

@@ -8,25 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import EXPERIMENTS, FAN_IN
 
 from jobauto import table as csvtable
 from jobauto.errors import TableError
 from jobauto.store import TableStore
-
-EXPERIMENTS = """\
-param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON
-preprocess,data1,5,0.5,
-training,model1,3,2.0,preprocess
-evaluation,results,1,0.3,training
-"""
-
-FAN_IN = """\
-JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON
-jobA,preprocess,
-jobB,load_data,
-jobC,training,jobA jobB
-jobD,evaluation,jobC
-"""
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> Path:

@@ -12,17 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import EXPERIMENTS, FAN_IN
 
 from jobauto.model import JobState
 from jobauto.store import TableStore
-
-FAN_IN = """\
-JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON
-jobA,preprocess,
-jobB,load_data,
-jobC,training,jobA jobB
-jobD,evaluation,jobC
-"""
 
 # Records each run: "start ARGS" and "end ARGS" lines, appended atomically.
 RECORD = """\
@@ -304,9 +297,7 @@ def test_status_while_running_and_watch(tmp_path: Path) -> None:
 @pytest.mark.parametrize("verbs", ["aliases", "jobauto"])
 def test_user_examples_verbatim(tmp_path: Path, verbs: str) -> None:
     """Every command of ../shared/user-examples/job-tables.md, in their order."""
-    (tmp_path / "experiments.csv").write_text(
-        "param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON\n"
-        "preprocess,data1,5,0.5,\ntraining,model1,3,2.0,preprocess\nevaluation,results,1,0.3,training\n")
+    (tmp_path / "experiments.csv").write_text(EXPERIMENTS)
     (tmp_path / "run.sh").write_text(RECORD)
     a = verbs == "aliases"
 
