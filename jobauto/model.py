@@ -73,6 +73,7 @@ class QueueEntry:
     held: bool = False  # held by a user or an administrator: will not start until released
     error: bool = False  # in an error state it will not leave by itself (Grid Engine Eqw)
     reason: str = ""    # the scheduler's reason, when it gives one
+    running: bool = False  # running now (not waiting in the queue)
 
 
 class Verdict(str, enum.Enum):
@@ -139,9 +140,10 @@ class Job:
     token: str | None = None           # the submission's name, unique to the run
     batch: str | None = None           # the submission batch the token was sent in
     intent_at: float | None = None     # when the submission intent was recorded
-    started_at: float | None = None
+    started_at: float | None = None    # submitted (quelist started@)
     finished_at: float | None = None
     failed_at: float | None = None
+    running_at: float | None = None    # first seen running in the scheduler's queue
     spre_at: float | None = None       # a restart found the job already submitted
     missing_since: float | None = None  # first time the scheduler did not list it
     reason: str = ""

@@ -40,6 +40,7 @@ from .tree import (
     parse_dependency,
     script_directive,
 )
+from .view import count_line
 
 START_GRACE_S = 30.0      # a batch that has not journaled its start by then never started
 BATCH_STALE_S = 600.0     # a batch that started but never ended: ask the scheduler
@@ -83,7 +84,7 @@ class TickResult:
 
     @property
     def count_line(self) -> str:
-        line = " ".join(f"{k} {v}" for k, v in self.counts.items())
+        line = count_line(self.counts)
         return f"{line} (not submitting: {self.paused})" if self.paused else line
 
 
@@ -340,6 +341,10 @@ class Monitor:
                     self._touch(job)
                 if entry.held:
                     held.add(job.name)
+                if entry.running and job.running_at is None:
+                    job.running_at = now  # the timeline's start: first seen running
+                    self.events.append((now, job.name, "running", f"scheduler state {entry.state}"))
+                    self._touch(job)
                 self._queue_error(job, entry.state, entry.reason, entry.error, now)
                 continue
             self.queue_errors.pop(job.name, None)
@@ -545,7 +550,7 @@ class Monitor:
             self.refine.pop(job.name, None)
             self.acct_seen.pop(job.name, None)
             job.sched_id = job.token = job.batch = None
-            job.intent_at = job.started_at = job.finished_at = job.failed_at = None
+            job.intent_at = job.started_at = job.finished_at = job.failed_at = job.running_at = None
             job.spre_at = job.missing_since = None
             was = f"{job.state.value}" + (f" ({job.verdict})" if job.verdict else "")
             self._set(job, JobState.PENDING, now, kind, f"{detail}; was {was}")

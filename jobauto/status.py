@@ -1,98 +1,20 @@
-"""What `jobauto status` (and `progress_viewer`) shows for a job table: gathered read-only, then
-rendered. Gathering is separate from rendering so that every view uses the same numbers."""
+"""`jobauto status` (and `progress_viewer`): a Campaign as plain text, a rich view or JSON.
+
+Pure: each function takes a gathered `view.Campaign` and returns text or a renderable, so the
+same numbers reach every screen and the tests need no terminal.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+import json
+from typing import Any
 
-from .deps import Graph
-from .model import JobState
-from .store import TableStore
+from .view import RATE_WINDOW_S, Campaign, JobView
 
-RATE_WINDOW_S = 900.0   # throughput over the last 15 minutes of finished jobs
-
-
-@dataclass
-class Running:
-    id: str
-    worker: str
-    elapsed_s: float | None
-    estimate_h: float | None
-
-
-@dataclass
-class Failure:
-    id: str
-    exit_code: int | None
-    message: str
-    at: float | None
-
-
-@dataclass
-class TableStatus:
-    path: str
-    total: int
-    counts: dict[str, int]           # done running ready waiting blocked error pending
-    running: list[Running] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    blocked_by: list[str] = field(default_factory=list)
-    workers_alive: int = 0
-    slots: int = 0
-    rate_per_h: float | None = None  # jobs finished per hour, recently
-    left_s: float | None = None      # time left at that rate
-    work_left_h: float | None = None  # estimated hours of work left (estimates, else observed)
-    work_basis: str = ""
-
-
-def gather(db: Path, *, now: float | None = None) -> TableStatus:
-    now = time.time() if now is None else now
-    store = TableStore(db, readonly=True)
-    try:
-        jobs = store.jobs()
-        workers = {w.id: w for w in store.workers()}
-        finished = store.events(["done", "error"], limit=5000)
-    finally:
-        store.close()
-    g = Graph.of_table(jobs)
-    s = g.summary()
-    counts = {"done": s["done"], "running": s["running"], "pending": s["ready"] + s["waiting"] + s["blocked"],
-              "ready": s["ready"], "waiting": s["waiting"], "blocked": s["blocked"], "error": s["error"]}
-    st = TableStatus(str(db), len(jobs), counts)
-    alive = [w for w in workers.values() if w.state == "alive"]
-    st.workers_alive = len(alive)
-    st.slots = sum(w.parallel for w in alive)
-    for j in jobs:
-        if j.state == JobState.RUNNING:
-            w = workers.get(j.worker or -1)
-            who = f"{w.id} {w.host}:{w.pid}" + (f" {w.label}" if w.label else "") if w else "?"
-            st.running.append(Running(j.id, who, None if j.started_at is None else now - j.started_at,
-                                      j.estimate_h))
-    errors = [j for j in jobs if j.state == JobState.ERROR]
-    errors.sort(key=lambda j: j.finished_at or 0, reverse=True)
-    st.failures = [Failure(j.id, j.exit_code, j.error, j.finished_at) for j in errors]
-    st.blocked_by = sorted({r for b in g.blocked for r in g.root_errors(b)})
-
-    # throughput: finished jobs in the last window (times from the workers' clocks)
-    recent = [at for at, *_ in finished if at >= now - RATE_WINDOW_S]
-    if recent:
-        span = max(now - min(recent), 60.0)
-        st.rate_per_h = len(recent) / span * 3600
-    remaining = [j for j in jobs if j.state in (JobState.PENDING, JobState.RUNNING)
-                 and j.id not in g.blocked]
-    if remaining and st.rate_per_h:
-        st.left_s = len(remaining) / st.rate_per_h * 3600
-    done_times = [j.elapsed_s for j in jobs if j.state == JobState.DONE and j.elapsed_s is not None]
-    mean_h = (sum(done_times) / len(done_times) / 3600) if done_times else None
-    if remaining and any(j.estimate_h is not None for j in remaining):
-        st.work_left_h = sum(j.estimate_h if j.estimate_h is not None else (mean_h or 0.0)
-                             for j in remaining)
-        st.work_basis = "estimates"
-    elif remaining and mean_h is not None:
-        st.work_left_h = mean_h * len(remaining)
-        st.work_basis = f"mean of {len(done_times)} finished jobs"
-    return st
+STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bright_white", "waiting": "yellow",
+               "blocked": "magenta", "error": "bold red"}
+STATE_HELP = {"ready": "can run now", "waiting": "waiting for dependencies",
+              "blocked": "blocked by an error"}
 
 
 def duration(s: float | None) -> str:
@@ -108,38 +30,160 @@ def duration(s: float | None) -> str:
     return f"{int(s // 86400)}d{int(s % 86400 // 3600):02d}h"
 
 
-def render_text(st: TableStatus, *, failures: int = 5, running: int = 10) -> str:
-    c = st.counts
-    pct = 100.0 * c["done"] / st.total if st.total else 100.0
-    lines = [f"{st.path}: {st.total} jobs, {c['done']} done ({pct:.0f}%)",
-             f"Done: {c['done']}",
-             f"Running: {c['running']}",
-             f"Pending: {c['pending']}",
-             f"  - Ready: {c['ready']}      ← can run now",
-             f"  - Waiting: {c['waiting']}    ← waiting for dependencies",
-             f"  - Blocked: {c['blocked']}    ← blocked by an error"
-             + (f" ({', '.join(st.blocked_by[:5])}{' ...' if len(st.blocked_by) > 5 else ''})"
-                if st.blocked_by else ""),
-             f"Error: {c['error']}",
-             f"Workers: {st.workers_alive} alive, {st.slots} slot(s)"]
-    if st.rate_per_h is not None:
-        lines.append(f"Throughput: {st.rate_per_h:.1f} jobs/h (last {RATE_WINDOW_S / 60:.0f} min)"
-                     + (f"; time left at this rate: {duration(st.left_s)}" if st.left_s else ""))
-    if st.work_left_h is not None:
-        per = f", {duration(st.work_left_h * 3600 / st.slots)} over {st.slots} slot(s)" if st.slots else ""
-        lines.append(f"Work left: {st.work_left_h:.2f} h by {st.work_basis}{per}")
-    if st.running:
+def percent(c: Campaign) -> float:
+    return 100.0 * c.counts["done"] / c.total if c.total else 100.0
+
+
+def elapsed(c: Campaign, j: JobView) -> float | None:
+    start = j.started_at if j.started_at is not None else j.queued_at
+    return None if start is None else c.now - start
+
+
+def running_note(j: JobView) -> str:
+    """A running job of a run that the queue has not shown running yet is still queued."""
+    return "queued" if j.queued_at is not None and j.started_at is None else ""
+
+
+def failure_text(j: JobView) -> str:
+    verdict = j.verdict or "failed"
+    if j.reason.startswith((verdict, "exit ")):
+        return j.reason  # it already says how the job ended
+    code = f" (exit {j.exit_code})" if j.exit_code is not None else ""
+    return f"{verdict}{code}: {j.reason or 'no message'}"
+
+
+def progress_text(c: Campaign, width: int = 40) -> str:
+    n = round(width * percent(c) / 100)
+    return f"[{'#' * n}{'-' * (width - n)}] {percent(c):.0f}%"
+
+
+def rate_lines(c: Campaign) -> list[str]:
+    out = []
+    if c.rate_per_h is not None:
+        out.append(f"Throughput: {c.rate_per_h:.1f} jobs/h (last {RATE_WINDOW_S / 60:.0f} min)"
+                   + (f"; time left at this rate: {duration(c.left_s)}" if c.left_s else ""))
+    if c.work_left_h is not None:
+        per = (f", {duration(c.work_left_h * 3600 / c.slots)} over {c.slots} slot(s)"
+               if c.slots else "")
+        out.append(f"Work left: {c.work_left_h:.2f} h by {c.work_basis}{per}")
+    return out
+
+
+def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
+    k = c.counts
+    blocked = (f" ({', '.join(c.blocked_by[:5])}{' ...' if len(c.blocked_by) > 5 else ''})"
+               if c.blocked_by else "")
+    lines = [f"{c.path}: {c.total} jobs, {k['done']} done ({percent(c):.0f}%)",
+             progress_text(c),
+             f"Done: {k['done']}",
+             f"Running: {k['running']}",
+             f"Pending: {k['pending']}",
+             f"  - Ready: {k['ready']}      ← can run now",
+             f"  - Waiting: {k['waiting']}    ← waiting for dependencies",
+             f"  - Blocked: {k['blocked']}    ← blocked by an error{blocked}",
+             f"Error: {k['error']}",
+             ("Workers: " if c.kind == "table" else "Monitor: ") + c.driver]
+    lines += rate_lines(c)
+    runs = c.running()
+    if runs:
         lines.append("Running jobs:")
-        for r in st.running[:running]:
-            est = f" (estimate {duration(r.estimate_h * 3600)})" if r.estimate_h is not None else ""
-            lines.append(f"  {r.id}  worker {r.worker}  {duration(r.elapsed_s)}{est}")
-        if len(st.running) > running:
-            lines.append(f"  ... and {len(st.running) - running} more")
-    if st.failures:
+        for j in runs[:running]:
+            est = f" (estimate {duration(j.estimate_h * 3600)})" if j.estimate_h is not None else ""
+            who = f"worker {j.where}" if c.kind == "table" else f"job {j.where or '(submitting)'}"
+            note = running_note(j)
+            lines.append(f"  {j.name}  {who}  {note + ' ' if note else ''}{duration(elapsed(c, j))}{est}")
+        if len(runs) > running:
+            lines.append(f"  ... and {len(runs) - running} more")
+    fails = c.failures()
+    if fails:
         lines.append("Last failures:")
-        for f in st.failures[:failures]:
-            lines.append(f"  {f.id}: {f.message or f'exit {f.exit_code}'}")
-        if len(st.failures) > failures:
-            lines.append(f"  ... and {len(st.failures) - failures} more "
-                         f"(jobauto export {st.path} error.csv --status error)")
+        for j in fails[:failures]:
+            lines.append(f"  {j.name}: {failure_text(j)}")
+        if len(fails) > failures:
+            more = (f"jobauto export {c.path} error.csv --status error" if c.kind == "table"
+                    else f"grep failed@ {c.path}/quelist")
+            lines.append(f"  ... and {len(fails) - failures} more ({more})")
     return "\n".join(lines)
+
+
+def to_json(c: Campaign, *, failures: int = 20, running: int = 100) -> dict[str, Any]:
+    def job(j: JobView) -> dict[str, Any]:
+        return {"name": j.name, "state": j.state, "where": j.where, "verdict": j.verdict,
+                "exit_code": j.exit_code, "reason": j.reason, "queued_at": j.queued_at,
+                "started_at": j.started_at, "ended_at": j.ended_at,
+                "elapsed_s": elapsed(c, j) if j.state == "running" else j.duration(),
+                "estimate_h": j.estimate_h, "attempts": j.attempts}
+
+    return {"kind": c.kind, "path": c.path, "now": c.now, "total": c.total,
+            "counts": c.counts, "percent_done": round(percent(c), 2),
+            "blocked_by": c.blocked_by, "driver": c.driver, "slots": c.slots,
+            "rate_per_h": c.rate_per_h, "time_left_s": c.left_s, "work_left_h": c.work_left_h,
+            "work_basis": c.work_basis,
+            "running": [job(j) for j in c.running()[:running]],
+            "failures": [job(j) for j in c.failures()[:failures]]}
+
+
+def render_json(c: Campaign) -> str:
+    return json.dumps(to_json(c), sort_keys=True)
+
+
+def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
+    """The terminal view: counts with bars, a progress bar, running jobs, failures, rates."""
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    k = c.counts
+    head = Text.assemble((c.path, "bold"), f"  {c.total} jobs  ",
+                         ("Workers: " if c.kind == "table" else "Monitor: ") + c.driver)
+    counts = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    counts.add_column("state")
+    counts.add_column("n", justify="right")
+    counts.add_column("bar", width=30)
+    counts.add_column("help", style="dim")
+    for key, label in (("done", "Done"), ("running", "Running"), ("pending", "Pending"),
+                       ("ready", "  Ready"), ("waiting", "  Waiting"), ("blocked", "  Blocked"),
+                       ("error", "Error")):
+        n = k[key]
+        style = STATE_STYLE.get(key, "")
+        bar = ProgressBar(total=max(c.total, 1), completed=n, width=30, complete_style=style or "white",
+                          finished_style=style or "white")
+        extra = STATE_HELP.get(key, "")
+        if key == "blocked" and c.blocked_by:
+            extra += f" ({', '.join(c.blocked_by[:3])}{' ...' if len(c.blocked_by) > 3 else ''})"
+        counts.add_row(Text(label, style=style), str(n), bar, extra)
+    progress = Table.grid(padding=(0, 1))
+    progress.add_row(ProgressBar(total=max(c.total, 1), completed=k["done"], width=50),
+                     Text(f"{percent(c):.0f}% done", style="bold"))
+    parts: list[Any] = [head, progress, counts]
+    for line in rate_lines(c):
+        parts.append(Text(line))
+    runs = c.running()
+    if runs:
+        t = Table(title=f"Running ({len(runs)})", title_justify="left", box=None, pad_edge=False)
+        t.add_column("job", style="cyan", overflow="fold")
+        t.add_column("worker" if c.kind == "table" else "scheduler id")
+        t.add_column("elapsed", justify="right")
+        t.add_column("estimate", justify="right")
+        for j in runs[:running]:
+            note = running_note(j)
+            t.add_row(j.name, j.where or "(submitting)",
+                      (note + " " if note else "") + duration(elapsed(c, j)),
+                      duration(j.estimate_h * 3600) if j.estimate_h is not None else "-")
+        if len(runs) > running:
+            t.add_row(f"... and {len(runs) - running} more", "", "", "")
+        parts.append(t)
+    fails = c.failures()
+    if fails:
+        t = Table(title=f"Last failures ({len(fails)})", title_justify="left", box=None,
+                  pad_edge=False)
+        t.add_column("job", style="red", overflow="fold")
+        t.add_column("verdict")
+        t.add_column("exit", justify="right")
+        t.add_column("reason", overflow="fold")
+        for j in fails[:failures]:
+            t.add_row(j.name, j.verdict or "failed", "-" if j.exit_code is None else str(j.exit_code),
+                      j.reason or "-")
+        parts.append(t)
+    return Group(*parts)

@@ -11,7 +11,12 @@ commands (push mode, a jobmon run directory RUN = LDIR/DATE):
   explain RUN JOB    a job's history and why it is in its state
   reset RUN [JOB...] [--status error]
                      make jobs pending again (works while the monitor runs)
-  status RUN         counts by state
+  status RUN|DB [--watch] [--json]
+                     counts, Ready/Waiting/Blocked, running jobs, failures, time left
+  graph RUN|DB [--format dot|mermaid|svg|png] [-o FILE]
+                     the dependency DAG coloured by state
+  report RUN|DB -o report.html
+                     one self-contained HTML report: counts, timeline, DAG, failures
 
 commands (job tables, DB = a table file made by import):
   import CSV [DB]    create a table from a CSV (db_util import)
@@ -20,8 +25,7 @@ commands (job tables, DB = a table file made by import):
                      write the table as CSV (db_util export)
   reset DB [ID...] [--status error]
                      make jobs pending again (db_util reset)
-  status DB [--watch]
-                     counts, Ready/Waiting/Blocked, running jobs, failures (progress_viewer)
+  status DB          as above (progress_viewer)
   run DB COMMAND [--parallel N] [--named-args] [--max-runtime SEC] [--margin-time SEC]
                      a worker: run the table's jobs (job_scheduler)
   workers --remote HOST --db PATH -n N -- COMMAND
@@ -37,6 +41,8 @@ examples:
   jobauto reset foobar/20261121-100000 --status error
   jobauto import experiments.csv && jobauto run experiments.db "bash run.sh" --parallel 4
   jobauto status experiments.db --watch
+  jobauto graph foobar/20261121-100000 --format svg -o dag.svg
+  jobauto report experiments.db -o report.html
 """
 
 
@@ -59,8 +65,17 @@ def main(argv: list[str] | None = None) -> int:
             return reset_main(rest)
         from .tables import reset_main as table_reset
         return table_reset(rest)
+    if cmd == "status":
+        from .view import status_main
+        return status_main(rest)
+    if cmd == "graph":
+        from .graph import graph_main
+        return graph_main(rest)
+    if cmd == "report":
+        from .report import report_main
+        return report_main(rest)
     table_verbs = {"import": "import_main", "add": "add_main", "export": "export_main",
-                   "status": "status_main", "run": "run_main"}
+                   "run": "run_main"}
     if cmd in table_verbs:
         from . import tables
         return int(getattr(tables, table_verbs[cmd])(rest))

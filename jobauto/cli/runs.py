@@ -51,24 +51,3 @@ def reset_main(argv: list[str]) -> int:
     shown = ", ".join(picked[:10]) + (f" and {len(picked) - 10} more" if len(picked) > 10 else "")
     print(f"jobauto reset: {len(picked)} job(s) to reset{': ' + shown if picked else ''}; {note}")
     return 0
-
-
-def run_status(run_dir: Path, watch: bool, interval: float) -> int:
-    """The count line of a jobmon run, read from its store (read-only, safe while it runs)."""
-    import time
-
-    from ..explain import graph_of, open_run_store
-
-    while True:
-        store = open_run_store(run_dir, readonly=True)
-        try:
-            jobs = {j.name: j for j in store.load_jobs()}
-            g = graph_of(store, jobs)
-        finally:
-            store.close()
-        s = g.summary()
-        line = " ".join(f"{k} {v}" for k, v in s.items())
-        print(f"{run_dir}: {len(jobs)} jobs: {line}", flush=True)
-        if not watch:
-            return 0
-        time.sleep(interval)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,33 +112,8 @@ def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
 
 # -- status ------------------------------------------------------------------------------------
 def status_main(argv: list[str], prog: str = "jobauto status") -> int:
-    p = _parser(prog, "Show a job table: counts by state with Ready / Waiting / Blocked, "
-                "running jobs and their workers, recent failures, throughput and time left. "
-                "Read-only: safe while workers run.",
-                "examples:\n  jobauto status experiments.db\n  jobauto status experiments.db --watch")
-    p.add_argument("target", type=Path, help="a job table (.db) or a jobmon run directory")
-    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
-    args = p.parse_args(argv)
-
-    def go() -> int:
-        from ..status import gather, render_text
-        if args.target.is_dir():
-            from .runs import run_status
-            return run_status(args.target, args.watch, args.interval)
-        if not args.watch:
-            print(render_text(gather(args.target)))
-            return 0
-        tty = sys.stdout.isatty()
-        while True:
-            text = render_text(gather(args.target))
-            if tty:
-                sys.stdout.write("\x1b[H" + text.replace("\n", "\x1b[K\n") + "\x1b[K\x1b[J")
-            else:
-                sys.stdout.write(text + "\n\n")
-            sys.stdout.flush()
-            time.sleep(args.interval)
-    return _guard(prog, go)
+    from .view import status_main as view_status
+    return view_status(argv, prog)
 
 
 # -- run ---------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ class FakeAdapter:
             jid, name, state, reason = line.split("\t")
             # Grid Engine's letters: h held (hqw), E error (Eqw)
             entries[jid] = QueueEntry(jid, name, state, held="h" in state, error="E" in state,
-                                      reason=reason)
+                                      reason=reason, running="r" in state and "E" not in state)
         return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:

@@ -50,7 +50,7 @@ class LocalAdapter:
         for line in result.text.splitlines():
             parts = line.split()
             if len(parts) >= 2 and not parts[1].startswith("Z"):
-                entries[parts[0]] = QueueEntry(parts[0], "", parts[1])
+                entries[parts[0]] = QueueEntry(parts[0], "", parts[1], running=True)  # a live process
         return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:

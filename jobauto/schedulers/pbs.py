@@ -188,7 +188,8 @@ class PbsAdapter:
             cols = line.split()
             # a listing row: Job ID, Username, Queue, Jobname, SessID, NDS, TSK, Memory, Time, S, Time
             if len(cols) >= 6 and line[:1].isdigit():
-                keep(entries, QueueEntry(base_id(cols[0]), cols[3], cols[-2], held=cols[-2] == "H"))
+                keep(entries, QueueEntry(base_id(cols[0]), cols[3], cols[-2], held=cols[-2] == "H",
+                                         running=cols[-2] in ("R", "B", "E")))
         full: dict[str, QueueEntry] = {}
         for rec in parse_full(result.text):
             state = rec.get("job_state", "")
@@ -198,6 +199,7 @@ class PbsAdapter:
             held = state == "H"
             keep(full, QueueEntry(base_id(rec["Job Id"]), rec.get("Job_Name", ""), state,
                                   held=held, error=held and "s" in rec.get("Hold_Types", ""),
+                                  running=state in ("R", "B", "E"),
                                   reason=rec.get("comment", "")))
         entries.update({jid: e for jid, e in full.items() if jid in entries})
         return QueueSnapshot(True, {jid: e for jid, e in entries.items() if e.state not in FINISHED})

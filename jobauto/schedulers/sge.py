@@ -56,7 +56,10 @@ class SgeAdapter:
             if prev is None or "E" in state or ("r" in state and "E" not in prev.state):
                 # h: held (hqw, hRwq) until qrls; E: error (Eqw), it never leaves by itself
                 entries[jid] = QueueEntry(jid, (jl.findtext("JB_name") or "").strip(), state,
-                                          held="h" in state, error="E" in state)
+                                          held="h" in state, error="E" in state,
+                                          # r running, t transferring to its node (Rr: restarted)
+                                          running=("r" in state or "t" in state)
+                                          and "E" not in state and "h" not in state)
         return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:

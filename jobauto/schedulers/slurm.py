@@ -115,7 +115,8 @@ class SlurmAdapter:
             error = state == "PENDING" and bool(STUCK_REASON.search(reason))
             jid = base_id(raw)
             entry = QueueEntry(jid, name, state, held=held, error=error,
-                               reason="" if reason == "None" else reason)
+                               reason="" if reason == "None" else reason,
+                               running=state in RUNNING)
             prev = entries.get(jid)
             # an array is listed once per running task and once for its pending rest
             if prev is None or rank(entry) > rank(prev):

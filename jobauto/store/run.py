@@ -13,7 +13,7 @@ from ..errors import StateError
 from ..model import Job, JobState
 from .sqlite import connect, transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     started_at REAL,
     finished_at REAL,
     failed_at REAL,
+    running_at REAL,
     spre_at REAL,
     missing_since REAL,
     reason TEXT NOT NULL DEFAULT '',
@@ -66,6 +67,7 @@ ADDED_COLUMNS = [
     ("jobs", "exit_code", "INTEGER"),
     ("jobs", "evidence", "TEXT NOT NULL DEFAULT ''"),
     ("jobs", "retried", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "running_at", "REAL"),
 ]
 
 JOB_COLUMNS = [f.name for f in fields(Job)]

@@ -1,0 +1,63 @@
+"""`jobauto status`, `jobauto graph` and `jobauto report`: one view of a run or a table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .tables import _guard, _parser
+
+TARGET = "a jobmon run directory (LDIR/DATE) or a job table (.db made by jobauto import)"
+
+
+def status_main(argv: list[str], prog: str = "jobauto status") -> int:
+    p = _parser(prog, "Show a run or a job table: counts by state with Ready / Waiting / Blocked, "
+                "a progress bar, running jobs with their scheduler id or worker and elapsed time, "
+                "the last failures with verdict and reason, throughput and time left. Read-only: "
+                "safe while jobmon or workers run. Plain text when stdout is not a terminal or "
+                "NO_COLOR is set.",
+                "examples:\n  jobauto status experiments.db\n"
+                "  jobauto status foobar/20261121-100000 --watch\n"
+                "  jobauto status experiments.db --json | jq .counts")
+    p.add_argument("target", type=Path, help=TARGET)
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (with --watch: one object per line, per refresh)")
+    p.add_argument("--failures", type=int, default=5, metavar="N", help="last failures shown (5)")
+    p.add_argument("--running", type=int, default=10, metavar="N", help="running jobs shown (10)")
+    args = p.parse_args(argv)
+    if args.interval <= 0:
+        p.error(f"--interval must be positive, not {args.interval:g}")
+
+    def go() -> int:
+        from ..status import render_json, render_rich, render_text
+        from ..view import gather, user_tty
+        n = {"failures": args.failures, "running": args.running}
+        if args.json:
+            while True:
+                print(render_json(gather(args.target)), flush=True)
+                if not args.watch:
+                    return 0
+                time.sleep(args.interval)
+        if not user_tty(sys.stdout):
+            while True:
+                print(render_text(gather(args.target), **n), flush=True)
+                if not args.watch:
+                    return 0
+                print(flush=True)
+                time.sleep(args.interval)
+        from rich.console import Console
+        console = Console()
+        if not args.watch:
+            console.print(render_rich(gather(args.target), **n))
+            return 0
+        from rich.live import Live
+        # Live rewrites the lines it drew in place (cursor up, overwrite): no clear, no flicker
+        with Live(render_rich(gather(args.target), **n), console=console, auto_refresh=False,
+                  redirect_stdout=False) as live:
+            while True:
+                time.sleep(args.interval)
+                live.update(render_rich(gather(args.target), **n), refresh=True)
+    return _guard(prog, go)
