@@ -335,3 +335,25 @@ def test_state_survives_a_new_monitor(rig: Rig) -> None:
     rig.cluster.finish(rig.job("Si/qsub.1"))
     assert m2.tick(4.0).exit_code == 0
     assert len(rig.cluster.submitted) == 2
+
+
+def test_running_time_is_when_the_queue_first_shows_it_running(rig: Rig) -> None:
+    """The report's timeline: submitted (started@) -> first seen running -> finished."""
+    from jobauto.view import gather
+    chain(rig.init, "Si", 1)
+    m = rig.start()
+    m.tick(1000.0)
+    job = rig.job("Si/qsub.0")
+    job.state = "qw"
+    m.tick(1010.0)
+    assert m.jobs["Si/qsub.0"].running_at is None
+    job.state = "r"
+    m.tick(1020.0)
+    m.tick(1030.0)  # still running: the first sighting stays
+    assert m.jobs["Si/qsub.0"].running_at == 1020.0
+    assert [e[1] for e in m.store.events("Si/qsub.0")].count("running") == 1
+    rig.cluster.finish(job)
+    m.tick(1040.0)
+    v = {j.name: j for j in gather(rig.run, now=1050.0).jobs}["Si/qsub.0"]
+    assert (v.queued_at, v.started_at, v.state) == (1000.0, 1020.0, "done")
+    assert v.ended_at is not None and v.duration() == v.ended_at - 1020.0
