@@ -11,7 +11,7 @@ from typing import Any
 
 from .view import RATE_WINDOW_S, Campaign, JobView
 
-STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bright_white", "waiting": "yellow",
+STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bold", "waiting": "yellow",
                "blocked": "magenta", "error": "bold red"}
 STATE_HELP = {"ready": "can run now", "waiting": "waiting for dependencies",
               "blocked": "blocked by an error"}
@@ -154,7 +154,8 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
             extra += f" ({', '.join(c.blocked_by[:3])}{' ...' if len(c.blocked_by) > 3 else ''})"
         counts.add_row(Text(label, style=style), str(n), bar, extra)
     progress = Table.grid(padding=(0, 1))
-    progress.add_row(ProgressBar(total=max(c.total, 1), completed=k["done"], width=50),
+    progress.add_row(ProgressBar(total=max(c.total, 1), completed=k["done"], width=50,
+                                 complete_style="green", finished_style="green"),
                      Text(f"{percent(c):.0f}% done", style="bold"))
     parts: list[Any] = [head, progress, counts]
     for line in rate_lines(c):
