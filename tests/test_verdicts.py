@@ -191,6 +191,12 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         INSERT INTO jobs(id, name, state, deps) VALUES(1, 'a/qsub.0', 'error', '[]');
     """)
     con.close()
+    before = db.read_bytes()
+    ro = Store(db, readonly=True)  # status and explain read an old run as it is, changing nothing
+    [job] = ro.load_jobs()
+    assert job.verdict == "" and job.running_at is None
+    ro.close()
+    assert db.read_bytes() == before
     store = Store(db)
     [job] = store.load_jobs()
     assert job.verdict == "" and job.retried == 0 and store.open_requests() == []

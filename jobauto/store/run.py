@@ -86,7 +86,8 @@ def _to_row(job: Job) -> tuple[object, ...]:
 
 
 def _from_row(row: sqlite3.Row) -> Job:
-    kw = {name: row[name] for name in JOB_COLUMNS}
+    have = row.keys()  # a read-only look at an older store lacks the columns added since
+    kw = {name: row[name] for name in JOB_COLUMNS if name in have}
     kw["deps"] = tuple(json.loads(kw["deps"]))
     kw["state"] = JobState(kw["state"])
     return Job(**kw)
@@ -126,7 +127,8 @@ class Store:
 
     def _check_version(self) -> None:
         v = self._version()
-        if v != SCHEMA_VERSION:
+        # older stores are readable as they are (later schemas only added columns, with defaults)
+        if v < 1 or v > SCHEMA_VERSION:
             hint = ("; resume the run once with jobmon --datedir to upgrade it" if v < SCHEMA_VERSION
                     else "; upgrade jobauto")
             raise StateError(f"state schema version {v}, this jobauto reads {SCHEMA_VERSION}{hint}",
