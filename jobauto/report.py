@@ -28,6 +28,7 @@ TAIL_BYTES = 4096        # of a failed job's output shown in the page
 MAX_ROWS = 2000          # timeline rows drawn one per job; above, one row per step
 LABELLED_ROWS = 200      # up to this many rows carry the job name beside the bar
 FULL_FAILURES = 100      # failures shown in full; the rest in one table
+MAX_STEPS = 500          # rows of the steps table (a table's deep chain has one step per depth)
 STATES = ("done", "running", "ready", "waiting", "blocked", "error")
 
 
@@ -114,6 +115,7 @@ class Bar:
     segments: list[tuple[str, float, float]]
     end: float | None  # where the outcome mark goes (finished jobs)
     tip: str
+    density: list[tuple[float, float, float]] | None = None   # step rows: (from, to, share busy)
 
 
 def first_seen(j: JobView) -> float | None:
@@ -135,18 +137,24 @@ def job_bar(j: JobView, now: float) -> Bar | None:
         segs.append(("unobserved", q, max(t, q)) if finished and t is not None else ("queued", q, now))
     else:
         return None
+    return Bar(j.name, j.state, segs, segs[-1][2] if finished else None, "")
+
+
+def job_tip(j: JobView) -> str:
+    """A job's tooltip: name, state and verdict, times, where, reason."""
     lines = [j.name, f"state: {j.state}" + (f" ({j.verdict})" if j.verdict and j.verdict != j.state
                                             else "")]
-    if q is not None:
-        lines.append(f"submitted {clock(q)}")
-    lines.append(f"started {clock(s)}" if s is not None else "start not observed")
-    if t is not None:
-        lines.append(f"ended {clock(t)}, took {dur(j.duration())}")
+    if j.queued_at is not None:
+        lines.append(f"submitted {clock(j.queued_at)}")
+    lines.append(f"started {clock(j.started_at)}" if j.started_at is not None
+                 else "start not observed")
+    if j.ended_at is not None:
+        lines.append(f"ended {clock(j.ended_at)}, took {dur(j.duration())}")
     if j.where:
         lines.append(f"where: {j.where}")
     if j.state == "error" and j.reason:
         lines.append(j.reason)
-    return Bar(j.name, j.state, segs, segs[-1][2] if finished else None, "\n".join(lines))
+    return "\n".join(lines)
 
 
 def step_key(step: str) -> list[object]:
@@ -154,26 +162,37 @@ def step_key(step: str) -> list[object]:
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", step)]
 
 
-def step_bars(bars: list[Bar], jobs: dict[str, JobView]) -> list[Bar]:
-    """One bar per step for big campaigns: first seen to last end, the worst outcome at the end."""
+def step_bars(bars: list[Bar], jobs: dict[str, JobView], bins: int = 300) -> list[Bar]:
+    """One row per step for big campaigns: a grey span from the first job seen to the last end,
+    shaded by how many of the step's jobs ran at once, the worst outcome marked at the end."""
+    lo = min(b.segments[0][1] for b in bars)
+    width = max(max(b.segments[-1][2] for b in bars) - lo, 1e-9) / bins
     groups: dict[str, list[Bar]] = {}
     for b in bars:
         groups.setdefault(jobs[b.key].step or "(no step)", []).append(b)
     out = []
     for step in sorted(groups, key=step_key):
         bs = groups[step]
-        starts = [seg[1] for b in bs for seg in b.segments if seg[0] != "queued"]
-        lo = min(b.segments[0][1] for b in bs)
-        hi = max(b.segments[-1][2] for b in bs)
-        segs: list[tuple[str, float, float]] = []
-        if starts and min(starts) > lo:
-            segs.append(("queued", lo, min(starts)))
-        segs.append(("running", min(starts) if starts else lo, hi))
+        diff = [0] * (bins + 1)   # jobs running in each time bin, by a difference array
+        for b in bs:
+            ran = [seg for seg in b.segments if seg[0] != "queued"]
+            if ran:
+                diff[min(int((ran[0][1] - lo) / width), bins - 1)] += 1
+                diff[min(int((ran[-1][2] - lo) / width), bins - 1) + 1] -= 1
+        level, busy = 0, []
+        for k in range(bins):
+            level += diff[k]
+            busy.append(level)
+        top = max(busy) or 1
+        density = [(lo + k * width, lo + (k + 1) * width, n / top) for k, n in enumerate(busy) if n]
+        first, last = min(b.segments[0][1] for b in bs), max(b.segments[-1][2] for b in bs)
         n = {s: sum(b.state == s for b in bs) for s in ("done", "error", "running")}
         state = "error" if n["error"] else "running" if n["running"] else "done"
         tip = (f"{step}: {len(bs)} jobs ({n['done']} done, {n['error']} error, "
-               f"{n['running']} running)\nfirst {clock(lo)}, last {clock(hi)}")
-        out.append(Bar(step, state, segs, hi if not n["running"] else None, tip))
+               f"{n['running']} running)\nfirst seen {clock(first)}, last end {clock(last)}\n"
+               f"at most {max(busy)} running at once")
+        out.append(Bar(step, state, [("span", first, last)], last if not n["running"] else None,
+                       tip, density))
     return out
 
 
@@ -233,8 +252,12 @@ def timeline_svg(bars: list[Bar], now: float, *, labels: bool, row_h: float,
     for i, b in enumerate(bars):
         y = top + i * row_h + (row_h - bh) / 2
         rects = "".join(f'<rect class="{k}" x="{x(a):.2f}" y="{y:.2f}" '
-                        f'width="{max((c - a) * scale, 0.0):.3f}" height="{bh:.2f}"/>'
+                        f'width="{max((c - a) * scale, 0.0 if k == "queued" else 1.0):.3f}" '
+                        f'height="{bh:.2f}"/>'
                         for k, a, c in b.segments)
+        rects += "".join(f'<rect class="busy" x="{x(a):.2f}" y="{y:.2f}" '
+                         f'width="{(c - a) * scale:.3f}" height="{bh:.2f}" '
+                         f'fill-opacity="{0.2 + 0.8 * f:.2f}"/>' for a, c, f in b.density or [])
         if b.end is not None:
             rects += (f'<rect class="end {e(b.state)}" x="{x(b.end) - 1.5:.2f}" y="{y:.2f}" '
                       f'width="3" height="{bh:.2f}"/>')
@@ -265,16 +288,23 @@ def timeline_html(c: Campaign) -> str:
         notes.append(f"{untimed} started job(s) have no recorded times and are not drawn.")
     svg = ""
     if len(bars) > MAX_ROWS:
-        grouped = step_bars(bars, jobs)[:MAX_ROWS]
+        grouped = step_bars(bars, jobs)
+        if len(grouped) > MAX_ROWS:
+            notes.append(f"Only the first {MAX_ROWS} of {len(grouped)} steps are drawn.")
+            grouped = grouped[:MAX_ROWS]
         notes[0] = (f"{len(bars)} started jobs are too many for one row each (limit {MAX_ROWS}): "
-                    f"one row per step instead ({len(grouped)} rows), from the first job seen "
-                    "to the last end; the mark is red when any job of the step failed.")
+                    f"one row per step instead ({len(grouped)} rows): grey from the first job "
+                    "seen to the last end, darker blue where more of the step's jobs were "
+                    "running at once (hover for the numbers); the end mark is red when any "
+                    "job of the step failed.")
         svg = timeline_svg(grouped, c.now, labels=True, row_h=16, attr="data-step")
     elif bars:
         small = len(bars) <= LABELLED_ROWS
         if not small:
             notes.append(f"More than {LABELLED_ROWS} rows: names are in the tooltips, not beside "
                          "the bars.")
+        for b in bars:
+            b.tip = job_tip(jobs[b.key])
         svg = timeline_svg(bars, c.now, labels=small, row_h=16 if small else 3)
     tz = time.strftime("%Z, UTC%z")
     legend = ('<span class="key queued"></span>queued (submitted, not yet seen running) '
@@ -366,7 +396,7 @@ def failure_html(j: JobView, tail: Tail | None) -> str:
     if tail is not None:
         cut = f" (last {TAIL_BYTES // 1024} KB)" if tail.truncated else ""
         out.append(f"<h4>Output: <code>{e(tail.path)}</code>{cut}</h4>"
-                   f"<pre>{e(tail.text) or '(empty)'}</pre>")
+                   + (f"<pre>{e(tail.text)}</pre>" if tail.text.strip() else "<p>(empty)</p>"))
     return "".join(out) + "</article>"
 
 
@@ -473,11 +503,14 @@ def step_stats(c: Campaign) -> list[dict[str, object]]:
 
 def steps_html(c: Campaign) -> str:
     cols = ("min", "median", "mean", "p90", "max")
+    stats = step_stats(c)
     rows = "".join(
         f'<tr data-step="{e(s["step"])}"><td>{e(s["step"])}</td><td class="n">{s["jobs"]}</td>'
         f'<td class="n">{s["done"]}</td><td class="n">{s["error"]}</td>'
         + "".join(f'<td class="n">{dur(s[k])}</td>' for k in cols)  # type: ignore[arg-type]
-        + "</tr>" for s in step_stats(c))
+        + "</tr>" for s in stats[:MAX_STEPS])
+    more = (f"<p>... and {len(stats) - MAX_STEPS} more steps (a deep dependency graph: only the "
+            f"first {MAX_STEPS} are listed).</p>" if len(stats) > MAX_STEPS else "")
     what = ("the job's file name in its directory (qsub.0, qsub.1, ...: the same position in "
             "every directory)" if c.kind == "run" else
             "the job's depth in the dependency graph (depth 0: no dependencies)")
@@ -486,7 +519,7 @@ def steps_html(c: Campaign) -> str:
             "Durations are measured by the worker.")
     return (f'<section id="steps"><h2>Steps</h2><p>A step is {what}.</p><table class="steps">'
             "<thead><tr><th>step</th><th>jobs</th><th>done</th><th>error</th>"
-            + "".join(f"<th>{k}</th>" for k in cols) + f"</tr></thead><tbody>{rows}</tbody></table>"
+            + "".join(f"<th>{k}</th>" for k in cols) + f"</tr></thead><tbody>{rows}</tbody></table>{more}"
             f'<p class="foot">Durations are those of done jobs (p90: nearest rank). {note}</p>'
             "</section>")
 
@@ -510,7 +543,8 @@ dl.facts dt{font-weight:600;color:#555}dl.facts dd{margin:0;word-break:break-all
 border-radius:2px;border:1px solid #999}.key.queued{background:var(--queued)}
 .key.unobserved{background:repeating-linear-gradient(45deg,var(--unobserved) 0 3px,#fff 3px 6px)}
 .scroll{overflow:auto;max-height:900px;border:1px solid #eee}.dag svg{max-width:100%;height:auto}
-svg.timeline rect.queued{fill:var(--queued)}svg.timeline rect.running{fill:var(--running)}
+svg.timeline rect.queued,svg.timeline rect.span{fill:var(--queued)}
+svg.timeline rect.busy{fill:var(--running-line)}svg.timeline rect.running{fill:var(--running)}
 svg.timeline rect.unobserved{fill:url(#jobauto-hatch);stroke:#81c784;stroke-width:.5}
 svg.timeline .unobserved-bg{fill:#e8f5e9}svg.timeline .hatch-line{stroke:#66bb6a;stroke-width:2}
 svg.timeline rect.end.done{fill:var(--done-line)}svg.timeline rect.end.error{fill:var(--error)}

@@ -198,6 +198,9 @@ def test_timeline_of_thousands_of_jobs_has_one_row_per_step() -> None:
     assert [g.get("data-step") for g in rows] == ["qsub.0", "qsub.1", "qsub.2"]
     assert [g.get("data-state") for g in rows] == ["done", "error", "done"]
     assert "data-job" not in section(html, "timeline")
+    busy = [r for r in rows[0].iter(f"{SVG_NS}rect") if r.get("class") == "busy"]
+    assert busy and max(float(r.get("fill-opacity", 0)) for r in busy) == 1.0
+    assert "at most 700 running at once" in (rows[0].findtext(f"{SVG_NS}title") or "")
     assert "one row per step instead" in section(html, "timeline")
 
 
