@@ -326,6 +326,32 @@ def test_report_of_a_table_shows_the_failed_jobs_stderr(table: Path, tmp_path: P
     assert [f.name for f in tmp_path.iterdir()] == ["report.html"]    # no temporary file left
 
 
+def test_report_while_a_worker_runs(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("JOBSCHEDULER_JOB_ID,secs\nquick,0\nslow,300\n")
+    subprocess.run(["jobauto", "import", "t.csv"], cwd=tmp_path, check=True, capture_output=True)
+    worker = subprocess.Popen(["jobauto", "run", "t.db", "sleep", "--label", "w<1>"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        for _ in range(600):   # until the worker has taken the slow job (not a timing claim)
+            if {j.name: j.state for j in gather(tmp_path / "t.db").jobs}["slow"] == "running":
+                break
+            subprocess.run(["sleep", "0.1"])
+        r = cli("t.db", cwd=tmp_path)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "report.html").read_text()
+    summary = "".join(parse(section(html, "summary")).text)
+    assert "1 worker(s) alive, 1 slot(s)" in summary and "Running (1)" in summary
+    assert "w<1>" in summary                                  # the worker's label, as text
+    timeline = section(html, "timeline")
+    assert re.findall(r'<g data-job="([^"]*)" data-state="([^"]*)"', timeline) == [
+        ("quick", "done"), ("slow", "running")]
+    assert '<line class="now"' in timeline
+
+
 def test_bad_input_exit_2_and_writes_nothing(ecalj: Path, tmp_path: Path) -> None:
     r = cli(str(tmp_path / "nope"), "-o", "r.html", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1

@@ -16,8 +16,8 @@ def report_main(argv: list[str], prog: str = "jobauto report") -> int:
                 "examples:\n  jobauto report foobar/20261121-100000            # writes report.html\n"
                 "  jobauto report experiments.db -o /tmp/experiments.html\n\n"
                 "The dependency graph needs graphviz (dot); without it the page shows the DOT text.")
-    p.add_argument("target", type=Path, help="a run directory LDIR/DATE or a job table .db")
-    p.add_argument("-o", "--output", type=Path, default=Path("report.html"),
+    p.add_argument("target", type=Path, metavar="RUN|DB", help="a run directory LDIR/DATE or a job table .db")
+    p.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="FILE",
                    help="the HTML file to write (default: report.html in the current directory); "
                         "replaced atomically")
     args = p.parse_args(argv)
