@@ -257,7 +257,7 @@ def ecalj(tmp_path_factory: pytest.TempPathFactory) -> Path:
     r = subprocess.run(["bash", str(REPO / "examples/ecalj/run-local.sh"), str(work),
                         "--break", "NiO"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr
-    (run,) = (work / "foobar").glob("2026*")
+    (run,) = (work / "foobar").glob("[0-9]*-[0-9]*")   # the dated run directory
     jobmon(f"--ldir={work}/foobar", f"--rdir={work}/remote/foobar", f"--datedir={run.name}",
            "--initonly", "--fetch=qsub.*.o*", check_rc=0)
     return run
