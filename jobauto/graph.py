@@ -7,11 +7,13 @@ pass until the picture is small enough or nothing more merges:
 1. chains (series merge): a node whose only successor has it as its only predecessor merges with
    that successor (in a run, only inside one directory);
 2. groups (parallel merge): nodes with the same step shape and the same predecessor and successor
-   nodes merge ("6 × qsub.0…qsub.4"); then nodes of one directory (a table: of the whole table)
-   with the same predecessors and successors merge whatever their steps.
+   nodes merge ("6 × qsub.0…qsub.4"); in a run, then the jobs and chains of one directory with
+   the same predecessors and successors merge whatever their steps (a sweep);
+3. similar groups, when that is still too many: nodes of one shape whose predecessors and
+   successors are in turn alike (colour refinement) merge ("300 × depth 1").
 
-Both merges keep the DAG a DAG: a chain link has no other path beside it, and twins (same
-predecessors, same successors) have no path between them. Edges between nodes are the union of
+The merges keep the DAG a DAG: a chain link has no other path beside it, twins (same
+predecessors, same successors) have no path between them, and alike nodes lie at the same depth. Edges between nodes are the union of
 their members' edges. `to_dot` and `to_mermaid` write the picture; `to_image` is the only function
 here that does I/O (it runs graphviz).
 """
@@ -43,6 +45,7 @@ BORDER = {"done": "#2f7a36", "running": "#1f6f93", "ready": "#666666", "waiting"
 MIN_STRIPE = 0.08   # a state present in a collapsed node stays visible (1 error among 1,000 jobs)
 PARTS_SHOWN = 4     # member groups named in a group node's label
 TIP_JOBS = 20       # member jobs named in a collapsed node's tooltip
+SET = "{set}"       # first shape element of a merged set (steps are "qsub.ID" or "depth K")
 
 
 @dataclass
@@ -159,31 +162,59 @@ class _Collapser:
         classes: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for u in sorted(self.units):
             unit = self.units[u]
-            if unit.kind != "set":
-                classes[(unit.shape, frozenset(preds[u]), frozenset(succs[u]))].append(u)
+            classes[(unit.shape, frozenset(preds[u]), frozenset(succs[u]))].append(u)
         for members in classes.values():
             if len(members) > 1:
-                units = [self.units[m] for m in members]
-                parts = [p for x in units for p in (x.parts if x.kind == "group" else [self._part(x)])]
-                self._merge(members, _Unit(sorted(i for x in units for i in x.jobs), units[0].shape,
-                                           "group", frozenset().union(*(x.dirs for x in units)),
-                                           parts))
+                self._group(members)
                 merged = True
+        if self.kind != "run":
+            return merged   # in a table, twins of one depth have one shape: merged above
+        # a directory's jobs with different IDs (a sweep): one node per directory and neighbours
         preds, succs = self.links()
         classes = defaultdict(list)
         for u in sorted(self.units):
-            dirs = self.units[u].dirs
-            if self.kind == "run" and len(dirs) != 1:
-                continue
-            classes[(dirs if self.kind == "run" else None, frozenset(preds[u]),
-                     frozenset(succs[u]))].append(u)
+            unit = self.units[u]
+            if unit.kind in ("job", "chain") and len(unit.dirs) == 1:
+                classes[(unit.dirs, frozenset(preds[u]), frozenset(succs[u]))].append(u)
         for members in classes.values():
             if len(members) > 1:
                 units = [self.units[m] for m in members]
                 jobs = sorted(i for x in units for i in x.jobs)
-                self._merge(members, _Unit(jobs, ("set", str(jobs[0])), "set",
+                shape = (SET, *sorted(_shape_text(x.shape) for x in units))
+                self._merge(members, _Unit(jobs, shape, "set",
                                            frozenset().union(*(x.dirs for x in units)),
                                            [self._part_in_set(x) for x in units]))
+                merged = True
+        return merged
+
+    def _group(self, members: list[int]) -> None:
+        units = [self.units[m] for m in members]
+        parts = [p for x in units for p in (x.parts if x.kind == "group" else [self._part(x)])]
+        self._merge(members, _Unit(sorted(i for x in units for i in x.jobs), units[0].shape,
+                                   "group", frozenset().union(*(x.dirs for x in units)), parts))
+
+    def similar(self) -> bool:
+        """Merge nodes of one shape whose predecessors and successors are alike in turn (colour
+        refinement). Alike nodes lie at the same depth, so the merged graph stays acyclic."""
+        preds, succs = self.links()
+        names = sorted(self.units)
+        shapes = {sh: k for k, sh in enumerate(sorted({self.units[u].shape for u in names}))}
+        colour = {u: shapes[self.units[u].shape] for u in names}
+        while True:
+            sig = {u: (colour[u], tuple(sorted({colour[p] for p in preds[u]})),
+                       tuple(sorted({colour[x] for x in succs[u]}))) for u in names}
+            ids = {key: k for k, key in enumerate(sorted(set(sig.values())))}
+            refined = {u: ids[sig[u]] for u in names}
+            if len(ids) == len(set(colour.values())):
+                break
+            colour = refined
+        classes: dict[int, list[int]] = defaultdict(list)
+        for u in names:
+            classes[colour[u]].append(u)
+        merged = False
+        for members in classes.values():
+            if len(members) > 1:
+                self._group(members)
                 merged = True
         return merged
 
@@ -205,10 +236,17 @@ class _Collapser:
             tail = last.step if self.kind == "run" and first.group == last.group else last.name
             return f"{first.name} … {tail} ({n:,} jobs)"
         if u.kind == "group":
-            shape = u.shape[0] if len(u.shape) == 1 else f"{u.shape[0]}…{u.shape[-1]}"
-            return f"{len(u.parts):,} × {shape} ({n:,} jobs)"
+            return f"{len(u.parts):,} × {_shape_text(u.shape)} ({n:,} jobs)"
         where = next(iter(u.dirs)) if self.kind == "run" and len(u.dirs) == 1 else ""
         return f"{where}: {n:,} jobs" if where else f"{n:,} jobs"
+
+
+def _shape_text(shape: tuple[str, ...]) -> str:
+    """qsub.0, qsub.0…qsub.4, or a set's {qsub.1, qsub.2, …}."""
+    if shape and shape[0] == SET:
+        inner = shape[1:]
+        return "{" + ", ".join(inner[:3]) + (", …" if len(inner) > 3 else "") + "}"
+    return shape[0] if len(shape) == 1 else f"{shape[0]}…{shape[-1]}"
 
 
 def _cluster(kind: str, dirs: frozenset[str]) -> str:
@@ -267,21 +305,20 @@ def layout(c: Campaign, *, collapse: str = "auto", max_nodes: int = 150) -> Pict
     def small() -> bool:
         return collapse == "auto" and len(col.units) <= max_nodes
 
-    if collapse != "none" and not small():
-        while True:
-            changed = False
-            if col.chains():
+    steps = {"none": [], "chains": [("chains", col.chains)],
+             "groups": [("chains", col.chains), ("groups", col.groups), ("similar", col.similar)]}
+    steps["auto"] = steps["groups"]
+    while not small():
+        changed = False
+        for name, step in steps[collapse]:
+            if step():
                 changed = True
-                if "chains" not in merged:
-                    merged.append("chains")
-            if collapse == "chains" or small():
-                break
-            if col.groups():
-                changed = True
-                if "groups" not in merged:
-                    merged.append("groups")
-            if small() or not changed:
-                break
+                if name not in merged:
+                    merged.append(name)
+                if small():
+                    break
+        if not changed:
+            break
     order = sorted(col.units, key=lambda u: min(col.units[u].jobs))
     ids = {u: f"n{k}" for k, u in enumerate(order)}
     nodes = [_node(col, ids[u], col.units[u]) for u in order]
@@ -304,9 +341,10 @@ def _caption(jobs: int, nodes: int, merged: list[str], collapse: str, too_many: 
     if merged:
         parts = ["chains of single-dependency jobs"] if "chains" in merged else []
         if "groups" in merged:
-            parts.append("groups of identical chains" if parts
-                         else "groups of jobs with the same steps and dependencies")
-        how = " and ".join(parts) + " merged"
+            parts.append("groups of identical chains" if parts else "groups of identical jobs")
+        if "similar" in merged:
+            parts.append("similar groups")
+        how = (", ".join(parts[:-1]) + " and " if len(parts) > 1 else "") + parts[-1] + " merged"
         text = f"{what}: {how} (--collapse none to draw every job)"
     elif collapse == "none":
         text = f"{what}: every job drawn (--collapse none)"
