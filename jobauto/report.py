@@ -14,6 +14,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -78,7 +79,7 @@ def summary_html(c: Campaign) -> str:
     bar = "".join(f'<div class="seg {s}" style="width:{100 * k.get(s, 0) / total:.3f}%" '
                   f'title="{s}: {k.get(s, 0)}"></div>' for s in STATES if k.get(s, 0))
     legend = " ".join(f'<span class="key {s}"></span>{s} {k.get(s, 0)}' for s in STATES)
-    first = min((t for j in c.jobs if (t := j.queued_at or j.started_at) is not None), default=None)
+    first = min((t for j in c.jobs if (t := first_seen(j)) is not None), default=None)
     last = max((j.ended_at for j in c.jobs if j.ended_at is not None), default=None)
     facts = [("Target", e(c.path)), ("Kind", kind),
              ("Generated", e(clock(c.now))),
@@ -460,22 +461,33 @@ def output_tails(c: Campaign) -> dict[str, Tail]:
         jobdir = root.parent / (root.name + ".jobs")
         for j in fails:
             row = rows.get(j.name)
-            found = [jobdir / f"{row}.{j.attempts}.err"] + sorted(
-                jobdir.glob(f"{row}.*.err"), key=lambda p: p.stat().st_mtime, reverse=True)
+            if row is None:
+                continue
+            found = [jobdir / f"{row}.{j.attempts}.err", *newest(jobdir.glob(f"{row}.*.err"))]
             tail = next((t for p in found if (t := read_tail(p)) is not None), None)
-            if row is not None and tail is not None:
+            if tail is not None:
                 out[j.name] = tail
     for j in fails if c.kind == "run" else []:
         d = (root / j.name).parent
         step = Path(j.name).name
         named = [d / n for n in (f"{step}.o{j.where}", f"{step}.e{j.where}", f"slurm-{j.where}.out")]
-        found = [p for p in named if j.where and p.is_file()] or sorted(
-            (p for p in d.glob(glob_escape(step) + ".[oe]*") if p.is_file()),
-            key=lambda p: p.stat().st_mtime, reverse=True)
+        found = [p for p in named if j.where and p.is_file()] or newest(
+            p for p in d.glob(glob_escape(step) + ".[oe]*") if p.is_file())
         tail = next((t for p in found if (t := read_tail(p)) is not None), None)
         if tail is not None:
             out[j.name] = tail
     return out
+
+
+def newest(paths: Iterable[Path]) -> list[Path]:
+    """Newest first; a file removed meanwhile (a worker cleaning up) is left out."""
+    dated = []
+    for p in paths:
+        try:
+            dated.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    return [p for _, p in sorted(dated, key=lambda x: x[0], reverse=True)]
 
 
 def glob_escape(s: str) -> str:
