@@ -331,6 +331,8 @@ def dag_html(d: Dag) -> str:
     cap = f'<p class="caption">{e(d.caption)}</p>' if d.caption else ""
     if d.svg is not None:
         body = f'<div class="scroll dag">{d.svg}</div>'
+    elif not d.dot:
+        body = f'<p class="note">No picture: {e(d.note)}</p>'
     else:
         body = (f'<p class="note">No picture: {e(d.note)}. Install graphviz (Debian/Ubuntu: '
                 "<code>apt install graphviz</code>; conda: <code>conda install graphviz</code>) "
@@ -339,10 +341,19 @@ def dag_html(d: Dag) -> str:
     return f'<section id="dag"><h2>Dependency graph</h2>{cap}{body}</section>'
 
 
+DAG_NODES_DRAWN = 2000   # past this, a picture is neither quick to lay out nor readable
+
+
 def make_dag(c: Campaign) -> Dag:
     """Lay out and draw the DAG with graphviz; without graphviz, the DOT text and a note."""
     from . import graph
     pic = graph.layout(c, collapse="auto", max_nodes=150)
+    if len(pic.nodes) > DAG_NODES_DRAWN:
+        return Dag("", pic.caption, None,
+                   f"{len(pic.nodes):,} nodes are left after collapsing, more than the report "
+                   f"draws ({DAG_NODES_DRAWN:,}: graphviz would take minutes and the picture would "
+                   "be unreadable); draw it on its own with jobauto graph PATH --format svg "
+                   "-o dag.svg")
     dot = graph.to_dot(pic)
     try:
         raw = graph.to_image(dot, "svg")

@@ -458,3 +458,19 @@ def test_in_the_browser_hostile_names_stay_text(hostile_run: Path, tmp_path: Pat
     assert "running" in {a.get("class") for t, a in p.tags if t == "rect"}
     text = "".join(p.text)
     assert "broken" in text                   # the failed job's scheduler output, fetched
+
+
+def test_a_dag_that_does_not_collapse_enough_is_not_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past DAG_NODES_DRAWN nodes the report says why there is no picture instead of waiting on
+    graphviz for minutes (the threshold is lowered here; the rule is the same)."""
+    jobs = [JobView("a", "done"), JobView("b", "done", deps=["a"]), JobView("c", "done", deps=["a"]),
+            JobView("d", "pending", derived="ready", deps=["b"]),
+            JobView("e", "pending", derived="ready", deps=["b", "c"])]
+    c = Campaign("table", "t.db", 0.0, jobs, {})
+    monkeypatch.setattr(report, "DAG_NODES_DRAWN", 3)
+    d = report.make_dag(c)
+    assert d.svg is None and d.dot == "" and "5 nodes are left after collapsing" in d.note
+    html = report.dag_html(d)
+    assert "jobauto graph PATH --format svg" in html and "<pre>" not in html
+    monkeypatch.setattr(report, "DAG_NODES_DRAWN", 2000)
+    assert report.make_dag(c).svg is not None
