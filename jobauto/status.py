@@ -12,7 +12,7 @@ from typing import Any
 from .view import RATE_WINDOW_S, Campaign, JobView
 
 STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bold", "waiting": "yellow",
-               "blocked": "magenta", "error": "bold red"}
+               "blocked": "dark_orange", "error": "bold red"}
 STATE_HELP = {"ready": "can run now", "waiting": "waiting for dependencies",
               "blocked": "blocked by an error"}
 

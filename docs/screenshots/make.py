@@ -62,6 +62,23 @@ def capture(target: str, rows: int = 34) -> str:
     return tmux("capture-pane", "-e", "-p", "-t", "shot", "-S", "0", "-E", str(rows - 1))
 
 
+def big_table(work: Path) -> None:
+    """1,000 jobs: 200 pipelines prep -> 3 runs -> merge, two of them failing, run for real."""
+    rows = ["name,JOBSCHEDULER_DEPENDS_ON"]
+    for p in range(200):
+        rows.append(f"p{p}-prep,")
+        rows += [f"p{p}-run-{r},p{p}-prep" for r in "abc"]
+        rows.append(f"p{p}-merge,p{p}-run-a p{p}-run-b p{p}-run-c")
+    (work / "big.csv").write_text("\n".join(rows) + "\n")
+    (work / "big.db").unlink(missing_ok=True)
+    sh("jobauto", "import", "big.csv", cwd=work)
+    subprocess.run(["jobauto", "run", "big.db", "--parallel", "2", "--", "sh", "-c",
+                    'test "$0" != p7-run-b && test "$0" != p42-prep'], cwd=work,
+                   capture_output=True, check=False)
+    sh("jobauto", "graph", "big.db", "--format", "svg", "-o", "big.svg", cwd=work)
+    chromium_png((work / "big.svg").as_uri(), HERE / "graph-1000.png", 900, 340)
+
+
 def main() -> int:
     for tool in ("tmux", "dot", "chromium"):
         if not shutil.which(tool):
@@ -97,6 +114,7 @@ def main() -> int:
     chromium_png((work / "dag.svg").as_uri(), HERE / "graph.png", 1100, 700)
     sh("jobauto", "report", rel, "-o", "report.html", cwd=work)
     chromium_png((work / "report.html").as_uri(), HERE / "report.png", 1300, 2400)
+    big_table(work)
     print(f"campaign kept in {work}")
     return 0
 
