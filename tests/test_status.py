@@ -20,9 +20,11 @@ from conftest import jobmon
 from helpers import FAN_IN, chain, make_job
 from rich.console import Console
 
-from jobauto.model import JobState
+from jobauto.deps import Graph
+from jobauto.explain import graph_of
+from jobauto.model import Job, JobState
 from jobauto.status import render_json, render_rich, render_text, to_json
-from jobauto.store import TableStore
+from jobauto.store import Store, TableStore
 from jobauto.tables import import_csv
 from jobauto.view import COUNT_KEYS, Campaign, JobView, gather
 
@@ -378,6 +380,83 @@ def test_estimates_give_the_work_left(tmp_path: Path) -> None:
     c = gather(db, now=NOW)
     assert c.work_left_h == pytest.approx(2.5) and c.work_basis == "estimates"
     assert c.rate_per_h is None and "Work left: 2.50 h by estimates" in render_text(c)
+
+
+# -- gather's derived states are deps.Graph's ------------------------------------------------
+STATES = [JobState.DONE, JobState.DONE, JobState.RUNNING, JobState.ERROR, JobState.PENDING,
+          JobState.PENDING, JobState.PENDING]
+
+
+def graph_view(g: Graph) -> tuple[dict[str, str], dict[str, int], list[str]]:
+    derived = {n: (d.value if (d := g.derived(n)) else "") for n in g.nodes}
+    s = g.summary()
+    return derived, {**s, "pending": s["ready"] + s["waiting"] + s["blocked"]}, sorted(
+        {r for b in g.blocked for r in g.root_errors(b)})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_derived_states_agree_with_the_dependency_engine_on_a_table(tmp_path: Path,
+                                                                    seed: int) -> None:
+    rnd = __import__("random").Random(seed)
+    n = 300
+    lines = ["JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_DEPENDS_ON"]
+    order = list(range(n))
+    rnd.shuffle(order)    # a job needs jobs before it in this order: on earlier and later rows
+    rank = {k: r for r, k in enumerate(order)}
+    for i in range(n):
+        deps = [f"j{order[rnd.randrange(rank[i])]}" for _ in range(rnd.choice([0, 1, 1, 2, 3]))
+                if rank[i]]
+        lines.append(f"j{i},{i},{' '.join(deps)}")     # sometimes the same id twice
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    r = subprocess.run(["jobauto", "import", "r.csv"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as con:
+        con.executemany("UPDATE jobs SET state=? WHERE id=?",
+                        [(rnd.choice(STATES).value, f"j{i}") for i in range(n)])
+    con.close()
+    c = gather(db, now=NOW)
+    derived, counts, roots = graph_view(Graph.of_table(TableStore(db).jobs()))
+    assert {j.name: j.derived for j in c.jobs} == derived
+    assert c.counts == counts and list(c.counts) == list(counts)
+    assert c.blocked_by == roots and counts["blocked"] > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_derived_states_agree_with_the_dependency_engine_on_a_run(tmp_path: Path,
+                                                                  seed: int) -> None:
+    rnd = __import__("random").Random(seed)
+    n = 300
+    names = [f"d{i % 17}/qsub.{i}" for i in range(n)]
+    jobs = []
+    for i, name in enumerate(names):   # acyclic: only earlier jobs; plus files and missing jobs
+        deps = [f"d{k % 17}/qsub.finished.{k}" for k in rnd.sample(range(i), min(i, rnd.choice(
+            [0, 1, 1, 2, 3])))]
+        if rnd.random() < 0.1:
+            deps.append(f"d{i % 17}/rst.{i}")                   # a plain file
+        if rnd.random() < 0.05:
+            deps.append(f"gone/qsub.finished.{i}")              # no job writes it
+        if deps and rnd.random() < 0.05:
+            deps.append(deps[0])                                 # the same path twice
+        jobs.append(Job(i + 1, name, rnd.choice(STATES), tuple(deps)))
+    run = tmp_path / "r"
+    store = Store(run / ".jobauto/state.db")
+    with store.transaction():
+        store.save_jobs(jobs)
+        store.add_files([f"d{i % 17}/rst.{i}" for i in range(0, n, 2)] + ["gone/qsub.finished.7"])
+    store.close()
+    c = gather(run, now=NOW)
+    ro = Store(run / ".jobauto/state.db", readonly=True)
+    g = graph_of(ro, {j.name: j for j in ro.load_jobs()})
+    ro.close()
+    derived, counts, roots = graph_view(g)
+    assert {j.name: j.derived for j in c.jobs} == derived
+    assert c.counts == counts and list(c.counts) == list(counts)
+    assert c.blocked_by == roots and counts["blocked"] > 0
+    assert {j.name: j.deps for j in c.jobs} == {
+        n: [p.name for d in node.deps if (p := g.producer(d)) is not None]
+        for n, node in g.nodes.items()}
 
 
 # -- a real ecalj run with one failure ---------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import StateError
 from ..model import Job, JobState
@@ -71,6 +72,8 @@ ADDED_COLUMNS = [
 ]
 
 JOB_COLUMNS = [f.name for f in fields(Job)]
+VIEW_COLUMNS = ("name", "state", "deps", "sched_id", "started_at", "running_at", "finished_at",
+                "failed_at", "estimate_h", "attempts", "verdict", "exit_code", "reason", "evidence")
 
 
 def _to_row(job: Job) -> tuple[object, ...]:
@@ -162,6 +165,13 @@ class Store:
     # -- jobs --------------------------------------------------------------------------------
     def load_jobs(self) -> list[Job]:
         return [_from_row(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id")]
+
+    def view_rows(self) -> list[tuple[Any, ...]]:
+        """Every job as a plain tuple of what a viewer shows (VIEW_COLUMNS; deps as stored,
+        JSON), in id order: at 100,000 jobs several times faster than `load_jobs()`."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return cur.execute(f"SELECT {', '.join(VIEW_COLUMNS)} FROM jobs ORDER BY id").fetchall()
 
     def save_jobs(self, jobs: Iterable[Job]) -> None:
         """Insert or update jobs (call inside a transaction)."""

@@ -17,6 +17,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..errors import StateError
 from ..model import JobState, TableJob, Worker
@@ -81,6 +82,9 @@ READY = """
 
 JOB_FIELDS = ("row, id, params, priority, estimate_h, deps, state, worker, attempts, started_at, "
               "finished_at, elapsed_s, exit_code, error")
+
+VIEW_FIELDS = ("id, deps, state, worker, attempts, started_at, finished_at, elapsed_s, exit_code, "
+               "error, estimate_h")
 
 
 def _job(r: sqlite3.Row) -> TableJob:
@@ -188,6 +192,13 @@ class TableStore:
         else:
             cur = self.db.execute(f"SELECT {JOB_FIELDS} FROM jobs ORDER BY row")
         return [_job(r) for r in cur]
+
+    def view_rows(self) -> list[tuple[Any, ...]]:
+        """Every job as a plain tuple of what a viewer shows (VIEW_FIELDS, no parameters), in
+        table order: at 100,000 jobs several times faster than `jobs()`."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return cur.execute(f"SELECT {VIEW_FIELDS} FROM jobs ORDER BY row").fetchall()
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
