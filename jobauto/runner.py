@@ -116,6 +116,7 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
             Monitor.create(store, specs, date_dir)
             store.set_meta("scheduler", sched)
             store.set_meta("rundir", rundir)
+            store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
             created = True
         else:
             store = Store(date_dir / STATE_DIR / "state.db")
@@ -130,8 +131,13 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
         if created:
             log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                 f"{len(specs or [])} jobs)")
+        elif store.get_meta("pushed") == "0":
+            log("jobmon: the run's first push to the cluster did not finish (the monitor was "
+                "killed); pushing it again")
+        if store.get_meta("pushed") == "0":
             remote.push(date_dir)
             remote.stamp(0)
+            store.set_meta("pushed", "1")
         return Run(date_dir, store, remote, monitor, created)
     except BaseException:
         transport.close()
