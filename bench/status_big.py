@@ -21,7 +21,8 @@ times 5 to 30 minutes, errors carry a two-line message.
     the run directory as the store keeps them; submitted,
     first-seen-running, finished/failed times, scheduler ids, verdicts, markers as evidence).
 
-Timed, each --repeat times (median, min, max; wall clock of the whole process, stdout to a pipe):
+Timed, each --repeat times (median, min, max of the wall clock of the whole process, stdout to a
+pipe; and the median of its CPU time, user + sys, steadier on a shared machine):
 `jobauto status TARGET`, `jobauto status TARGET --json`, and two baselines in the same run:
 `python -c "import jobauto"` (interpreter and package start-up) and `python -c` opening the
 store with sqlite3 and counting its rows by state (the least a status could do).
@@ -37,6 +38,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -187,14 +189,23 @@ def build_run(d: Path, n_chains: int) -> Path:
 
 
 # -- timing --------------------------------------------------------------------------------------
+CPU: dict[int, list[float]] = {}   # id(wall list) -> CPU ms of the same runs
+
+
 def wall(argv: list[str], repeat: int) -> list[float]:
-    out = []
+    """Wall ms of each run; the process's CPU ms (user + sys) kept in CPU: steadier when other
+    work shares the machine."""
+    out, cpu = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        r = subprocess.run(argv, capture_output=True, text=True)
         out.append((time.perf_counter() - t) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
         if r.returncode != 0:
             sys.exit(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr}")
+    CPU[id(out)] = cpu
     return out
 
 
@@ -257,14 +268,14 @@ def main() -> int:
             rows.append((f"{label}: jobauto status --json",
                          wall([exe_s, "status", str(target), "--json"], args.repeat), count))
         start = statistics.median(rows[0][1])
-        print(f"\n{'command':42} {'median':>9} {'min':>9} {'max':>9} {'x import':>9} "
-              f"{'x count':>8}  target")
+        print(f"\n{'command':42} {'median':>9} {'min':>9} {'max':>9} {'CPU med':>9} "
+              f"{'x import':>9} {'x count':>8}  target (wall median)")
         for label, ms, ref in rows:
             med = statistics.median(ms)
             vs = f"{med / statistics.median(ref):7.1f}x" if ref else f"{'':8}"
             goal = ("" if ref is None else "ok (< 1 s)" if med < TARGET_MS else "OVER 1 s")
             print(f"{label:42} {med:7.0f}ms {min(ms):7.0f}ms {max(ms):7.0f}ms "
-                  f"{med / start:8.1f}x {vs}  {goal}")
+                  f"{statistics.median(CPU[id(ms)]):7.0f}ms {med / start:8.1f}x {vs}  {goal}")
         print(f"\n(median of {args.repeat}; wall time of the whole process, stdout to a pipe; "
               f"load {os.getloadavg()[0]:.2f})")
         if args.profile:

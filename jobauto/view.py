@@ -143,14 +143,22 @@ def _classify(c: Campaign, producers: list[tuple[int, ...]], files_unmet: list[b
 def _finish(c: Campaign) -> Campaign:
     """Throughput and time left: the same rules for both faces."""
     since = c.now - RATE_WINDOW_S
-    recent = [e for j in c.jobs if (e := j.ended_at) is not None and e >= since
-              and j.state in ("done", "error")]
+    recent: list[float] = []
+    remaining: list[JobView] = []
+    durations: list[float] = []
+    for j in c.jobs:   # one pass: at 100,000 jobs each pass counts
+        state = j.state
+        if state == "done" or state == "error":
+            if (e := j.ended_at) is not None and e >= since:
+                recent.append(e)
+            if state == "done" and (t := j.duration()) is not None:
+                durations.append(t)
+        elif state == "running" or j.derived == "ready" or j.derived == "waiting":
+            remaining.append(j)
     if recent:
         c.rate_per_h = len(recent) / max(c.now - min(recent), 60.0) * 3600
-    remaining = [j for j in c.jobs if j.state == "running" or j.derived in ("ready", "waiting")]
     if remaining and c.rate_per_h:
         c.left_s = len(remaining) / c.rate_per_h * 3600
-    durations = [t for j in c.jobs if j.state == "done" and (t := j.duration()) is not None]
     mean_h = statistics.fmean(durations) / 3600 if durations else None
     if remaining and any(j.estimate_h is not None for j in remaining):
         c.work_left_h = sum(j.estimate_h if j.estimate_h is not None else (mean_h or 0.0)
@@ -226,7 +234,9 @@ def _gather_run(run_dir: Path, now: float) -> Campaign:
                 unmet = True
         producers.append(tuple(prods))
         files_unmet.append(unmet)
-        group, step = posixpath.split(name)
+        group, _, step = name.rpartition("/")
+        if "//" in name or name.startswith("/"):   # never in a run, but split as posixpath does
+            group, step = posixpath.split(name)
         ended = finished_at if state == "done" else (
             failed_at or finished_at if state == "error" else None)
         views.append(JobView(name, state, "", [rows[i][0] for i in prods], group, step,
@@ -257,7 +267,7 @@ def _gather_table(db: Path, now: float) -> Campaign:
          error, estimate_h) in rows:
         ended = state == "done" or state == "error"
         views.append(JobView(
-            ident, state, "", deps.split(), "", "",
+            ident, state, "", deps.split() if deps else [], "", "",
             where.get(worker, "?") if worker is not None and state == "running" else "",
             None, started_at, finished_at if ended else None, estimate_h, attempts,
             VERDICT.get(state, ""), exit_code, error.splitlines()[-1] if error else "", error,
