@@ -65,7 +65,7 @@ def rate_lines(c: Campaign) -> list[str]:
     if c.work_left_h is not None:
         per = (f", {duration(c.work_left_h * 3600 / c.slots)} over {c.slots} slot(s)"
                if c.slots else "")
-        out.append(f"Work left: {c.work_left_h:.2f} h by {c.work_basis}{per}")
+        out.append(f"Work left: {duration(c.work_left_h * 3600)} by {c.work_basis}{per}")
     return out
 
 

@@ -355,9 +355,10 @@ def test_throughput_and_time_left_over_the_last_15_minutes(rated_table: Path) ->
     assert c.work_basis == "mean duration of 4 finished job(s)" and c.slots == 1
     text = render_text(c)
     assert "Throughput: 24.0 jobs/h (last 15 min); time left at this rate: 10m00s" in text
-    assert "Work left: 0.11 h by mean duration of 4 finished job(s), 6m40s over 1 slot(s)" in text
+    assert "Work left: 6m40s by mean duration of 4 finished job(s), 6m40s over 1 slot(s)" in text
     assert "Workers: 1 worker(s) alive, 1 slot(s)" in text
     assert "  a6  worker 1 node1:4242  2m00s" in text
+    same_summary(rated_table, c)
     assert "  a5: exit 3: boom" in text
     d = to_json(c)
     assert d["rate_per_h"] == pytest.approx(24.0) and d["time_left_s"] == pytest.approx(600.0)
@@ -379,7 +380,7 @@ def test_estimates_give_the_work_left(tmp_path: Path) -> None:
     db, _ = import_csv(tmp_path / "e.csv", None)
     c = gather(db, now=NOW)
     assert c.work_left_h == pytest.approx(2.5) and c.work_basis == "estimates"
-    assert c.rate_per_h is None and "Work left: 2.50 h by estimates" in render_text(c)
+    assert c.rate_per_h is None and "Work left: 2h30m by estimates" in render_text(c)
 
 
 # -- gather's derived states are deps.Graph's ------------------------------------------------
@@ -421,6 +422,16 @@ def test_derived_states_agree_with_the_dependency_engine_on_a_table(tmp_path: Pa
     assert {j.name: j.derived for j in c.jobs} == derived
     assert c.counts == counts and list(c.counts) == list(counts)
     assert c.blocked_by == roots and counts["blocked"] > 0
+    same_summary(db, c)
+
+
+def same_summary(path: Path, full: Campaign) -> None:
+    """gather(summary=True), what status uses, leaves the done jobs out and changes no number."""
+    s = gather(path, now=full.now, summary=True)
+    assert to_json(s) == to_json(full)
+    assert {j.name: j.derived for j in s.jobs} == {j.name: j.derived for j in full.jobs
+                                                   if j.state != "done"}
+    assert s.unlisted_done == full.counts["done"] and s.total == full.total
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -457,6 +468,7 @@ def test_derived_states_agree_with_the_dependency_engine_on_a_run(tmp_path: Path
     assert {j.name: j.deps for j in c.jobs} == {
         n: [p.name for d in node.deps if (p := g.producer(d)) is not None]
         for n, node in g.nodes.items()}
+    same_summary(run, c)
 
 
 # -- a real ecalj run with one failure ---------------------------------------------------------
@@ -532,6 +544,7 @@ def test_run_throughput_from_the_stored_ends_at_a_fixed_now(ecalj: tuple[Path, s
     last = sorted(ends)[-3]            # a window holding only the last three ends
     c = gather(run, now=last + 900)
     assert c.rate_per_h == pytest.approx(sum(e >= last for e in ends) / 900 * 3600)
+    same_summary(run, c)
     assert gather(run, now=max(ends) + 901).rate_per_h is None
 
 

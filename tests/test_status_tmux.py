@@ -66,7 +66,7 @@ def tmux() -> Iterator[Tmux]:
 
 
 def done_count(screen: str) -> int | None:
-    m = re.search(r"^Done\s+(\d+)\s", screen, re.M)
+    m = re.search(r"^Done:?\s+(\d+)\s", screen, re.M)   # rich view "Done  3", plain "Done: 3"
     return int(m.group(1)) if m else None
 
 
@@ -99,14 +99,17 @@ def watch(tmux: Tmux, name: str, title: str, total: int, finished: subprocess.Po
     return screens
 
 
-def test_watch_a_table_redraws_in_place(tmp_path: Path, tmux: Tmux) -> None:
+@pytest.mark.parametrize("no_color", [False, True], ids=["rich", "NO_COLOR"])
+def test_watch_a_table_redraws_in_place(tmp_path: Path, tmux: Tmux, no_color: bool) -> None:
+    """With NO_COLOR the view is the plain text, and it is still redrawn in place."""
     (tmp_path / "run.sh").write_text(f"#!/bin/sh\nsleep {SLEEP_S}\n")
     (tmp_path / "w.csv").write_text("JOBSCHEDULER_JOB_ID,n\n" + "".join(f"j{i},{i}\n" for i in range(8)))
     r = subprocess.run(["jobauto", "import", "w.csv"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     db = tmp_path / "w.db"
-    tmux.start("table", f"jobauto status {db} --watch --interval {INTERVAL}", tmp_path)
+    env = "NO_COLOR=1 " if no_color else ""
+    tmux.start("table", f"{env}jobauto status {db} --watch --interval {INTERVAL}", tmp_path)
     first_frame(tmux, "table")     # drawn before any work starts
     worker = subprocess.Popen(["jobauto", "run", "w.db", "bash run.sh", "--parallel", "1"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -120,8 +123,11 @@ def test_watch_a_table_redraws_in_place(tmp_path: Path, tmux: Tmux) -> None:
     assert None not in counts and counts == sorted(counts)   # type: ignore[type-var]
     assert len(set(counts)) >= 3, counts
     assert counts[0] == 0 and counts[-1] == 8
-    assert any(re.search(r"^j\d\s+1 \S+:\d+\s", s, re.M) for s in screens)  # a running job, its worker
-    assert "0 worker(s) alive" in screens[-1] and "100% done" in screens[-1]
+    running = r"^\s*j\d\s+worker 1 \S+:\d+\s" if no_color else r"^j\d\s+1 \S+:\d+\s"
+    assert any(re.search(running, s, re.M) for s in screens)  # a running job, its worker
+    assert "0 worker(s) alive" in screens[-1]
+    assert ("done (100%)" if no_color else "100% done") in screens[-1]
+    assert ("\x1b[" in tmux("capture-pane", "-e", "-p", "-t", "table").stdout) != no_color
 
 
 def test_watch_a_run_redraws_in_place(tmp_path: Path, tmux: Tmux) -> None:

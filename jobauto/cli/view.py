@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .tables import _guard, _parser
 
@@ -37,27 +38,33 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
         n = {"failures": args.failures, "running": args.running}
         if args.json:
             while True:
-                print(render_json(gather(args.target)), flush=True)
+                print(render_json(gather(args.target, summary=True)), flush=True)
                 if not args.watch:
                     return 0
                 time.sleep(args.interval)
-        if not user_tty(sys.stdout):
+        if not sys.stdout.isatty():
             while True:
-                print(render_text(gather(args.target), **n), flush=True)
+                print(render_text(gather(args.target, summary=True), **n), flush=True)
                 if not args.watch:
                     return 0
                 print(flush=True)
                 time.sleep(args.interval)
         from rich.console import Console
-        console = Console()
+        from rich.text import Text
+        colour = user_tty(sys.stdout)   # NO_COLOR: the plain text, still redrawn in place
+
+        def view() -> Any:
+            c = gather(args.target, summary=True)
+            return render_rich(c, **n) if colour else Text(render_text(c, **n))
+
+        console = Console(no_color=not colour)
         if not args.watch:
-            console.print(render_rich(gather(args.target), **n))
+            console.print(view())
             return 0
         from rich.live import Live
         # Live rewrites the lines it drew in place (cursor up, overwrite): no clear, no flicker
-        with Live(render_rich(gather(args.target), **n), console=console, auto_refresh=False,
-                  redirect_stdout=False) as live:
+        with Live(view(), console=console, auto_refresh=False, redirect_stdout=False) as live:
             while True:
                 time.sleep(args.interval)
-                live.update(render_rich(gather(args.target), **n), refresh=True)
+                live.update(view(), refresh=True)
     return _guard(prog, go)
