@@ -26,10 +26,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from .errors import ConfigError
+from .view import COUNT_KEYS as STATES
 from .view import Campaign, JobView, assign_depth_steps
 
 COLLAPSE = ("auto", "none", "chains", "groups")
-STATES = ("done", "running", "ready", "waiting", "blocked", "error")
 WORST_FIRST = ("error", "blocked", "running", "ready", "waiting", "done")
 # Fill colours by state: the legend, the DOT and mermaid styles and the report read this one dict.
 PALETTE = {

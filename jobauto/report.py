@@ -12,7 +12,6 @@ import math
 import os
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .graph import BORDER, PALETTE
 from .status import STATE_HELP, duration, percent, rate_lines
+from .view import COUNT_KEYS as STATES
 from .view import Campaign, JobView, assign_depth_steps
 
 TAIL_BYTES = 4096        # of a failed job's output shown in the page
@@ -30,7 +30,6 @@ MAX_ROWS = 2000          # timeline rows drawn one per job; above, one row per s
 LABELLED_ROWS = 200      # up to this many rows carry the job name beside the bar
 FULL_FAILURES = 100      # failures shown in full; the rest in one table
 MAX_STEPS = 500          # rows of the steps table (a table's deep chain has one step per depth)
-STATES = ("done", "running", "ready", "waiting", "blocked", "error")
 
 
 @dataclass
@@ -609,17 +608,3 @@ def make(c: Campaign) -> str:
     """The page for a gathered campaign: draws the DAG and reads the failures' output."""
     return build(c, make_dag(c), output_tails(c))
 
-
-def write(path: Path, text: str) -> None:
-    """Replace `path` atomically (a reader sees the old page or the new one), mode per umask."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -362,7 +362,7 @@ def test_bad_input_exit_2_and_writes_nothing(ecalj: Path, tmp_path: Path) -> Non
     r = cli("notes.txt", "-o", "r.html", cwd=tmp_path)
     assert r.returncode == 2 and "notes.txt" in r.stderr
     r = cli(str(ecalj), "-o", str(tmp_path / "missing" / "r.html"), cwd=tmp_path)
-    assert r.returncode == 2 and "-o/--output" in r.stderr and "does not exist" in r.stderr
+    assert r.returncode == 2 and "-o/--output" in r.stderr and f"no such directory: {tmp_path / 'missing'}" in r.stderr
     (tmp_path / "adir").mkdir()
     r = cli(str(ecalj), "-o", "adir", cwd=tmp_path)
     assert r.returncode == 2 and "-o/--output" in r.stderr and "is a directory" in r.stderr

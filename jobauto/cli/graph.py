@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from .tables import _guard, _parser
+from .view import TARGET, check_output
 
 FORMATS = ("dot", "mermaid", "svg", "png")
 SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg",
@@ -25,8 +25,7 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
                 "  jobauto graph big.db --collapse none --format png -o all.png\n\n"
                 "The format defaults to the -o file's suffix (.dot .gv .mmd .svg .png), else dot.\n"
                 "svg and png need graphviz (apt install graphviz).")
-    p.add_argument("target", type=Path, help="a jobmon run directory (LDIR/DATE) or a job "
-                   "table (.db made by jobauto import)")
+    p.add_argument("target", type=Path, help=TARGET)
     p.add_argument("--format", choices=FORMATS, help="dot (default), mermaid, svg or png")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write here (default: stdout; svg and png only to a pipe or file)")
@@ -46,7 +45,7 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
         from ..graph import layout, to_dot, to_image, to_mermaid
         from ..view import gather
         if out is not None:
-            _check_output(out)
+            check_output(out)
         elif fmt in ("svg", "png") and sys.stdout.isatty():
             raise ConfigError(f"{fmt} is binary or long: write it with -o FILE (or pipe it)",
                               flag="--format")
@@ -70,14 +69,3 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
         return 0
     return _guard(prog, go)
 
-
-def _check_output(out: Path) -> None:
-    """Refuse an output path that cannot be written before anything is read or drawn."""
-    from ..errors import ConfigError
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise ConfigError(f"{out} is a directory: name a file", flag="-o")
-    if not parent.is_dir():
-        raise ConfigError(f"no such directory: {parent} (for {out})", flag="-o")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ConfigError(f"cannot write {out}: permission denied", flag="-o")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .tables import _guard, _parser
+from .view import TARGET, check_output
 
 
 def report_main(argv: list[str], prog: str = "jobauto report") -> int:
@@ -16,7 +17,7 @@ def report_main(argv: list[str], prog: str = "jobauto report") -> int:
                 "examples:\n  jobauto report foobar/20261121-100000            # writes report.html\n"
                 "  jobauto report experiments.db -o /tmp/experiments.html\n\n"
                 "The dependency graph needs graphviz (dot); without it the page shows the DOT text.")
-    p.add_argument("target", type=Path, metavar="RUN|DB", help="a run directory LDIR/DATE or a job table .db")
+    p.add_argument("target", type=Path, metavar="RUN|DB", help=TARGET)
     p.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="FILE",
                    help="the HTML file to write (default: report.html in the current directory); "
                         "replaced atomically")
@@ -24,18 +25,15 @@ def report_main(argv: list[str], prog: str = "jobauto report") -> int:
 
     def go() -> int:
         from ..errors import ConfigError
-        from ..report import make, write
+        from ..quelist import write_atomic
+        from ..report import make
         from ..view import gather
         out: Path = args.output
-        if out.is_dir():
-            raise ConfigError(f"{out} is a directory: name the HTML file to write",
-                              flag="-o/--output")
-        if not out.parent.is_dir():
-            raise ConfigError(f"the directory of {out} does not exist", flag="-o/--output")
+        check_output(out, "-o/--output")
         c = gather(args.target)
         page = make(c)
         try:
-            write(out, page)
+            write_atomic(out, page)
         except OSError as e:
             raise ConfigError(f"cannot write {out}: {e.strerror or e}", flag="-o/--output") from e
         print(f"{prog}: wrote {out} ({c.total} jobs)")

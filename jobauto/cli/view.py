@@ -36,18 +36,15 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
         from ..status import render_json, render_rich, render_text
         from ..view import gather, user_tty
         n = {"failures": args.failures, "running": args.running}
-        if args.json:
+        if args.json or not sys.stdout.isatty():
+            # JSON: one object per line; text: one view per refresh, a blank line between
+            between = "" if args.json else "\n"
             while True:
-                print(render_json(gather(args.target, summary=True)), flush=True)
+                c = gather(args.target, summary=True)
+                print(render_json(c) if args.json else render_text(c, **n), flush=True)
                 if not args.watch:
                     return 0
-                time.sleep(args.interval)
-        if not sys.stdout.isatty():
-            while True:
-                print(render_text(gather(args.target, summary=True), **n), flush=True)
-                if not args.watch:
-                    return 0
-                print(flush=True)
+                print(between, end="", flush=True)
                 time.sleep(args.interval)
         from rich.console import Console
         from rich.text import Text
@@ -68,3 +65,17 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                 time.sleep(args.interval)
                 live.update(view(), refresh=True)
     return _guard(prog, go)
+
+
+def check_output(out: Path, flag: str = "-o") -> None:
+    """Refuse an output path that cannot be written, before anything is read or drawn."""
+    import os
+
+    from ..errors import ConfigError
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise ConfigError(f"{out} is a directory: name a file", flag=flag)
+    if not parent.is_dir():
+        raise ConfigError(f"no such directory: {parent} (for {out})", flag=flag)
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"cannot write {out}: permission denied", flag=flag)
