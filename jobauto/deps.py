@@ -284,3 +284,37 @@ class Graph:
                 else:
                     stack.append(prod.name)
         return sorted(out)
+
+
+def classify(states: list[str], needs: list[tuple[int, ...]],
+             files_unmet: list[bool]) -> tuple[list[str], list[int]]:
+    """Graph's rules in one pass over a snapshot, for viewers of 100,000 jobs (building the
+    incremental Graph job by job takes seconds). `states[i]` is job i's stored state, `needs[i]`
+    the jobs pending job i needs (indexes), `files_unmet[i]` whether it also needs a plain file
+    not known to exist (or an unknown job). Returns each job's derived state ("ready", "waiting",
+    "blocked"; "" when not pending) and the jobs in error that some pending job needs directly:
+    those at the root of every blocked job. tests/test_status.py checks it against Graph."""
+    pending = [i for i, s in enumerate(states) if s == "pending"]
+    needed_by: dict[int, list[int]] = {}
+    for i in pending:
+        for p in needs[i]:
+            needed_by.setdefault(p, []).append(i)
+    # blocked: a pending job that needs a job in error, or a blocked job; spread from the errors
+    roots = [p for p in needed_by if states[p] == "error"]
+    bad: set[int] = set()
+    stack = list(roots)
+    while stack:
+        for d in needed_by.get(stack.pop(), ()):
+            if d not in bad:
+                bad.add(d)
+                stack.append(d)
+    derived = [""] * len(states)
+    for i in pending:
+        if i in bad:
+            derived[i] = "blocked"
+        elif files_unmet[i] or any(states[p] != "done" for p in needs[i]):
+            derived[i] = "waiting"
+        else:
+            derived[i] = "ready"
+    return derived, roots
+

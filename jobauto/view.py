@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .deps import FINISHED, job_of_marker
+from .deps import FINISHED, classify, job_of_marker
 from .errors import StateError
 from .tree import STATE_DIR
 
@@ -116,39 +116,16 @@ def gather(path: Path, *, now: float | None = None, summary: bool = False) -> Ca
 
 
 def _classify(c: Campaign, producers: list[tuple[int, ...]], files_unmet: list[bool]) -> None:
-    """Derived states, counts and the errors that block others, by the rules of deps.Graph in
-    one pass: `producers[i]` are the jobs pending job i needs (indexes into c.jobs), and
-    `files_unmet[i]` says whether it also needs a plain file not known to exist. Building the
-    incremental Graph of 100,000 jobs takes seconds; tests/test_status.py checks the two agree."""
+    """Derived states, counts and the errors that block others (deps.classify)."""
     jobs = c.jobs
     states = [j.state for j in jobs]
-    pending = [i for i, s in enumerate(states) if s == "pending"]
-    needed_by: dict[int, list[int]] = {}
-    for i in pending:
-        for p in producers[i]:
-            needed_by.setdefault(p, []).append(i)
-    # blocked: a pending job that needs a job in error, or a blocked job; spread from the errors
-    roots = [p for p in needed_by if states[p] == "error"]
-    bad: set[int] = set()
-    stack = list(roots)
-    while stack:
-        for d in needed_by.get(stack.pop(), ()):
-            if d not in bad:
-                bad.add(d)
-                stack.append(d)
-    ready = 0
-    for i in pending:
-        if i in bad:
-            jobs[i].derived = "blocked"
-        elif files_unmet[i] or any(states[p] != "done" for p in producers[i]):
-            jobs[i].derived = "waiting"
-        else:
-            jobs[i].derived = "ready"
-            ready += 1
-    c.counts = {"done": states.count("done") + c.unlisted_done, "running": states.count("running"), "ready": ready,
-                "waiting": len(pending) - ready - len(bad), "blocked": len(bad),
-                "error": states.count("error"), "pending": len(pending)}
-    # the errors at the root of some blocked job: those a blocked job needs directly
+    derived, roots = classify(states, producers, files_unmet)
+    for j, d in zip(jobs, derived, strict=True):
+        if d:
+            j.derived = d
+    n = {d: derived.count(d) for d in ("ready", "waiting", "blocked")}
+    c.counts = {"done": states.count("done") + c.unlisted_done, "running": states.count("running"),
+                **n, "error": states.count("error"), "pending": sum(n.values())}
     c.blocked_by = sorted(jobs[p].name for p in roots)
 
 
