@@ -100,6 +100,11 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
         assert "accounting" in ex and tool in ex, ex
     ex = jobauto("explain", str(run), "exit/qsub.0").stdout
     assert "accounting (rule 2 of 3)" in ex
+    # the queue showed the walltime job running: the adapter's running flag gave its start
+    from jobauto.view import gather
+    wall = {j.name: j for j in gather(run).jobs}["wall/qsub.0"]
+    assert wall.queued_at is not None and wall.started_at is not None and wall.ended_at is not None
+    assert wall.queued_at <= wall.started_at <= wall.ended_at + 1  # markers' mtimes: whole seconds
 
 
 def test_invalid_script_is_an_error_with_the_schedulers_message(sched: Sched, tmp_path: Path) -> None:
