@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def build(root: Path, n: int, shape: str) -> list:  # type: ignore[type-arg]
-    from jobauto.tree import JobSpec
+    from jobauto.run.tree import JobSpec
     specs = []
     per_dir = 10 if shape == "chain" else 100
     for i in range(n):
@@ -43,11 +43,12 @@ def build(root: Path, n: int, shape: str) -> list:  # type: ignore[type-arg]
 
 
 def one(n: int, shape: str, cycles: int, finish: int) -> dict:  # type: ignore[type-arg]
-    from jobauto.monitor import Monitor, Settings
-    from jobauto.remote import Remote
-    from jobauto.schedulers.fake import FakeAdapter, FakeCluster
+    from jobauto.cluster.host import Host
+    from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
+    from jobauto.cluster.transport.fake import FakeTransport
+    from jobauto.run.cycle import Monitor, Settings
+    from jobauto.run.mirror import Remote
     from jobauto.store import Store
-    from jobauto.transport.fake import FakeTransport
 
     tmp = Path(tempfile.mkdtemp(prefix="jobauto-bench-"))
     run = tmp / "run"
@@ -55,7 +56,7 @@ def one(n: int, shape: str, cycles: int, finish: int) -> dict:  # type: ignore[t
     store = Store(run / ".jobauto" / "state.db")
     Monitor.create(store, specs, run)
     cluster = FakeCluster()
-    remote = Remote(FakeTransport(cluster), FakeAdapter(), "/r/run")
+    remote = Remote(Host(FakeTransport(cluster), FakeAdapter()), "/r/run")
     t0 = time.process_time()
     m = Monitor(run, store, remote, Settings(maxqsub=200))
     load_s = time.process_time() - t0

@@ -43,10 +43,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobauto.model import Command, CommandResult, Ending, QueueSnapshot  # noqa: E402
-from jobauto.remote import OPS, Observation, Remote  # noqa: E402
-from jobauto.schedulers import adapter_for  # noqa: E402
-from jobauto.transport.ssh import SSHTransport  # noqa: E402
+from jobauto.cluster.host import Host  # noqa: E402
+from jobauto.cluster.schedulers import adapter_for  # noqa: E402
+from jobauto.cluster.transport.ssh import SSHTransport  # noqa: E402
+from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot  # noqa: E402
+from jobauto.run.mirror import OPS, Observation, Remote  # noqa: E402
 
 CLUSTER = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
 CFG, HOST = CLUSTER / "ssh_config", "testhost"
@@ -151,8 +152,8 @@ class Bench:
         self.rundir = f"jobauto-bench/poll-{tag}-{sched}"
         self.home = home
         self.adapter = Timed(adapter_for(sched))
-        self.remote = Remote(transport, self.adapter, self.rundir, user=transport.username,
-                             scheduler_bin=BIN[sched])
+        self.remote = Remote(Host(transport, self.adapter, user=transport.username,
+                                  scheduler_bin=BIN[sched]), self.rundir)
         self.ids: list[str] = []
         self.gen = 0
 
@@ -181,7 +182,7 @@ class Bench:
         return time.perf_counter() - t0
 
     def queue(self) -> QueueSnapshot:
-        argv = self.remote.sched(self.adapter.queue_argv(self.remote.user))
+        argv = self.remote.host.sched(self.adapter.queue_argv(self.remote.host.user))
         return self.adapter.inner.parse_queue(self.t.run(argv))
 
     def ours(self, snap: QueueSnapshot) -> list[str]:
@@ -189,7 +190,7 @@ class Bench:
 
     def kill(self, ids: list[str]) -> None:
         for i in range(0, len(ids), 200):
-            self.t.run(self.remote.sched(KILL[self.sched] + ids[i:i + 200]))
+            self.t.run(self.remote.host.sched(KILL[self.sched] + ids[i:i + 200]))
 
     def wait_listed(self, n: int, timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout
@@ -256,7 +257,7 @@ class Bench:
         that log their name and exec the real program."""
         shim = f"{self.home}/{self.rundir}/shim"
         log = f"{shim}/calls.log"
-        real = self.t.run(self.remote.sched(["sh", "-c", 'for n; do command -v "$n" || echo; done',
+        real = self.t.run(self.remote.host.sched(["sh", "-c", 'for n; do command -v "$n" || echo; done',
                                              "jobauto-bench", *SHIMMED])).text.splitlines()
         lines = [f"mkdir -p {shlex.quote(shim)} && : > {shlex.quote(log)}"]
         for name, path in zip(SHIMMED, real, strict=True):
@@ -264,8 +265,8 @@ class Bench:
                 body = f'#!/bin/sh\necho {name} >> {shlex.quote(log)}\nexec {shlex.quote(path)} "$@"\n'
                 lines.append(f"printf '%s' {shlex.quote(body)} > {shim}/{name} && chmod +x {shim}/{name}")
         self.sh(" && ".join(lines))
-        counting = Remote(self.t, self.adapter, self.rundir, user=self.remote.user,
-                          scheduler_bin=[shim, *BIN[self.sched]])
+        counting = Remote(Host(self.t, self.adapter, user=self.remote.host.user,
+                               scheduler_bin=[shim, *BIN[self.sched]]), self.rundir)
         self.observe(counting, want_queue, acct)
         names = self.t.run(["cat", log]).text.split()
         if not names:
@@ -274,7 +275,7 @@ class Bench:
 
     def naive(self, ids: list[str]) -> list[tuple[str, int, float]]:
         cmd = " ".join(NAIVE[self.sched])
-        cmds = [Command.of(self.remote.sched([*NAIVE[self.sched], i])) for i in ids]
+        cmds = [Command.of(self.remote.host.sched([*NAIVE[self.sched], i])) for i in ids]
         t = time.perf_counter()
         res = self.t.run_many(cmds)
         one_conn = time.perf_counter() - t

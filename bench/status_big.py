@@ -16,7 +16,7 @@ times 5 to 30 minutes, errors carry a two-line message.
     states are set with sqlite3 in one transaction, as workers would have left them: done and
     error rows get started_at, finished_at, elapsed_s, attempts, exit_code (and error); running
     rows get started_at, attempts and a worker among 50 registered alive workers of 10 slots.
-(b) run: LDIR/DATE/.jobauto/state.db written with jobauto.store.Store and jobauto.model.Job, as
+(b) run: LDIR/DATE/.jobauto/state.db written with jobauto.store.Store and jobauto.core.model.Job, as
     jobmon would have left it (names m{i}/qsub.{k}, deps m{i}/qsub.finished.{k-1}, relative to
     the run directory as the store keeps them; submitted,
     first-seen-running, finished/failed times, scheduler ids, verdicts, markers as evidence).
@@ -50,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobauto.model import Job, JobState  # noqa: E402
+from jobauto.core.model import Job, JobState  # noqa: E402
 from jobauto.store import Store  # noqa: E402
 
 CHAIN = 5
@@ -217,8 +217,8 @@ def profile(target: Path) -> None:
     import cProfile
     import pstats
 
-    from jobauto.status import render_text
-    from jobauto.view import gather
+    from jobauto.view.campaign import gather
+    from jobauto.view.status import render_text
     pr = cProfile.Profile()
     pr.enable()
     render_text(gather(target))

@@ -45,10 +45,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobauto.model import JobState  # noqa: E402
+from jobauto.core.model import JobState  # noqa: E402
 from jobauto.store import TableStore  # noqa: E402
 from jobauto.store.sqlite import filesystem  # noqa: E402
-from jobauto.tables import import_csv  # noqa: E402
+from jobauto.table.ops import import_csv  # noqa: E402
 
 GROUP = 10
 ROOTS = 7

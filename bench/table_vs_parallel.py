@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from jobauto.store import TableStore  # noqa: E402
 from jobauto.store.sqlite import filesystem  # noqa: E402
-from jobauto.tables import import_csv  # noqa: E402
+from jobauto.table.ops import import_csv  # noqa: E402
 
 COMMANDS = {"true": ["/bin/true"], "sleep10": ["/bin/sleep", "0.01"]}
 SLOTS = 16

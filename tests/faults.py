@@ -11,9 +11,9 @@ CutTransport is the real SSHTransport talking to the real sshd; only its two sea
 
 from __future__ import annotations
 
-from jobauto.errors import TransportError
-from jobauto.transport.base import HEADER
-from jobauto.transport.ssh import SSHTransport
+from jobauto.cluster.transport.base import HEADER
+from jobauto.cluster.transport.ssh import SSHTransport
+from jobauto.core.errors import TransportError
 
 
 def frames_end(out: bytes | bytearray, k: int) -> int | None:

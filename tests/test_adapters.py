@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from jobauto.errors import SchedulerError
-from jobauto.model import Command, CommandResult, Ending, Verdict
-from jobauto.schedulers import adapter_for, parse_detect
-from jobauto.schedulers.base import NAMES
-from jobauto.schedulers.common import combine, fail, is_transient
-from jobauto.schedulers.fake import FakeAdapter, FakeCluster
-from jobauto.schedulers.local import LocalAdapter
-from jobauto.schedulers.pbs import PbsAdapter
-from jobauto.schedulers.sge import SgeAdapter
-from jobauto.schedulers.slurm import SlurmAdapter
+from jobauto.cluster.schedulers import adapter_for, parse_detect
+from jobauto.cluster.schedulers.base import NAMES
+from jobauto.cluster.schedulers.common import combine, fail, is_transient
+from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
+from jobauto.cluster.schedulers.local import LocalAdapter
+from jobauto.cluster.schedulers.pbs import PbsAdapter
+from jobauto.cluster.schedulers.sge import SgeAdapter
+from jobauto.cluster.schedulers.slurm import SlurmAdapter
+from jobauto.core.errors import SchedulerError
+from jobauto.core.model import Command, CommandResult, Ending, Verdict
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import jobmon
 from helpers import chain, make_job
 
-from jobauto import quelist
+from jobauto.run import quelist
 
 WEIRD = ["it's here", 'say "hi"', "$(touch PWNED)", "a;b", "sp ace"]
 

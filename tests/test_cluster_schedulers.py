@@ -15,8 +15,8 @@ from test_cli_local import _start, max_overlap, runs_per_job
 from test_cluster_sge import base_args, dag, job_body
 from test_reset_explain import jobauto
 
-from jobauto import quelist
-from jobauto.config import Options
+from jobauto.core.config import Options
+from jobauto.run import quelist
 
 pytestmark = pytest.mark.cluster
 
@@ -101,7 +101,7 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     ex = jobauto("explain", str(run), "exit/qsub.0").stdout
     assert "accounting (rule 2 of 3)" in ex
     # the queue showed the walltime job running: the adapter's running flag gave its start
-    from jobauto.view import gather
+    from jobauto.view.campaign import gather
     wall = {j.name: j for j in gather(run).jobs}["wall/qsub.0"]
     assert wall.queued_at is not None and wall.started_at is not None and wall.ended_at is not None
     assert wall.queued_at <= wall.started_at <= wall.ended_at + 1  # markers' mtimes: whole seconds
@@ -132,8 +132,9 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
         sched: Sched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Layers of two jobs; the first submission batch of each layer loses its connection at a
     different step. Every job runs once and the scheduler accepted each job exactly once."""
-    from jobauto import runner
-    from jobauto.monitor import START_GRACE_S
+    from jobauto.cluster import host
+    from jobauto.run import opener as runner
+    from jobauto.run.cycle import START_GRACE_S
 
     c = sched.cluster
     steps = [-1, 0, 1, 2, 3, 4]  # a batch of 2: start mark, 2 submissions, end mark
@@ -152,7 +153,7 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
         transports.append(t)
         return t
 
-    monkeypatch.setattr(runner, "open_transport", cut_transport)
+    monkeypatch.setattr(host, "open_transport", cut_transport)
     opts = Options(ldir=ldir, rdir=rdir, remote=c.host, ssh_config=c.ssh_config, datedir="r",
                    maxqsub=2, lost_after=3600, scheduler=sched.name,
                    scheduler_bin=[a.split("=", 1)[1] for a in sched.args if a.startswith("--scheduler-bin=")])
@@ -229,8 +230,8 @@ def test_auto_detection_on_the_real_hosts(slurm: object) -> None:
     Engine's (Slurm's Torque wrappers) and sbatch exists, it is Slurm."""
     from conftest import HOST, SSH_CONFIG, TORQUE_BIN
 
-    from jobauto.runner import choose_scheduler
-    from jobauto.transport.ssh import SSHTransport
+    from jobauto.cluster.host import choose_scheduler
+    from jobauto.cluster.transport.ssh import SSHTransport
     t = SSHTransport(HOST, config_path=SSH_CONFIG)
     try:
         assert choose_scheduler(Options(remote=HOST), t) == "sge"
@@ -249,7 +250,8 @@ def test_unreadable_and_slow_qsub_answers_are_settled_without_duplicates(
 
     from conftest import HOST, SSH_CONFIG, Cluster, Sched
 
-    from jobauto import remote, runner
+    from jobauto.run import mirror as remote
+    from jobauto.run import opener as runner
     c: Cluster = sge  # type: ignore[assignment]
     base = c.remote_dir("wrapped")
     bindir = c.path(base) / "bin"

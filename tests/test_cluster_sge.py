@@ -14,7 +14,7 @@ from conftest import Cluster, jobmon
 from helpers import make_job
 from test_cli_local import _start, max_overlap, runs_per_job
 
-from jobauto import quelist
+from jobauto.run import quelist
 
 pytestmark = pytest.mark.cluster
 UP = Path(__file__).parent / "cluster"
@@ -142,7 +142,7 @@ def test_unknown_host_key_is_refused_with_advice(sge: Cluster, tmp_path: Path) -
 
 
 def test_proxyjump_and_reconnect_through_the_real_sshd(sshd: Cluster, tmp_path: Path) -> None:
-    from jobauto.transport.ssh import SSHTransport
+    from jobauto.cluster.transport.ssh import SSHTransport
     cfg = tmp_path / "ssh_config"
     base = sshd.ssh_config.read_text()
     body = base.split("\n", 1)[1]  # the settings of "Host testhost"

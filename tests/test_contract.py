@@ -14,13 +14,14 @@ import pytest
 from conftest import Cluster
 from helpers import make_job
 
-from jobauto.model import Command, Verdict
-from jobauto.remote import Remote
-from jobauto.schedulers import adapter_for
-from jobauto.schedulers.fake import FakeAdapter, FakeCluster
-from jobauto.transport.base import BatchCut
-from jobauto.transport.fake import FakeTransport
-from jobauto.tree import fill_job
+from jobauto.cluster.host import Host
+from jobauto.cluster.schedulers import adapter_for
+from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
+from jobauto.cluster.transport.base import BatchCut
+from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.core.model import Command, Verdict
+from jobauto.run.mirror import Remote
+from jobauto.run.tree import fill_job
 
 NAMES = ["plain", "sp ace", "it's", "$(touch PWNED);x"]
 
@@ -34,22 +35,22 @@ class Backend:
             fc = self.cluster
             self.transport = FakeTransport(fc, on_push=lambda local, remote: fc.load_tree(local, remote))
             self.rundir = "/remote/run"
-            self.remote = Remote(self.transport, FakeAdapter(), self.rundir)
+            self.remote = Remote(Host(self.transport, FakeAdapter()), self.rundir)
         elif kind == "local":
-            from jobauto.transport.local import LocalTransport
+            from jobauto.cluster.transport.local import LocalTransport
             self.transport = LocalTransport()
             self.rundir = str(tmp / "remote")
-            self.remote = Remote(self.transport, adapter_for("local"), self.rundir)
+            self.remote = Remote(Host(self.transport, adapter_for("local")), self.rundir)
         else:  # a real scheduler through the real sshd
             from conftest import TORQUE_BIN
 
-            from jobauto.transport.ssh import SSHTransport
+            from jobauto.cluster.transport.ssh import SSHTransport
             c: Cluster = request.getfixturevalue(kind)
             self.transport = SSHTransport(c.host, config_path=c.ssh_config)
             self.rundir = c.remote_dir("contract")
-            self.remote = Remote(self.transport, adapter_for(kind), self.rundir,
-                                 user=self.transport.username,
-                                 scheduler_bin=[TORQUE_BIN] if kind == "pbs" else [])
+            self.remote = Remote(Host(self.transport, adapter_for(kind), user=self.transport.username,
+                                      scheduler_bin=[TORQUE_BIN] if kind == "pbs" else []),
+                                 self.rundir)
 
     def wait_finished(self, names: list[str], gen: list[int]) -> dict[str, tuple[float, bytes]]:
         """Let the jobs end (the fake is told to; real ones are waited for)."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobauto.deps import Graph, job_of_marker, marker_path
-from jobauto.model import Derived, JobState
+from jobauto.core.deps import Graph, job_of_marker, marker_path
+from jobauto.core.model import Derived, JobState
 
 
 def test_marker_paths_map_to_jobs() -> None:

@@ -16,9 +16,18 @@ from pathlib import Path
 import pytest
 from helpers import FAN_IN
 
-from jobauto.errors import ConfigError
-from jobauto.graph import BORDER, PALETTE, Picture, layout, printable, to_dot, to_image, to_mermaid
-from jobauto.view import Campaign, JobView
+from jobauto.core.errors import ConfigError
+from jobauto.view.campaign import Campaign, JobView
+from jobauto.view.graph import (
+    BORDER,
+    PALETTE,
+    Picture,
+    layout,
+    printable,
+    to_dot,
+    to_image,
+    to_mermaid,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SVG = "{http://www.w3.org/2000/svg}"

@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from helpers import chain, make_job
 
-from jobauto import quelist
-from jobauto.model import JobState
-from jobauto.monitor import START_GRACE_S, Monitor, Settings
-from jobauto.remote import Remote
-from jobauto.schedulers.fake import FakeAdapter, FakeCluster
+from jobauto.cluster.host import Host
+from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
+from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.core.model import JobState
+from jobauto.run import quelist
+from jobauto.run.cycle import START_GRACE_S, Monitor, Settings
+from jobauto.run.mirror import Remote
+from jobauto.run.tree import copy_init, discover
 from jobauto.store import Store
-from jobauto.transport.fake import FakeTransport
-from jobauto.tree import copy_init, discover
 
 RDIR = "/remote/run"
 
@@ -46,7 +47,7 @@ class Rig:
     def new_monitor(self) -> Monitor:
         """A fresh monitor on the same store: what a restart after kill -9 sees."""
         self.store = Store(self.run / ".jobauto" / "state.db")
-        remote = Remote(self.transport, FakeAdapter(), RDIR)
+        remote = Remote(Host(self.transport, FakeAdapter()), RDIR)
         return Monitor(self.run, self.store, remote, self.settings)
 
     def job(self, name: str) -> FakeJob:  # noqa: F821 - FakeJob from the fake module
@@ -339,7 +340,7 @@ def test_state_survives_a_new_monitor(rig: Rig) -> None:
 
 def test_running_time_is_when_the_queue_first_shows_it_running(rig: Rig) -> None:
     """The report's timeline: submitted (started@) -> first seen running -> finished."""
-    from jobauto.view import gather
+    from jobauto.view.campaign import gather
     chain(rig.init, "Si", 1)
     m = rig.start()
     m.tick(1000.0)

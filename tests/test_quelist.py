@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobauto import quelist
+from jobauto.core.files import write_atomic
+from jobauto.run import quelist
 
 SPEC_EXAMPLE = """\
 Si/qsub.0 started@2026-11-21T10:00:05 finished@2026-11-21T10:42:17
@@ -34,7 +35,7 @@ def test_names_with_spaces_and_quotes_stay_one_field() -> None:
 
 
 def test_atomic_write_leaves_no_temp(tmp_path: Path) -> None:
-    quelist.write_atomic(tmp_path / "quelist", "a\n")
-    quelist.write_atomic(tmp_path / "quelist", "b\n")
+    write_atomic(tmp_path / "quelist", "a\n")
+    write_atomic(tmp_path / "quelist", "b\n")
     assert (tmp_path / "quelist").read_text() == "b\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["quelist"]

@@ -9,10 +9,10 @@ import pytest
 from conftest import jobmon
 from helpers import EXPERIMENTS, FAN_IN
 
-from jobauto import render as rd
-from jobauto import tree
 from jobauto.cli.jobauto import main as jobauto_main
-from jobauto.errors import JobautoError
+from jobauto.core.errors import JobautoError
+from jobauto.run import tree
+from jobauto.table import render as rd
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

@@ -18,9 +18,9 @@ import pytest
 from conftest import jobmon
 from helpers import EXPERIMENTS, make_job
 
-from jobauto import report
-from jobauto.graph import PALETTE
-from jobauto.view import Campaign, JobView, gather
+from jobauto.view import report
+from jobauto.view.campaign import Campaign, JobView, gather
+from jobauto.view.graph import PALETTE
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = ["<script>alert(1)</script>", 'a"b', "$(x)", "it's & <b>bold</b>"]

@@ -20,13 +20,14 @@ from conftest import jobmon
 from helpers import FAN_IN, chain, make_job
 from rich.console import Console
 
-from jobauto.deps import Graph
-from jobauto.explain import graph_of
-from jobauto.model import Job, JobState
-from jobauto.status import render_json, render_rich, render_text, to_json
+from jobauto.core.deps import Graph
+from jobauto.core.model import Job, JobState
+from jobauto.core.states import COUNT_KEYS
+from jobauto.run.explain import graph_of
 from jobauto.store import Store, TableStore
-from jobauto.tables import import_csv
-from jobauto.view import COUNT_KEYS, Campaign, JobView, gather
+from jobauto.table.ops import import_csv
+from jobauto.view.campaign import Campaign, JobView, gather
+from jobauto.view.status import render_json, render_rich, render_text, to_json
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = 1_800_000_000.0

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import EXPERIMENTS, FAN_IN
 
-from jobauto import table as csvtable
-from jobauto.errors import TableError
+from jobauto.core.errors import TableError
 from jobauto.store import TableStore
+from jobauto.table import csvfile as csvtable
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> Path:

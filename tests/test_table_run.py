@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import EXPERIMENTS, FAN_IN
 
-from jobauto.model import JobState
+from jobauto.core.model import JobState
 from jobauto.store import TableStore
 
 # Records each run: "start ARGS" and "end ARGS" lines, appended atomically.

@@ -7,11 +7,11 @@ import random
 import time
 from pathlib import Path
 
-from jobauto import table as csvtable
-from jobauto.deps import Graph
-from jobauto.model import JobState
+from jobauto.core.deps import Graph
+from jobauto.core.model import JobState
 from jobauto.store import TableStore
 from jobauto.store.table import READY
+from jobauto.table import csvfile as csvtable
 
 
 def make(tmp_path: Path, n: int, rng: random.Random) -> TableStore:

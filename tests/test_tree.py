@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import make_job
 
-from jobauto.errors import ConfigError, TreeError
-from jobauto.tree import check_placeholders, discover, placeholders, substitute
+from jobauto.core.errors import ConfigError, TreeError
+from jobauto.core.scripts import placeholders
+from jobauto.run.tree import check_placeholders, discover, substitute
 
 
 def test_discovery_any_depth_natural_order_and_output_files_are_not_jobs(tmp_path: Path) -> None:

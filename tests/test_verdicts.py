@@ -7,7 +7,7 @@ from pathlib import Path
 from helpers import make_job
 from test_monitor import RDIR, Rig
 
-from jobauto.model import Ending, JobState, Verdict
+from jobauto.core.model import Ending, JobState, Verdict
 from jobauto.store import Store
 
 

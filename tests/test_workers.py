@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from jobauto.cli.workers import workers_main
-from jobauto.errors import ConfigError, JobautoError, SchedulerError
-from jobauto.model import CommandResult
-from jobauto.schedulers import adapter_for
-from jobauto.schedulers.local import LocalAdapter
-from jobauto.schedulers.pbs import PbsAdapter, is_pbspro
-from jobauto.schedulers.sge import SgeAdapter
-from jobauto.schedulers.slurm import SlurmAdapter, slurm_time
-from jobauto.workers import (
+from jobauto.cluster.schedulers import adapter_for
+from jobauto.cluster.schedulers.local import LocalAdapter
+from jobauto.cluster.schedulers.pbs import PbsAdapter, is_pbspro
+from jobauto.cluster.schedulers.sge import SgeAdapter
+from jobauto.cluster.schedulers.slurm import SlurmAdapter, slurm_time
+from jobauto.core.errors import ConfigError, JobautoError, SchedulerError
+from jobauto.core.model import CommandResult
+from jobauto.table.arrays import (
     Paths,
     WorkersOptions,
     default_job_name,
@@ -477,8 +477,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_lost_answer_says_the_outcome_is_unknown(tmp_path: Path) -> None:
-    from jobauto.errors import TransportError
-    from jobauto.transport.local import LocalTransport
+    from jobauto.cluster.transport.local import LocalTransport
+    from jobauto.core.errors import TransportError
 
     site = Site(tmp_path)
 

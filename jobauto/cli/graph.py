@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .tables import _guard, _parser
-from .view import TARGET, check_output
+from jobauto.cli.tables import _guard, _parser
+from jobauto.cli.view import TARGET, check_output
 
 FORMATS = ("dot", "mermaid", "svg", "png")
 SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg",
@@ -41,9 +41,9 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
     fmt = args.format or (SUFFIXES.get(out.suffix.lower(), "dot") if out else "dot")
 
     def go() -> int:
-        from ..errors import ConfigError
-        from ..graph import layout, to_dot, to_image, to_mermaid
-        from ..view import gather
+        from jobauto.core.errors import ConfigError
+        from jobauto.view.campaign import gather
+        from jobauto.view.graph import layout, to_dot, to_image, to_mermaid
         if out is not None:
             check_output(out)
         elif fmt in ("svg", "png") and sys.stdout.isatty():

@@ -53,40 +53,40 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     cmd, rest = args[0], args[1:]
     if cmd == "jobmon":
-        from .jobmon import main as jobmon_main
+        from jobauto.cli.jobmon import main as jobmon_main
         return jobmon_main(rest)
     if cmd == "explain":
-        from .runs import explain_main
+        from jobauto.cli.runs import explain_main
         return explain_main(rest)
     if cmd == "reset":
         from pathlib import Path
         if rest and not rest[0].startswith("-") and Path(rest[0]).is_dir():
-            from .runs import reset_main
+            from jobauto.cli.runs import reset_main
             return reset_main(rest)
-        from .tables import reset_main as table_reset
+        from jobauto.cli.tables import reset_main as table_reset
         return table_reset(rest)
     if cmd == "status":
-        from .view import status_main
+        from jobauto.cli.view import status_main
         return status_main(rest)
     if cmd == "graph":
-        from .graph import graph_main
+        from jobauto.cli.graph import graph_main
         return graph_main(rest)
     if cmd == "report":
-        from .report import report_main
+        from jobauto.cli.report import report_main
         return report_main(rest)
     table_verbs = {"import": "import_main", "add": "add_main", "export": "export_main",
                    "run": "run_main"}
     if cmd in table_verbs:
-        from . import tables
+        from jobauto.cli import tables
         return int(getattr(tables, table_verbs[cmd])(rest))
     if cmd == "render":
-        from .render import render_main
+        from jobauto.cli.render import render_main
         return render_main(rest)
     if cmd == "workers":
-        from .workers import workers_main
+        from jobauto.cli.workers import workers_main
         return workers_main(rest)
     if cmd in ("version", "--version"):
-        from .. import __version__
+        from jobauto import __version__
         print(f"jobauto {__version__}")
         return 0
     print(f"jobauto: error: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)

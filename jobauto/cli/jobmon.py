@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import JobautoError
+from jobauto.core.errors import JobautoError
 
 EXAMPLE = """\
 examples:
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import merge, parse_define
-    from ..runner import open_run
+    from jobauto.core.config import merge, parse_define
+    from jobauto.run.opener import open_run
 
     flags = {k: v for k, v in vars(args).items() if k != "config"}
     if args.define:
@@ -106,18 +106,20 @@ def run(args: argparse.Namespace) -> int:
 def monitor(opts, run_, say) -> int:  # type: ignore[no-untyped-def]
     import time
 
-    from ..daemon import Lock, Stopper, daemonize, loop
-    from ..runner import open_run
+    from jobauto.core.layout import lock_path, state_dir
+    from jobauto.core.lock import Lock
+    from jobauto.run.daemon import Stopper, daemonize, loop
+    from jobauto.run.opener import open_run
 
     if opts.daemon:
         date = run_.date_dir.name
         run_.remote.transport.close()
         run_.store.close()
         say(f"jobmon: detaching; log: {run_.date_dir}/.jobauto/jobmon.log")
-        daemonize(run_.date_dir / ".jobauto")
+        daemonize(state_dir(run_.date_dir))
         opts.datedir = date
         run_ = open_run(opts, log=say)
-    lock = Lock(run_.date_dir / ".jobauto" / "lock")
+    lock = Lock(lock_path(run_.date_dir))
     lock.acquire()
     stopper = Stopper()
     stopper.install()

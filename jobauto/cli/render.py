@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import JobautoError
+from jobauto.core.errors import JobautoError
 
 PROG = "jobauto render"
 EPILOG = """\
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def render_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from ..render import jobmon_flags, render
+        from jobauto.table.render import jobmon_flags, render
         plan = render(args.csv, args.template, args.out)
     except JobautoError as e:
         print(f"{PROG}: error: {e.describe()}", file=sys.stderr)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tables import _guard, _parser
-from .view import TARGET, check_output
+from jobauto.cli.tables import _guard, _parser
+from jobauto.cli.view import TARGET, check_output
 
 
 def report_main(argv: list[str], prog: str = "jobauto report") -> int:
@@ -24,10 +24,10 @@ def report_main(argv: list[str], prog: str = "jobauto report") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..errors import ConfigError
-        from ..quelist import write_atomic
-        from ..report import make
-        from ..view import gather
+        from jobauto.core.errors import ConfigError
+        from jobauto.core.files import write_atomic
+        from jobauto.view.campaign import gather
+        from jobauto.view.report import make
         out: Path = args.output
         check_output(out, "-o/--output")
         c = gather(args.target)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import JobautoError
+from jobauto.core.errors import JobautoError
 
 
 def explain_main(argv: list[str]) -> int:
@@ -18,7 +18,7 @@ def explain_main(argv: list[str]) -> int:
     p.add_argument("rundir", type=Path, help="the run directory, LDIR/DATE")
     p.add_argument("job", help="the job: its name as in quelist (Si/qsub.1), or a path to it")
     args = p.parse_args(argv)
-    from ..explain import explain
+    from jobauto.run.explain import explain
     try:
         lines = explain(args.rundir, args.job)
     except JobautoError as e:
@@ -42,7 +42,7 @@ def reset_main(argv: list[str]) -> int:
     p.add_argument("--status", action="append", default=[],
                    help="reset the jobs in this state: error (default), done, pending")
     args = p.parse_args(argv)
-    from ..explain import request_reset
+    from jobauto.run.explain import request_reset
     try:
         picked, note = request_reset(args.rundir, args.jobs, args.status)
     except JobautoError as e:

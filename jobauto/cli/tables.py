@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import JobautoError
+from jobauto.core.errors import JobautoError
 
 EXIT = "exit codes: 0 success; 1 some jobs failed or cannot run; 2 bad usage or input"
 
@@ -41,7 +41,7 @@ def import_main(argv: list[str], prog: str = "jobauto import") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..tables import import_csv
+        from jobauto.table.ops import import_csv
         db, n = import_csv(args.csv, args.db)
         print(f"{prog}: {n} jobs from {args.csv} into {db}")
         return 0
@@ -57,7 +57,7 @@ def add_main(argv: list[str], prog: str = "jobauto add") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..tables import add_csv
+        from jobauto.table.ops import add_csv
         n = add_csv(args.db, args.csv)
         print(f"{prog}: {n} jobs from {args.csv} added to {args.db}")
         return 0
@@ -76,7 +76,7 @@ def export_main(argv: list[str], prog: str = "jobauto export") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..tables import export
+        from jobauto.table.ops import export
         out, n = export(args.db, args.out, args.status)
         print(f"{prog}: {n} jobs written to {out}")
         return 0
@@ -97,7 +97,7 @@ def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..tables import reset
+        from jobauto.table.ops import reset
         done, refused, unknown = reset(args.db, args.ids, args.status)
         shown = ", ".join(done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
         print(f"{prog}: {len(done)} job(s) pending again{': ' + shown if done else ''}")
@@ -112,7 +112,7 @@ def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
 
 # -- status ------------------------------------------------------------------------------------
 def status_main(argv: list[str], prog: str = "jobauto status") -> int:
-    from .view import status_main as view_status
+    from jobauto.cli.view import status_main as view_status
     return view_status(argv, prog)
 
 
@@ -144,8 +144,8 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
     args = p.parse_args(argv)
 
     def go() -> int:
-        from ..errors import ConfigError
-        from ..worker import RunOptions, Worker, parse_command
+        from jobauto.core.errors import ConfigError
+        from jobauto.table.worker import RunOptions, Worker, parse_command
         if args.parallel < 1:
             raise ConfigError("must be at least 1", flag="--parallel")
         if args.max_runtime is not None and args.max_runtime <= 0:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .tables import _guard, _parser
+from jobauto.cli.tables import _guard, _parser
 
 TARGET = "a jobmon run directory (LDIR/DATE) or a job table (.db made by jobauto import)"
 
@@ -33,8 +33,8 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
         p.error(f"--interval must be positive, not {args.interval:g}")
 
     def go() -> int:
-        from ..status import render_json, render_rich, render_text
-        from ..view import gather, user_tty
+        from jobauto.view.campaign import gather, user_tty
+        from jobauto.view.status import render_json, render_rich, render_text
         n = {"failures": args.failures, "running": args.running}
         if args.json or not sys.stdout.isatty():
             # JSON: one object per line; text: one view per refresh, a blank line between
@@ -71,7 +71,7 @@ def check_output(out: Path, flag: str = "-o") -> None:
     """Refuse an output path that cannot be written, before anything is read or drawn."""
     import os
 
-    from ..errors import ConfigError
+    from jobauto.core.errors import ConfigError
     parent = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise ConfigError(f"{out} is a directory: name a file", flag=flag)

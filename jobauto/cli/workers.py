@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..errors import JobautoError
+from jobauto.core.errors import JobautoError
 
 PROG = "jobauto workers"
 EPILOG = """\
@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 def workers_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from ..errors import ConfigError
-        from ..workers import WorkersOptions, describe, start_workers
+        from jobauto.core.errors import ConfigError
+        from jobauto.table.arrays import WorkersOptions, describe, start_workers
 
         bin_dirs = [d for d in (args.scheduler_bin or "").split(":") if d]
         try:

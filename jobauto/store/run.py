@@ -10,9 +10,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import StateError
-from ..model import Job, JobState
-from .sqlite import connect, transaction
+from jobauto.core.errors import StateError
+from jobauto.core.layout import state_db
+from jobauto.core.model import Job, JobState
+from jobauto.store.sqlite import connect, transaction
 
 SCHEMA_VERSION = 3
 
@@ -227,3 +228,12 @@ class Store:
     def events(self, job: str) -> list[tuple[float, str, str]]:
         return [(r[0], r[1], r[2]) for r in
                 self.db.execute("SELECT at, kind, detail FROM events WHERE job=? ORDER BY id", (job,))]
+
+
+def open_run_store(run_dir: Path, *, readonly: bool) -> Store:
+    """The store of run directory LDIR/DATE; an error naming it when it is not a run."""
+    db = state_db(run_dir)
+    if not db.exists():
+        raise StateError("not a jobmon run directory (no .jobauto/state.db): pass LDIR/DATE",
+                         file=str(run_dir))
+    return Store(db, readonly=readonly)

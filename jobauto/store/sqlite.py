@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import StateError
+from jobauto.core.errors import StateError
 
 BUSY_TIMEOUT_MS = 30_000
 LOCK_WAIT_S = 600.0          # give up on a lock after this long (then: an error naming the file)

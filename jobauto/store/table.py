@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import StateError
-from ..model import JobState, TableJob, Worker
-from ..table import Table
-from .sqlite import connect, retrying, transaction
+from jobauto.core.errors import StateError
+from jobauto.core.model import JobState, TableFile, TableJob, Worker
+from jobauto.store.sqlite import connect, retrying, transaction
 
 SCHEMA_VERSION = 1
 KIND = "jobauto-table"
@@ -126,7 +125,7 @@ class TableStore:
 
     # -- creating and adding -----------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, table: Table, *, now: float) -> TableStore:
+    def create(cls, path: Path, table: TableFile, *, now: float) -> TableStore:
         """Write a new table file atomically: it appears whole or not at all."""
         path = Path(path)
         if path.exists():
@@ -154,7 +153,7 @@ class TableStore:
                 os.unlink(tmp)
         return cls(path)
 
-    def add(self, table: Table, *, now: float) -> int:
+    def add(self, table: TableFile, *, now: float) -> int:
         """Add validated rows (validated against this table's ids and columns)."""
         with self.tx() as db:
             have = dict(db.execute("SELECT id, row FROM jobs").fetchall())
@@ -393,7 +392,7 @@ class TableStore:
                         self.path)
 
 
-def _insert(db: sqlite3.Connection, table: Table, have: dict[str, int]) -> None:
+def _insert(db: sqlite3.Connection, table: TableFile, have: dict[str, int]) -> None:
     start = int(db.execute("SELECT COALESCE(MAX(row), 0) + 1 FROM jobs").fetchone()[0])
     rows = {r.id: start + i for i, r in enumerate(table.rows)}
     db.executemany("INSERT INTO jobs(row, id, params, priority, estimate_h, deps) "

@@ -39,7 +39,7 @@ cap() {
 REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
 adapter_cmd() {
     PYTHONPATH="$REPO" python3 -c 'import shlex, sys
-from jobauto.schedulers import adapter_for
+from jobauto.cluster.schedulers import adapter_for
 sched, method, *args = sys.argv[1:]
 fn = getattr(adapter_for(sched), method)
 print(shlex.join(fn(args) if method in ("acct_argv", "cancel_argv") else fn(*args)))' "$@"

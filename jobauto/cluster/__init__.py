@@ -1,0 +1,1 @@
+"""Reaching the cluster: transports, scheduler adapters, and the one place that joins them."""

@@ -1,0 +1,257 @@
+"""A scripted fake cluster: an in-memory file tree and scheduler behind a FakeTransport.
+
+It answers the same operations the real cluster answers (jobauto.run.mirror.OPS and the fake
+adapter's qsub/qstat/qacct/qdel), so tick() can be tested fast with an explicit clock. The contract suite
+(tests/test_contract.py) runs the same scenario here and on the real local and SSH clusters.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobauto.cluster.schedulers.common import fail, first_id
+from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
+
+MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
+
+
+class FakeAdapter:
+    name = "fake"
+    can_find_by_name = True
+
+    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+        return ["fake-qsub", job_name, script, *extra]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        return first_id(result, "fake-qsub")
+
+    def queue_argv(self, user: str | None) -> list[str]:
+        return ["fake-qstat"]
+
+    def parse_queue(self, result: CommandResult) -> QueueSnapshot:
+        if result.rc != 0:
+            return QueueSnapshot(False, error=str(fail(result, "fake-qstat")))
+        entries = {}
+        for line in result.text.splitlines():
+            jid, name, state, reason = line.split("\t")
+            # Grid Engine's letters: h held (hqw), E error (Eqw)
+            entries[jid] = QueueEntry(jid, name, state, held="h" in state, error="E" in state,
+                                      reason=reason, running="r" in state and "E" not in state)
+        return QueueSnapshot(True, entries)
+
+    def acct_argv(self, ids: list[str]) -> list[str] | None:
+        return ["fake-qacct", *ids]
+
+    def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
+        if result.rc != 0:
+            raise fail(result, "fake-qacct")
+        out = {}
+        for line in result.text.splitlines():
+            jid, verdict, code, name, evidence = line.split("\t", 4)
+            out[jid] = Ending(jid, Verdict(verdict), int(code) if code else None, evidence, name)
+        return out
+
+    def cancel_argv(self, ids: list[str]) -> list[str]:
+        return ["fake-qdel", *ids]
+
+    def array_args(self, n: int) -> list[str]:
+        return ["-t", f"1-{n}"]
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return ["-l", f"h_rt={seconds}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        return ["fake-qsub-array", job_name, *self.array_args(n), *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        return first_id(result, "fake-qsub")
+
+
+@dataclass
+class FakeJob:
+    id: str
+    name: str
+    dir: str
+    script: str
+    state: str = "r"
+    reason: str = ""              # the scheduler's reason for the state (printed by fake-qdel)
+    # how it left the queue, as fake-qacct reports it; its name is the job's unless a test sets
+    # another one (an older job's record under a reused id)
+    ending: Ending | None = None
+
+
+class FakeCluster:
+    """Files and a scheduler in memory; call it with a Command, get a CommandResult."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.seq: dict[str, int] = {}     # change counter per file, stands in for ctime
+        self.log: list[str] = []          # paths in write order: log[i] was written at seq i+1
+        self.clock = 0
+        self.queue: dict[str, FakeJob] = {}
+        self.submitted: list[FakeJob] = []
+        self.next_id = 100
+        self.refuse: str | None = None     # the next submissions fail with this message
+        self.refuse_rc = 1
+        self.qstat_fails = False
+        self.qacct_fails = False
+        self.mtime = 1_700_000_000.0
+
+    # -- test helpers ------------------------------------------------------------------------
+    def write(self, path: str, data: bytes = b"") -> None:
+        self.clock += 1
+        self.files[path] = data
+        self.seq[path] = self.clock
+        self.log.append(path)
+
+    def finish(self, job: FakeJob, rc: int = 0, keep_in_queue: bool = False) -> None:
+        """Let a job end the way the templates do: failed marker first, then finished."""
+        ident = job.script[len("qsub."):]
+        if rc:
+            self.write(posixpath.join(job.dir, "qsub.failed." + ident), f"{rc}\n".encode())
+        self.write(posixpath.join(job.dir, "qsub.finished." + ident))
+        if not keep_in_queue:
+            self.end(job, Verdict.FAILED if rc else Verdict.DONE, rc, f"fake: exit {rc}")
+
+    def end(self, job: FakeJob, verdict: Verdict, exit_code: int | None = None,
+            evidence: str = "") -> None:
+        """Take a job off the queue with an accounting record and no markers (walltime, qdel,
+        out of memory, node failure); finish() is the way a job ends by itself."""
+        self.queue.pop(job.id, None)
+        job.ending = Ending(job.id, verdict, exit_code, evidence or f"fake: {verdict.value}",
+                            job.name)
+
+    def running(self) -> list[FakeJob]:
+        return list(self.queue.values())
+
+    def load_tree(self, local: Path, remote: str) -> None:
+        for dirpath, dirnames, filenames in os.walk(local):
+            dirnames[:] = [d for d in dirnames if d != ".jobauto"]
+            for f in filenames:
+                if f in ("quelist", ".quelist.tmp"):
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, f), local).replace(os.sep, "/")
+                self.write(posixpath.join(remote, rel), Path(dirpath, f).read_bytes())
+
+    # -- the handler -------------------------------------------------------------------------
+    def __call__(self, cmd: Command) -> CommandResult:
+        argv = list(cmd.argv)
+        if argv[:2] == ["sh", "-c"] and argv[3].startswith("jobauto-"):
+            return getattr(self, "op_" + argv[3][len("jobauto-"):])(argv, argv[4:], cmd.cwd)
+        if argv[0] == "fake-qsub":
+            return self.qsub(argv, cmd.cwd or "")
+        if argv[0] == "fake-qstat":
+            if self.qstat_fails:
+                return CommandResult(tuple(argv), 1, b"", "error: unable to contact qmaster")
+            out = "".join(f"{j.id}\t{j.name}\t{j.state}\t{j.reason}\n" for j in self.queue.values())
+            return CommandResult(tuple(argv), 0, out.encode())
+        if argv[0] == "fake-qacct":
+            return self.qacct(argv)
+        if argv[0] == "fake-qdel":
+            return self.qdel(argv)
+        if argv[:3] == ["mkdir", "-p", "--"]:
+            return CommandResult(tuple(argv), 0)
+        if argv[:2] == ["touch", "--"]:
+            self.write(argv[2])
+            return CommandResult(tuple(argv), 0)
+        return CommandResult(tuple(argv), 127, b"", f"fake cluster: unknown command {argv[0]}")
+
+    def qsub(self, argv: list[str], cwd: str) -> CommandResult:
+        if self.refuse is not None:
+            return CommandResult(tuple(argv), self.refuse_rc, b"", self.refuse)
+        name, script = argv[1], argv[2]
+        if posixpath.join(cwd, script) not in self.files:
+            return CommandResult(tuple(argv), 1, b"", f"Unable to read script file because of error: {script}")
+        self.next_id += 1
+        job = FakeJob(str(self.next_id), name, cwd, script)
+        self.queue[job.id] = job
+        self.submitted.append(job)
+        return CommandResult(tuple(argv), 0, f"{job.id}\n".encode())
+
+    def qacct(self, argv: list[str]) -> CommandResult:
+        if self.qacct_fails:
+            return CommandResult(tuple(argv), 1, b"", "error: can't open accounting file")
+        jobs = {j.id: j for j in self.submitted}
+        out = ""
+        for jid in argv[1:]:
+            end = jobs[jid].ending if jid in jobs else None
+            if end is not None:
+                code = "" if end.exit_code is None else str(end.exit_code)
+                out += f"{jid}\t{end.verdict.value}\t{code}\t{end.name}\t{end.evidence}\n"
+        return CommandResult(tuple(argv), 0, out.encode())
+
+    def qdel(self, argv: list[str]) -> CommandResult:
+        out, err = "", ""
+        for jid in argv[1:]:
+            job = self.queue.get(jid)
+            if job is None:
+                err += f"denied: job \"{jid}\" does not exist\n"
+                continue
+            if job.reason:
+                out += f"job {jid}: {job.reason}\n"
+            out += f"deleted job {jid}\n"
+            self.end(job, Verdict.CANCELLED, None, "fake: deleted by qdel")
+        return CommandResult(tuple(argv), 1 if err else 0, out.encode(), err)
+
+    def op_scan(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        d, gen, base = args
+        stamp = posixpath.join(d, ".jobauto", f"scan.{gen}")
+        since = self.seq.get(posixpath.join(d, ".jobauto", f"scan.{base}"), -1) if base else -1
+        self.write(stamp)
+        names: list[str] = []
+        recent = {p for p in self.log[max(since, 0):] if p in self.files} if since >= 0 else self.files
+        for path in sorted(recent):
+            if not path.startswith(d + "/") or "/.jobauto/" in path[len(d):] or self.seq[path] <= since:
+                continue
+            base_name = posixpath.basename(path)
+            if any(fnmatch.fnmatchcase(base_name, g) for g in MARKER_GLOBS):
+                names.append(path)
+                if base_name.startswith("qsub.dependency."):
+                    script = posixpath.join(posixpath.dirname(path), "qsub." + base_name[16:])
+                    if script in self.files:
+                        names.append(script)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:") as tar:
+            for path in names:
+                data = self.files[path]
+                info = tarfile.TarInfo("./" + path[len(d) + 1:])
+                info.size = len(data)
+                info.mtime = int(self.mtime)
+                tar.addfile(info, io.BytesIO(data))
+        return CommandResult(tuple(argv), 0, buf.getvalue())
+
+    def op_exists(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        d, paths = args[0], args[1:]
+        found = [p for p in paths if posixpath.join(d, p) in self.files]
+        return CommandResult(tuple(argv), 0, b"".join(p.encode() + b"\0" for p in found))
+
+    def op_submit(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        journal, token, inner = args[0], args[1], args[2:]
+        res = self(Command.of(inner, cwd))
+        line = " ".join(res.text.split())[:300]
+        self._append(journal, f"S\t{token}\t{res.rc}\t{line}\n")
+        return CommandResult(tuple(argv), res.rc, res.stdout, res.stderr)
+
+    def op_mark(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        self._append(args[0], f"B\t{args[1]}\t{args[2]}\n")
+        return CommandResult(tuple(argv), 0)
+
+    def op_journal(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        text = self.files.get(args[0], b"").decode()
+        keys = args[1:]
+        out = "".join(ln + "\n" for ln in text.splitlines() if any(k in ln for k in keys))
+        return CommandResult(tuple(argv), 0, out.encode())
+
+    def op_rm(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        for p in args[1:]:
+            self.files.pop(posixpath.join(args[0], p), None)
+        return CommandResult(tuple(argv), 0)
+
+    def _append(self, path: str, text: str) -> None:
+        self.write(path, self.files.get(path, b"") + text.encode())

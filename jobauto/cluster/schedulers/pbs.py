@@ -1,0 +1,269 @@
+"""PBS Pro / OpenPBS and Torque (also Slurm's Torque wrappers): qsub, qstat -u plus qstat -f."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from jobauto.cluster.schedulers.common import (
+    acct_failed,
+    fail,
+    first_id,
+    hms,
+    one_line,
+    signal_exit,
+)
+from jobauto.cluster.schedulers.slurm import SACCT_FIELDS, SlurmAdapter
+from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
+
+# The user's jobs, then their full records. The listing (`qstat -u`) finds them, but its
+# name column is cut (PBS Pro: 10 characters, Torque: 16), too short to find a submission by
+# its name; `qstat -f` has the whole name and the hold types. Only ids the listing printed go
+# to `qstat -f`, as digits with an optional [] (set -f: no globbing), and only those not yet
+# finished (state C/F/X, the column before last): Torque and the Slurm wrappers list finished
+# jobs for minutes, and asking for their records made a cycle grow with them (bench/).
+# A failing listing is a failed query; a failing `qstat -f` (a job that ended in between)
+# still leaves the listing.
+QUEUE = (
+    'u=${1:-$(id -un)}; set -f; list=$(qstat -u "$u") || exit; printf "%s\\n" "$list"; '
+    'ids=$(printf "%s\\n" "$list" | awk \'NF > 1 && $(NF-1) !~ /^[CFX]$/ && '
+    'match($1, /^[0-9]+(\\[[0-9]*\\])?/) { print substr($1, RSTART, RLENGTH) }\'); '
+    '[ -z "$ids" ] || qstat -f $ids 2>/dev/null; exit 0'
+)
+# PBS Pro keeps finished jobs for `qstat -x` (state F, Exit_status). Torque's -x means XML
+# and shows the jobs it keeps (keep_completed; state C, exit_status). Slurm's wrappers reject
+# -x (exit 2, usage): then plain `qstat -f`. The first call's stderr is kept unless it was that.
+SACCT_MARK = "@@jobauto-sacct"
+ACCT = (
+    '{ err=$(qstat -x -f "$@" 2>&1 >&3); rc=$?; } 3>&1; '
+    'if [ "$rc" -eq 2 ]; then qstat -f "$@"; elif [ -n "$err" ]; then printf "%s\\n" "$err" >&2; fi; '
+    # PBS-style qsub on top of Slurm (Slurm's Torque wrappers): their qstat keeps no exit status,
+    # but Slurm's own accounting has the whole record
+    f'if command -v sacct >/dev/null 2>&1; then printf "%s\\n" "{SACCT_MARK}"; '
+    f'ids=$(IFS=,; echo "$*"); sacct -X -n -P -o {SACCT_FIELDS} -j "$ids" 2>/dev/null; fi; '
+    'exit 0'
+)
+
+FINISHED = {"C", "F", "X"}  # completed (Torque), finished (PBS Pro), finished subjob (PBS Pro)
+
+# Exit codes the PBS Pro / OpenPBS MoM sets instead of the script's (src/include/job.h,
+# JOB_EXEC_*): -1..-23 are failures to start or set up the job on its host; -24..-29 kills
+# for exceeding a limit.
+PBSPRO_LIMITS = {
+    -24: (Verdict.FAILED, "JOB_EXEC_KILL_NCPUS_BURST"),
+    -25: (Verdict.FAILED, "JOB_EXEC_KILL_NCPUS_SUM"),
+    -26: (Verdict.OOM, "JOB_EXEC_KILL_VMEM"),
+    -27: (Verdict.OOM, "JOB_EXEC_KILL_MEM"),
+    -28: (Verdict.WALLTIME, "JOB_EXEC_KILL_CPUT"),
+    -29: (Verdict.WALLTIME, "JOB_EXEC_KILL_WALLTIME"),
+}
+# Torque's (Adaptive Computing, "Job exit status", 6.1): -1..-9, -13, -14 failures to start
+# the job on its host; -10..-12 kills for exceeding a limit. The same numbers mean other things
+# in PBS Pro, so the attribute's spelling tells them apart: Torque "exit_status", PBS Pro
+# "Exit_status".
+TORQUE_LIMITS = {
+    -10: (Verdict.OOM, "JOB_EXEC_OVERLIMIT_MEM"),
+    -11: (Verdict.WALLTIME, "JOB_EXEC_OVERLIMIT_WT"),
+    -12: (Verdict.WALLTIME, "JOB_EXEC_OVERLIMIT_CPUT"),
+}
+
+
+def base_id(raw: str) -> str:
+    """The sequence number: 17.server, 12[].server, 12[3].server, 1234.pbs* (cut) -> 17, 12, 1234."""
+    m = re.match(r"\s*(\d+)", raw)
+    return m.group(1) if m else raw.strip()
+
+
+def parse_full(text: str) -> list[dict[str, str]]:
+    """`qstat -f` records: "Job Id: X" then "key = value" lines; long values continue on
+    lines without " = " (PBS Pro wraps at 80 columns)."""
+    records: list[dict[str, str]] = []
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("Job Id:"):
+            records.append({"Job Id": line.split(":", 1)[1].strip()})
+            key = ""
+        elif records and line[:1].isspace() and " = " in line:
+            key, value = line.strip().split(" = ", 1)
+            records[-1][key] = value
+        elif records and key and line[:1].isspace() and line.strip():
+            records[-1][key] += line.strip()
+    return records
+
+
+def parse_xml(text: str) -> list[dict[str, str]]:
+    """Torque's `qstat -x`: <Data><Job><Job_Id>..</Job_Id><resources_used><walltime>.."""
+    try:
+        root = ET.fromstring(text[text.index("<Data"):].strip())
+    except (ValueError, ET.ParseError):
+        return []
+    records = []
+    for job in root.iter("Job"):
+        rec = {"Job Id": (job.findtext("Job_Id") or "").strip()}
+        for child in job:
+            if len(child):
+                rec.update({f"{child.tag}.{c.tag}": (c.text or "").strip() for c in child})
+            else:
+                rec[child.tag] = (child.text or "").strip()
+        records.append(rec)
+    return records
+
+
+def seconds(value: str) -> float:
+    total = 0.0
+    for part in value.split(":"):
+        total = total * 60 + (float(part) if re.fullmatch(r"\d+(\.\d+)?", part) else 0.0)
+    return total
+
+
+def record_ending(rec: dict[str, str]) -> Ending | None:
+    """The Ending of a finished job's record; None while it runs or when it has no exit
+    status (Slurm's Torque wrappers never print one: C says only that the job ended)."""
+    if rec.get("job_state", "") not in FINISHED:
+        return None
+    pbspro = "Exit_status" in rec
+    raw = rec.get("Exit_status", rec.get("exit_status", "")).strip()
+    if not re.fullmatch(r"-?\d+", raw):
+        return None
+    status = int(raw)
+    used, limit = rec.get("resources_used.walltime", ""), rec.get("Resource_List.walltime", "")
+    table = PBSPRO_LIMITS if pbspro else TORQUE_LIMITS
+    verdict, name = table.get(status, (None, ""))
+    if verdict is None:
+        if status == 0:
+            verdict = Verdict.DONE
+        elif status < 0:
+            verdict, name = Verdict.NODE_FAILURE, "JOB_EXEC_* setup failure"
+        elif status > 256 and used and limit and seconds(used) >= seconds(limit) > 0:
+            # older PBS Pro kills at the walltime limit with SIGTERM, like qdel: 271
+            verdict, name = Verdict.WALLTIME, f"signal {status - 256} at the walltime limit"
+        elif status in (256 + 9, 256 + 15):
+            verdict, name = Verdict.CANCELLED, f"killed by signal {status - 256}: qdel"
+        elif status > 256:
+            verdict, name = Verdict.FAILED, f"killed by signal {status - 256}"
+        else:
+            verdict = Verdict.FAILED
+    code = signal_exit(0, status - 256) if status > 256 else status
+    attr = "Exit_status" if pbspro else "exit_status"
+    ev = one_line(f"qstat: {rec['Job Id']} Job_Name={rec.get('Job_Name', '')} "
+                  f"job_state={rec['job_state']} {attr}={status}"
+                  f"{f' ({name})' if name else ''}"
+                  f"{f' walltime={used}/{limit}' if used else ''}")
+    return Ending(base_id(rec["Job Id"]), verdict, code, ev, rec.get("Job_Name", "").strip())
+
+
+# `qsub --version`: PBS Pro / OpenPBS print "pbs_version = 2022.1.1", Torque "Version: 6.1.3",
+# Slurm's Torque wrappers "Unknown option: version" (exit 2).
+VERSION = "qsub --version 2>&1; exit 0"
+
+
+def version_argv() -> list[str]:
+    return ["sh", "-c", VERSION]
+
+
+def is_pbspro(result: CommandResult) -> bool:
+    """Whether `qsub --version` came from PBS Pro / OpenPBS (arrays: -J) rather than Torque or
+    Slurm's Torque wrappers (arrays: -t)."""
+    return "pbs_version" in result.text.lower()
+
+
+class PbsAdapter:
+    name = "pbs"
+    can_find_by_name = True
+
+    def __init__(self, pro: bool = False) -> None:
+        self.pro = pro  # PBS Pro / OpenPBS rather than Torque (only arrays differ)
+
+    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+        # No -o/-e: PBS cannot put the job id into a path, and the default NAME.oSEQ in the
+        # submit directory keeps one file per attempt (the template joins them with -j oe).
+        # The script is an argument: the Torque wrapper cannot read one from stdin.
+        return ["qsub", "-N", job_name, *extra, script]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        # "17" (Slurm's wrapper), "17.server" (Torque, PBS Pro), arrays "12[]" / "12[].server"
+        return first_id(result, "qsub", r"^\s*(\d+)(?:\[\d*\])?(?:\.\S*)?\s*$")
+
+    def queue_argv(self, user: str | None) -> list[str]:
+        return ["sh", "-c", QUEUE, "jobauto-queue", user or ""]
+
+    def parse_queue(self, result: CommandResult) -> QueueSnapshot:
+        if result.rc != 0:
+            return QueueSnapshot(False, error=str(fail(result, "qstat")))
+        entries: dict[str, QueueEntry] = {}
+        for line in result.text.splitlines():
+            cols = line.split()
+            # a listing row: Job ID, Username, Queue, Jobname, SessID, NDS, TSK, Memory, Time, S, Time
+            if len(cols) >= 6 and line[:1].isdigit():
+                keep(entries, QueueEntry(base_id(cols[0]), cols[3], cols[-2], held=cols[-2] == "H",
+                                         running=cols[-2] in ("R", "B", "E")))
+        full: dict[str, QueueEntry] = {}
+        for rec in parse_full(result.text):
+            state = rec.get("job_state", "")
+            # H: held (Hold_Types u user, o operator, s system). A system hold (too many failed
+            # attempts to run, a bad uid) waits for an administrator: an error, like Eqw.
+            # Slurm's wrappers show a held job as Q and print no Hold_Types.
+            held = state == "H"
+            keep(full, QueueEntry(base_id(rec["Job Id"]), rec.get("Job_Name", ""), state,
+                                  held=held, error=held and "s" in rec.get("Hold_Types", ""),
+                                  running=state in ("R", "B", "E"),
+                                  reason=rec.get("comment", "")))
+        entries.update({jid: e for jid, e in full.items() if jid in entries})
+        return QueueSnapshot(True, {jid: e for jid, e in entries.items() if e.state not in FINISHED})
+
+    def acct_argv(self, ids: list[str]) -> list[str] | None:
+        return ["sh", "-c", ACCT, "jobauto-acct", *ids]
+
+    def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
+        text, _, sacct = result.text.partition(SACCT_MARK + "\n")
+        out = self._parse_pbs(result, text)
+        if sacct.strip():
+            rest = SlurmAdapter().parse_acct(CommandResult(result.argv, 0, sacct.encode()))
+            out = {**rest, **out}  # a PBS record with an exit status wins
+        return out
+
+    def _parse_pbs(self, result: CommandResult, text: str) -> dict[str, Ending]:
+        records = parse_xml(text) if "<Data" in text else parse_full(text)
+        out: dict[str, Ending] = {}
+        for rec in records:
+            end = record_ending(rec)
+            if end is not None:
+                out[end.sched_id] = end
+        # exit 153 alone: PBSE_UNKJOBID (15001) modulo 256, every id unknown
+        err = acct_failed(result, "qstat", bool(records) or (result.rc == 153 and not result.stderr))
+        if err is not None:
+            raise err
+        return out
+
+    def cancel_argv(self, ids: list[str]) -> list[str]:
+        return ["qdel", *ids]
+
+    def array_args(self, n: int) -> list[str]:
+        if self.pro:
+            # PBS Pro's -J wants a range start-end with end > start (its manual; no PBS Pro here
+            # to try 1-1), so one worker is a plain job
+            return ["-J", f"1-{n}"] if n > 1 else []
+        return ["-t", f"1-{n}"]  # Torque; Slurm's wrappers take -t and -J alike
+
+    def walltime_args(self, seconds: int) -> list[str]:
+        return ["-l", f"walltime={hms(seconds)}"]
+
+    def array_submit_argv(self, script: str, job_name: str, n: int, extra: list[str]) -> list[str]:
+        # No -o/-e: the default NAME.oSEQ-INDEX (Torque), NAME.oSEQ.INDEX (PBS Pro, Slurm's
+        # wrappers) lands in the submit directory. Slurm's wrappers join their sbatch command
+        # line into one shell string unquoted, so every word here is free of spaces.
+        return ["qsub", "-N", job_name, *self.array_args(n), *extra, script]
+
+    def parse_array_submit(self, result: CommandResult) -> str:
+        # "12" (Slurm's wrappers), "12[].server" (Torque, PBS Pro)
+        return self.parse_submit(result)
+
+
+def keep(entries: dict[str, QueueEntry], e: QueueEntry) -> None:
+    """Keep one entry per job (an array's subjobs share it): running, then stuck, then held."""
+    def rank(x: QueueEntry) -> int:
+        return 3 if x.state in ("R", "B", "E") else 2 if x.error else 1 if x.held else 0
+
+    prev = entries.get(e.sched_id)
+    if prev is None or rank(e) > rank(prev):
+        entries[e.sched_id] = e

@@ -1,0 +1,86 @@
+"""The local transport: the "cluster" is this machine (a login node, or the demo)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from jobauto.cluster.transport.base import glob_regex, run_many_via
+from jobauto.core.errors import TransportError
+from jobauto.core.model import Command, CommandResult
+
+
+def _walk(top: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, top)
+        for f in sorted(filenames):
+            out.append(f if rel == "." else os.path.join(rel, f).replace(os.sep, "/"))
+    return out
+
+
+def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str] | None) -> None:
+    """Copy files whose size or mtime differ, like rsync -a, with rsync-style globs."""
+    inc = [glob_regex(g) for g in include] if include else None
+    exc = [glob_regex(g) for g in exclude or []]
+    for rel in _walk(src):
+        if any(r.match(rel) or r.match(rel + "/") for r in exc) or any(
+                r.match(part + "/") for r in exc for part in _parents(rel)):
+            continue
+        if inc is not None and not any(r.match(rel) for r in inc):
+            continue
+        s, d = src / rel, dst / rel
+        st = s.lstat()
+        try:
+            dt = d.lstat()
+            if dt.st_size == st.st_size and int(dt.st_mtime) == int(st.st_mtime):
+                continue
+        except FileNotFoundError:
+            pass
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(s, d, follow_symlinks=False)
+
+
+def _parents(rel: str) -> list[str]:
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+class LocalTransport:
+    """Run commands with subprocess on this machine; copy files with Python."""
+
+    host = "localhost"
+
+    def run(self, argv: list[str], *, cwd: str | None = None, stdin: bytes | None = None,
+            timeout: float | None = None) -> CommandResult:
+        try:
+            p = subprocess.run(argv, cwd=cwd or os.path.expanduser("~"), input=stdin or b"",
+                               capture_output=True, timeout=timeout)
+        except FileNotFoundError as e:
+            return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: {e.strerror}")
+        except subprocess.TimeoutExpired as e:
+            err = TransportError(f"{argv[0]} did not finish within {timeout} s")
+            err.stdout = e.stdout or b""  # type: ignore[attr-defined]
+            raise err from None
+        return CommandResult(tuple(argv), p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"))
+
+    def run_many(self, commands: list[Command], *, timeout: float | None = None) -> list[CommandResult]:
+        return run_many_via(self.run, commands, timeout)
+
+    def push(self, local: Path, remote: str, *, exclude: list[str] | None = None) -> None:
+        dst = Path(os.path.expanduser(remote))
+        dst.mkdir(parents=True, exist_ok=True)
+        copy_tree(local, dst, None, exclude)
+
+    def pull(self, remote: str, local: Path, *, include: list[str] | None = None,
+             exclude: list[str] | None = None) -> None:
+        src = Path(os.path.expanduser(remote))
+        if not src.is_dir():
+            raise TransportError(f"no such directory on {self.host}: {remote}", transient=False)
+        copy_tree(src, local, include, exclude)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""The shared core: job model, errors, the dependency engine, settings."""

@@ -1,0 +1,21 @@
+"""Where a run keeps its own state: names shared by jobmon, its viewers and the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STATE_DIR = ".jobauto"      # LDIR/DATE/.jobauto/ and RDIR/DATE/.jobauto/: never a job's, never synced
+STATE_DB = "state.db"       # the run store, in STATE_DIR
+LOCK = "lock"               # the monitor's lock file, in STATE_DIR
+
+
+def state_dir(run_dir: Path) -> Path:
+    return run_dir / STATE_DIR
+
+
+def state_db(run_dir: Path) -> Path:
+    return run_dir / STATE_DIR / STATE_DB
+
+
+def lock_path(run_dir: Path) -> Path:
+    return run_dir / STATE_DIR / LOCK

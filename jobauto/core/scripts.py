@@ -1,0 +1,71 @@
+"""What a job script may carry: placeholders (__binpath__ ...) and `#jobauto KEY: ARGS` lines.
+
+Shared by jobmon's tree (filling a copy of init/) and `jobauto render` (writing one)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from jobauto.core.errors import TreeError
+
+PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])__([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*)__(?![A-Za-z0-9_])")
+BUILTIN_FLAGS = {"binpath": "--binpath", "pythonpath": "--pythonpath", "maxcore": "--maxcore"}
+
+
+def _python_dunders() -> frozenset[str]:
+    """Names like __init__ that appear in Python code embedded in job scripts: never placeholders."""
+    import builtins
+    import types
+
+    names: set[str] = {"main", "name", "file", "doc", "all", "version", "author", "path", "spec",
+                       "loader", "package", "builtins", "future", "slots", "annotations"}
+    for obj in (object, type, int, float, str, list, dict, set, tuple, types.ModuleType,
+                BaseException, builtins):
+        names.update(n[2:-2] for n in dir(obj) if n.startswith("__") and n.endswith("__"))
+    return frozenset(names)
+
+
+PYTHON_DUNDERS = _python_dunders()
+
+
+def placeholders(text: str) -> set[str]:
+    """Return the placeholder names a script uses (Python dunders excluded)."""
+    return {m for m in PLACEHOLDER.findall(text) if m not in PYTHON_DUNDERS or m in BUILTIN_FLAGS}
+
+
+SCRIPT_DIRECTIVE = re.compile(r"^#jobauto\s+([A-Za-z-]+):(.*)$")
+SCRIPT_KEYS = ("walltime-retry",)
+
+
+def script_directives(text: str, shown: str) -> dict[str, list[str]]:
+    """`#jobauto KEY: ARGS` lines of a job script, e.g. `#jobauto walltime-retry: -l h_rt=48:00:00`
+    (the qsub arguments added when a job killed at its walltime is tried again)."""
+    out: dict[str, list[str]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = SCRIPT_DIRECTIVE.match(line)
+        if not m:
+            continue
+        key = m.group(1)
+        if key not in SCRIPT_KEYS:
+            raise TreeError(f"unknown #jobauto directive {key!r} (known: {', '.join(SCRIPT_KEYS)})",
+                            file=shown, line=lineno)
+        try:
+            out[key] = shlex.split(m.group(2))
+        except ValueError as e:
+            raise TreeError(f"#jobauto {key}: cannot split the arguments ({e})", file=shown,
+                            line=lineno) from None
+    return out
+
+
+def script_directive(path: Path, key: str) -> list[str] | None:
+    return script_directives(read_script(path), str(path)).get(key)
+
+
+def read_script(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TreeError(f"job script is not UTF-8 text ({e.reason} at byte {e.start})",
+                        file=str(path)) from None

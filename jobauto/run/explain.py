@@ -1,0 +1,156 @@
+"""`jobauto explain RUNDIR JOB` and `jobauto reset RUNDIR`: read and change a run from outside.
+
+Both work while a monitor runs. explain only reads the store. reset only adds a request to it:
+the monitor owns the run's state and the cluster connection, so it applies the request at its
+next cycle (removing the job's markers on the cluster first). No second writer, no race.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from jobauto.core.deps import FAILED, FINISHED, Graph
+from jobauto.core.errors import ConfigError, StateError
+from jobauto.core.layout import lock_path
+from jobauto.core.lock import Lock
+from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict, select_for_reset
+from jobauto.run.quelist import fmt_time
+from jobauto.store import Store, open_run_store
+
+RESETTABLE = ("error", "done", "pending")
+
+
+def find_job(jobs: dict[str, Job], name: str, run_dir: Path) -> Job:
+    """A job by its name (`Si/qsub.1`), also given as a path to its script or a marker."""
+    cand = name.strip().rstrip("/")
+    if cand.startswith(str(run_dir) + "/"):
+        cand = cand[len(str(run_dir)) + 1:]
+    cand = cand.removeprefix("./")
+    for kind in (FINISHED, FAILED, "qsub.dependency."):
+        head, _, base = cand.rpartition("/")
+        if base.startswith(kind):
+            cand = (head + "/" if head else "") + "qsub." + base[len(kind):]
+    if cand in jobs:
+        return jobs[cand]
+    raise ConfigError(f"no job {name!r} in this run (jobs are named like "
+                      f"{next(iter(jobs), 'dir/qsub.0')!r})", file=str(run_dir))
+
+
+def graph_of(store: Store, jobs: dict[str, Job]) -> Graph:
+    g = Graph()
+    for job in jobs.values():
+        g.add(job.name, job.deps, job.state)
+    for path in store.load_files():
+        g.file_seen(path)
+    return g
+
+
+def rule(job: Job, g: Graph) -> str:
+    """Which rule produced the job's state, in words."""
+    ev = job.evidence
+    if job.state == JobState.DONE:
+        return "markers (rule 1 of 3): qsub.finished appeared and no qsub.failed"
+    if job.state == JobState.ERROR:
+        if not job.verdict:
+            return f"the job could not be read or run: {job.reason}"
+        v = Verdict(job.verdict)
+        if ev.startswith("marker"):
+            how = "markers (rule 1 of 3): qsub.failed appeared"
+            if "; " in ev:
+                how += f"; the scheduler's accounting then said: {MEANING[v]}"
+            return how
+        if v == Verdict.REJECTED:
+            return f"the scheduler {'refused the submission' if ev.startswith('submission') else 'could not run it'}: {job.reason}"
+        if v == Verdict.VANISHED:
+            return ("vanished (rule 3 of 3): it left the queue and neither a marker nor a failure "
+                    "record appeared within --lost-after")
+        return f"accounting (rule 2 of 3): no marker; the scheduler's accounting says: {MEANING[v]}"
+    if job.state == JobState.RUNNING:
+        if job.sched_id is None:
+            return ("submitted, but the answer was lost: the monitor settles it from the cluster's "
+                    "journal or the scheduler's queue before anything is submitted again")
+        if job.missing_since is not None:
+            return (f"running; not listed by the scheduler since {fmt_time(job.missing_since)}: "
+                    "waiting for a marker or an accounting record")
+        return "running: waiting for its markers"
+    d = g.derived(job.name)
+    if d == Derived.READY:
+        return "pending, ready: every dependency is met; submitted when a --maxqsub slot is free"
+    if d == Derived.BLOCKED:
+        return f"pending, blocked by failed job(s): {', '.join(g.root_errors(job.name))}"
+    return "pending, waiting: " + "; ".join(g.why(job.name))
+
+
+def explain(run_dir: Path, name: str) -> list[str]:
+    store = open_run_store(run_dir, readonly=True)
+    try:
+        jobs = {j.name: j for j in store.load_jobs()}
+        job = find_job(jobs, name, run_dir)
+        g = graph_of(store, jobs)
+        out = [f"{job.name}   (job {job.id} of {run_dir})",
+               f"state:      {job.state.value}" + (f" ({g.derived(job.name).value})"  # type: ignore[union-attr]
+                                                   if job.state == JobState.PENDING else ""),
+               f"rule:       {rule(job, g)}"]
+        if job.verdict:
+            last = "verdict:   " if job.state in (JobState.DONE, JobState.ERROR) else "last end:  "
+            code = f", exit code {job.exit_code}" if job.exit_code is not None else ""
+            out.append(f"{last} {job.verdict}{code}")
+            out.append(f"evidence:   {job.evidence}")
+        if job.reason:
+            out.append(f"reason:     {job.reason}")
+        sub = [f"submissions {job.attempts}"]
+        if job.sched_id:
+            sub.append(f"scheduler id {job.sched_id}")
+        if job.token:
+            sub.append(f"name {job.token}")
+        if job.retried:
+            sub.append(f"automatic retries {job.retried}")
+        out.append("scheduler:  " + ", ".join(sub))
+        for dep in job.deps:
+            prod = g.producer(dep)
+            state = (prod.state.value if prod else
+                     "exists" if dep in g.files else "not seen yet")
+            out.append(f"depends:    {dep} ({state})")
+        out.append("history:")
+        for at, kind, detail in store.events(job.name):
+            out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")
+        for rid, at, kind, args, done_at, _ in store.requests():
+            named = args.get("jobs") or []
+            if done_at is None and (job.name in named or not named):  # type: ignore[operator]
+                out.append(f"request:    {kind} #{rid} of {fmt_time(at)} not applied yet (the "
+                           "monitor applies it at its next cycle)")
+        return out
+    finally:
+        store.close()
+
+
+def request_reset(run_dir: Path, names: list[str], status: list[str]) -> tuple[list[str], str]:
+    """Record a reset for the monitor; return the jobs it will reset now and a note."""
+    for s in status:
+        if s not in RESETTABLE:
+            raise ConfigError(f"cannot reset jobs in state {s!r} (choose from "
+                              f"{', '.join(RESETTABLE)}; a running job must end or be cancelled "
+                              "first)", flag="--status")
+    store = open_run_store(run_dir, readonly=False)
+    try:
+        jobs = {j.name: j for j in store.load_jobs()}
+        chosen = [find_job(jobs, n, run_dir) for n in names]
+        for job in chosen:
+            if job.state == JobState.RUNNING:
+                raise ConfigError(f"{job.name} is running (scheduler id {job.sched_id or '?'}); "
+                                  "cancel it with qdel/scancel or let it end, then reset it",
+                                  file=str(run_dir))
+        if not names and not status:
+            status = ["error"]
+        picked = select_for_reset(jobs, [j.name for j in chosen], status)
+        store.add_request(time.time(), "reset", {"jobs": [j.name for j in chosen], "status": status})
+    finally:
+        store.close()
+    lock = Lock(lock_path(run_dir))
+    try:
+        lock.check()
+    except StateError:
+        return picked, "the running monitor applies it at its next cycle"
+    return picked, ("no monitor is running on this run: the reset is applied when it resumes "
+                    f"(jobmon ... --datedir={run_dir.name})")

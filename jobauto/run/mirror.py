@@ -1,0 +1,183 @@
+"""Operations on a run's mirror on the cluster, each cycle's worth in one round trip.
+
+Every operation is an argv list ``sh -c SCRIPT jobauto-OP ARGS...``: user-controlled names only
+ever travel as arguments, never inside the script text, so they cannot inject anything.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobauto.cluster.host import Host
+from jobauto.cluster.transport.base import BatchCut
+from jobauto.core.errors import SchedulerError, TransportError
+from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
+
+REMOTE_STATE = ".jobauto"
+# A cycle never waits for ever on a hung qstat/qsub: past these the answer counts as lost (the
+# cluster side finishes anyway and journals; the next cycle settles it).
+OBSERVE_TIMEOUT_S = 600.0
+SUBMIT_TIMEOUT_S = 120.0      # plus SUBMIT_PER_JOB_S per submission in the batch
+SUBMIT_PER_JOB_S = 10.0
+
+OPS = {
+    # Markers, dependency files (and the script beside each dependency file) whose ctime is newer
+    # than the stamp of scan BASE, as a tar stream; stamp GEN is touched first so nothing is missed.
+    "scan": (
+        'd=$1; gen=$2; base=$3; cd -- "$d" || exit 3; '
+        'mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
+        'set --; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then set -- -cnewer ".jobauto/scan.$base"; fi; '
+        "find . -path ./.jobauto -prune -o -type f \\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' "
+        "-o -name 'qsub.dependency.*' \\) \"$@\" -print | "
+        'while IFS= read -r f; do printf "%s\\n" "$f"; case $f in */qsub.dependency.*) '
+        's="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] && printf "%s\\n" "$s";; esac; done | '
+        "tar --ignore-failed-read --no-recursion -b 1 -T - -cf - 2>/dev/null; "
+        'for s in .jobauto/scan.*; do n=${s##*.}; case $n in *[!0-9]*|"") continue;; esac; '
+        '[ -n "$base" ] && [ "$n" -lt "$base" ] && rm -f -- "$s"; done; exit 0'
+    ),
+    "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
+    # Run one submission and journal its outcome on the cluster before reporting it, so that an
+    # answer lost with the connection can be recovered.
+    "submit": (
+        'j=$1; tok=$2; shift 2; case $j in /*) ;; *) j=$HOME/$j;; esac; o=$("$@"); rc=$?; '
+        "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
+        "printf '%s\\n' \"$o\"; exit $rc"
+    ),
+    "mark": "printf 'B\\t%s\\t%s\\n' \"$2\" \"$3\" >> \"$1\"",
+    "journal": 'j=$1; shift; [ -f "$j" ] || exit 0; for p do set -- "$@" -e "$p"; shift; done; grep -F "$@" -- "$j"; exit 0',
+    "rm": 'd=$1; shift; cd -- "$d" || exit 3; rm -f -- "$@"',
+}
+
+
+def op(name: str, *args: str, cwd: str | None = None) -> Command:
+    return Command.of(["sh", "-c", OPS[name], "jobauto-" + name, *args], cwd)
+
+
+@dataclass
+class Observation:
+    """What one cycle learned from the cluster."""
+
+    files: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    existing: set[str] = field(default_factory=set)
+    queue: QueueSnapshot | None = None
+    journal: list[list[str]] = field(default_factory=list)
+    endings: dict[str, Ending] | None = None  # accounting records; None: not asked or no answer
+    acct_error: str = ""
+
+
+def parse_tar(data: bytes) -> dict[str, tuple[float, bytes]]:
+    out: dict[str, tuple[float, bytes]] = {}
+    if not data:
+        return out
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for m in tar:
+            if not m.isfile():
+                continue
+            f = tar.extractfile(m)
+            path = posixpath.normpath(m.name)
+            if path.startswith("../") or path.startswith("/") or f is None:
+                continue
+            out[path] = (float(m.mtime), f.read())
+    return out
+
+
+class Remote:
+    """A run directory on the cluster, driven through one host (transport plus scheduler)."""
+
+    def __init__(self, host: Host, rundir: str) -> None:
+        self.host = host
+        self.transport = host.transport
+        self.adapter = host.adapter
+        self.rundir = rundir
+        self.journal_path = posixpath.join(rundir, REMOTE_STATE, "submit.log")
+
+    def observe(self, gen: int, base: int | None, watched: list[str], want_queue: bool,
+                journal_keys: list[str], acct_ids: list[str] | None = None) -> Observation:
+        """Scan for new markers, test watched paths, list the queue, read accounting: one round
+        trip. The scan runs first, so a job the accounting reports ended had its markers seen."""
+        cmds = [op("scan", self.rundir, str(gen), "" if base is None else str(base))]
+        if watched:
+            cmds.append(op("exists", self.rundir, *watched))
+        if want_queue:
+            cmds.append(self.host.queue_command())
+        if journal_keys:
+            cmds.append(op("journal", self.journal_path, *journal_keys))
+        acct = self.host.acct_command(acct_ids or [])
+        if acct is not None:
+            cmds.append(acct)
+        results = self.transport.run_many(cmds, timeout=OBSERVE_TIMEOUT_S)
+        scan = results[0]
+        if scan.rc != 0:
+            raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
+                                 f"{scan.stderr.strip() or 'exit ' + str(scan.rc)}", transient=False)
+        obs = Observation(files=parse_tar(scan.stdout))
+        i = 1
+        if watched:
+            obs.existing = {p.decode("utf-8", "surrogateescape") for p in results[i].stdout.split(b"\0") if p}
+            i += 1
+        if want_queue:
+            obs.queue = self.adapter.parse_queue(results[i])
+            i += 1
+        if journal_keys:
+            obs.journal = [ln.split("\t") for ln in results[i].text.splitlines()]
+            i += 1
+        if acct is not None:
+            try:
+                obs.endings = self.adapter.parse_acct(results[i])
+            except SchedulerError as e:
+                obs.acct_error = e.message
+        return obs
+
+    def cancel(self, ids: list[str]) -> CommandResult:
+        """Remove jobs from the queue; the output keeps what the scheduler said about them."""
+        return self.host.cancel(ids)
+
+    def stamp(self, gen: int) -> None:
+        """Mark the tree as seen up to now (after a push), so the next scan starts here."""
+        res = self.transport.run_many([Command.of(["mkdir", "-p", "--", posixpath.join(self.rundir, REMOTE_STATE)]),
+                                       Command.of(["touch", "--", posixpath.join(self.rundir, REMOTE_STATE, f"scan.{gen}")])])
+        if any(r.rc for r in res):
+            raise TransportError(f"cannot write to {self.rundir} on {self.transport.host}: "
+                                 + " ".join(r.stderr.strip() for r in res), transient=False)
+
+    def submit(self, batch: str, entries: list[tuple[str, str, list[str]]]) -> list[SubmitResult | None]:
+        """Submit (token, job name, extra qsub args) in one round trip; None where the answer
+        was lost."""
+        cmds = [op("mark", self.journal_path, batch, "start")]
+        for token, name, extra in entries:
+            d, script = posixpath.split(name)
+            argv = self.host.submit_argv(script, token, extra)
+            cmds.append(op("submit", self.journal_path, token, *argv,
+                           cwd=posixpath.join(self.rundir, d) if d else self.rundir))
+        cmds.append(op("mark", self.journal_path, batch, "end"))
+        try:
+            results = self.transport.run_many(
+                cmds, timeout=SUBMIT_TIMEOUT_S + SUBMIT_PER_JOB_S * len(entries))
+        except BatchCut as e:
+            results = e.partial
+        out: list[SubmitResult | None] = []
+        for i, (token, _, _) in enumerate(entries):
+            res = results[i + 1] if i + 1 < len(results) else None
+            out.append(None if res is None else self.submit_result(token, res))
+        return out
+
+    def submit_result(self, token: str, res: CommandResult) -> SubmitResult:
+        return self.host.submit_result(token, res)
+
+    def remove(self, paths: list[str]) -> None:
+        """Delete files of the run on the cluster (missing ones are fine); raise if it failed."""
+        if paths:
+            res = self.transport.run_many([op("rm", self.rundir, *paths)])[0]
+            if res.rc != 0:
+                raise TransportError(f"cannot remove markers in {self.rundir} on "
+                                     f"{self.transport.host}: {res.stderr.strip() or res.rc}")
+
+    def push(self, local: Path) -> None:
+        self.transport.push(local, self.rundir, exclude=["/" + REMOTE_STATE + "/", "/quelist", "/.quelist.tmp"])
+
+    def fetch(self, local: Path, include: list[str] | None) -> None:
+        self.transport.pull(self.rundir, local, include=include, exclude=["/" + REMOTE_STATE + "/"])

@@ -1,0 +1,54 @@
+"""Render and parse the quelist format: one line per job, in the order jobs became ready."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+
+TIME_KEYS = ("spre", "started", "finished", "failed")
+
+
+def fmt_time(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+
+
+def parse_time(s: str) -> float:
+    return time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%S"))
+
+
+@dataclass
+class Line:
+    """One quelist line: the job name, its key@time tokens and key=value extras."""
+
+    name: str
+    times: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def render_line(line: Line) -> str:
+    parts = [shlex.quote(line.name)]
+    parts += [f"{k}@{fmt_time(line.times[k])}" for k in TIME_KEYS if k in line.times]
+    parts += [f"{k}={shlex.quote(v)}" for k, v in line.extra.items() if v != ""]
+    return " ".join(parts)
+
+
+def parse_line(text: str) -> Line:
+    words = shlex.split(text)
+    if not words:
+        raise ValueError("empty quelist line")
+    line = Line(words[0])
+    for w in words[1:]:
+        if "@" in w and w.split("@", 1)[0] in TIME_KEYS:
+            k, v = w.split("@", 1)
+            line.times[k] = parse_time(v)
+        elif "=" in w:
+            k, v = w.split("=", 1)
+            line.extra[k] = v
+        else:
+            raise ValueError(f"unknown quelist token {w!r}")
+    return line
+
+
+def parse(text: str) -> list[Line]:
+    return [parse_line(t) for t in text.splitlines() if t.strip()]

@@ -1,5 +1,0 @@
-"""Scheduler adapters: pure functions that build argv lists and parse output."""
-
-from .base import SchedulerAdapter, adapter_for, detect_argv, parse_detect
-
-__all__ = ["SchedulerAdapter", "adapter_for", "detect_argv", "parse_detect"]

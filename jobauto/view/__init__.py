@@ -1,0 +1,1 @@
+"""One read-only view of a campaign (a run or a table): status, graph, report."""

@@ -1,0 +1,190 @@
+"""`jobauto status` (and `progress_viewer`): a Campaign as plain text, a rich view or JSON.
+
+Pure: each function takes a gathered `view.Campaign` and returns text or a renderable, so the
+same numbers reach every screen and the tests need no terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobauto.view.campaign import RATE_WINDOW_S, Campaign, JobView
+
+STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bold", "waiting": "yellow",
+               "blocked": "dark_orange", "error": "bold red"}
+STATE_HELP = {"ready": "can run now", "waiting": "waiting for dependencies",
+              "blocked": "blocked by an error"}
+
+
+def duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = max(s, 0.0)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}s"
+    if s < 86400:
+        return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+    return f"{int(s // 86400)}d{int(s % 86400 // 3600):02d}h"
+
+
+def percent(c: Campaign) -> float:
+    return 100.0 * c.counts["done"] / c.total if c.total else 100.0
+
+
+def elapsed(c: Campaign, j: JobView) -> float | None:
+    start = j.started_at if j.started_at is not None else j.queued_at
+    return None if start is None else c.now - start
+
+
+def running_note(j: JobView) -> str:
+    """A running job of a run that the queue has not shown running yet is still queued."""
+    return "queued" if j.queued_at is not None and j.started_at is None else ""
+
+
+def failure_text(j: JobView) -> str:
+    verdict = j.verdict or "failed"
+    if j.reason.startswith((verdict, "exit ")):
+        return j.reason  # it already says how the job ended
+    code = f" (exit {j.exit_code})" if j.exit_code is not None else ""
+    return f"{verdict}{code}: {j.reason or 'no message'}"
+
+
+def progress_text(c: Campaign, width: int = 40) -> str:
+    n = round(width * percent(c) / 100)
+    return f"[{'#' * n}{'-' * (width - n)}] {percent(c):.0f}%"
+
+
+def rate_lines(c: Campaign) -> list[str]:
+    out = []
+    if c.rate_per_h is not None:
+        out.append(f"Throughput: {c.rate_per_h:.1f} jobs/h (last {RATE_WINDOW_S / 60:.0f} min)"
+                   + (f"; time left at this rate: {duration(c.left_s)}" if c.left_s else ""))
+    if c.work_left_h is not None:
+        per = (f", {duration(c.work_left_h * 3600 / c.slots)} over {c.slots} slot(s)"
+               if c.slots else "")
+        out.append(f"Work left: {duration(c.work_left_h * 3600)} by {c.work_basis}{per}")
+    return out
+
+
+def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
+    k = c.counts
+    blocked = (f" ({', '.join(c.blocked_by[:5])}{' ...' if len(c.blocked_by) > 5 else ''})"
+               if c.blocked_by else "")
+    lines = [f"{c.path}: {c.total} jobs, {k['done']} done ({percent(c):.0f}%)",
+             progress_text(c),
+             f"Done: {k['done']}",
+             f"Running: {k['running']}",
+             f"Pending: {k['pending']}",
+             f"  - Ready: {k['ready']}      ← can run now",
+             f"  - Waiting: {k['waiting']}    ← waiting for dependencies",
+             f"  - Blocked: {k['blocked']}    ← blocked by an error{blocked}",
+             f"Error: {k['error']}",
+             ("Workers: " if c.kind == "table" else "Monitor: ") + c.driver]
+    lines += rate_lines(c)
+    runs = c.running()
+    if runs:
+        lines.append("Running jobs:")
+        for j in runs[:running]:
+            est = f" (estimate {duration(j.estimate_h * 3600)})" if j.estimate_h is not None else ""
+            who = f"worker {j.where}" if c.kind == "table" else f"job {j.where or '(submitting)'}"
+            note = running_note(j)
+            lines.append(f"  {j.name}  {who}  {note + ' ' if note else ''}{duration(elapsed(c, j))}{est}")
+        if len(runs) > running:
+            lines.append(f"  ... and {len(runs) - running} more")
+    fails = c.failures()
+    if fails:
+        lines.append("Last failures:")
+        for j in fails[:failures]:
+            lines.append(f"  {j.name}: {failure_text(j)}")
+        if len(fails) > failures:
+            more = (f"jobauto export {c.path} error.csv --status error" if c.kind == "table"
+                    else f"grep failed@ {c.path}/quelist")
+            lines.append(f"  ... and {len(fails) - failures} more ({more})")
+    return "\n".join(lines)
+
+
+def to_json(c: Campaign, *, failures: int = 20, running: int = 100) -> dict[str, Any]:
+    def job(j: JobView) -> dict[str, Any]:
+        return {"name": j.name, "state": j.state, "where": j.where, "verdict": j.verdict,
+                "exit_code": j.exit_code, "reason": j.reason, "queued_at": j.queued_at,
+                "started_at": j.started_at, "ended_at": j.ended_at,
+                "elapsed_s": elapsed(c, j) if j.state == "running" else j.duration(),
+                "estimate_h": j.estimate_h, "attempts": j.attempts}
+
+    return {"kind": c.kind, "path": c.path, "now": c.now, "total": c.total,
+            "counts": c.counts, "percent_done": round(percent(c), 2),
+            "blocked_by": c.blocked_by, "driver": c.driver, "slots": c.slots,
+            "rate_per_h": c.rate_per_h, "time_left_s": c.left_s, "work_left_h": c.work_left_h,
+            "work_basis": c.work_basis,
+            "running": [job(j) for j in c.running()[:running]],
+            "failures": [job(j) for j in c.failures()[:failures]]}
+
+
+def render_json(c: Campaign) -> str:
+    return json.dumps(to_json(c), sort_keys=True)
+
+
+def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
+    """The terminal view: counts with bars, a progress bar, running jobs, failures, rates."""
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    k = c.counts
+    head = Text.assemble((c.path, "bold"), f"  {c.total} jobs  ",
+                         ("Workers: " if c.kind == "table" else "Monitor: ") + c.driver)
+    counts = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    counts.add_column("state")
+    counts.add_column("n", justify="right")
+    counts.add_column("bar", width=30)
+    counts.add_column("help", style="dim")
+    for key, label in (("done", "Done"), ("running", "Running"), ("pending", "Pending"),
+                       ("ready", "  Ready"), ("waiting", "  Waiting"), ("blocked", "  Blocked"),
+                       ("error", "Error")):
+        n = k[key]
+        style = STATE_STYLE.get(key, "")
+        bar = ProgressBar(total=max(c.total, 1), completed=n, width=30, complete_style=style or "white",
+                          finished_style=style or "white")
+        extra = STATE_HELP.get(key, "")
+        if key == "blocked" and c.blocked_by:
+            extra += f" ({', '.join(c.blocked_by[:3])}{' ...' if len(c.blocked_by) > 3 else ''})"
+        counts.add_row(Text(label, style=style), str(n), bar, extra)
+    progress = Table.grid(padding=(0, 1))
+    progress.add_row(ProgressBar(total=max(c.total, 1), completed=k["done"], width=50,
+                                 complete_style="green", finished_style="green"),
+                     Text(f"{percent(c):.0f}% done", style="bold"))
+    parts: list[Any] = [head, progress, counts]
+    for line in rate_lines(c):
+        parts.append(Text(line))
+    runs = c.running()
+    if runs:
+        t = Table(title=f"Running ({len(runs)})", title_justify="left", box=None, pad_edge=False)
+        t.add_column("job", style="cyan", overflow="fold")
+        t.add_column("worker" if c.kind == "table" else "scheduler id")
+        t.add_column("elapsed", justify="right")
+        t.add_column("estimate", justify="right")
+        for j in runs[:running]:
+            note = running_note(j)
+            t.add_row(j.name, j.where or "(submitting)",
+                      (note + " " if note else "") + duration(elapsed(c, j)),
+                      duration(j.estimate_h * 3600) if j.estimate_h is not None else "-")
+        if len(runs) > running:
+            t.add_row(f"... and {len(runs) - running} more", "", "", "")
+        parts.append(t)
+    fails = c.failures()
+    if fails:
+        t = Table(title=f"Last failures ({len(fails)})", title_justify="left", box=None,
+                  pad_edge=False)
+        t.add_column("job", style="red", overflow="fold")
+        t.add_column("verdict")
+        t.add_column("exit", justify="right")
+        t.add_column("reason", overflow="fold")
+        for j in fails[:failures]:
+            t.add_row(j.name, j.verdict or "failed", "-" if j.exit_code is None else str(j.exit_code),
+                      j.reason or "-")
+        parts.append(t)
+    return Group(*parts)
