@@ -62,6 +62,8 @@ def test_missing_placeholder_names_file_line_and_flag(tmp_path: Path) -> None:
 
 
 def test_every_template_and_the_example_share_one_marker_block() -> None:
+    """The four templates repeat the block deliberately (templates/README.md, "Why the marker
+    block is written out four times"): this keeps the copies identical."""
     import importlib.util
     root = Path(__file__).resolve().parents[1]
     blocks = set()

@@ -13,10 +13,10 @@ import os
 import posixpath
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jobauto.core.deps import FINISHED, classify, job_of_marker
 from jobauto.core.errors import StateError
@@ -24,6 +24,7 @@ from jobauto.core.layout import lock_path, state_db
 from jobauto.core.lock import holder as lock_holder
 from jobauto.store import open_run_store
 
+T = TypeVar("T")
 RATE_WINDOW_S = 900.0   # throughput over the finished jobs of the last 15 minutes
 
 
@@ -170,13 +171,8 @@ def _producer(path: str) -> str | None:
 
 
 def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
-    store = open_run_store(run_dir, readonly=True)
-    try:
-        rows = store.view_rows(done=not summary)
-        files = store.load_files()
-        done = _done_summary(store.done_rows(), run=True) if summary else None
-    finally:
-        store.close()
+    rows, files, done = _read(open_run_store(run_dir, readonly=True), summary, lambda s: s.load_files(),
+                             run=True)
     done_names = done.names if done else set()
     index = {r[0]: i for i, r in enumerate(rows)}
     # one JSON document for all dependency lists: one parse instead of one per job
@@ -215,6 +211,19 @@ def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
     return _finish(c, done)
 
 
+def _read(store: Any, summary: bool, more: Callable[[Any], T], *, run: bool
+          ) -> tuple[list[tuple[Any, ...]], T, DoneSummary | None]:
+    """One read of either store (they share view_rows/done_rows): the rows, what `more` reads,
+    and with `summary` the done jobs as a summary instead of rows; the store is closed after."""
+    try:
+        rows = store.view_rows(done=not summary)
+        extra = more(store)
+        done = _done_summary(store.done_rows(), run=run) if summary else None
+    finally:
+        store.close()
+    return rows, extra, done
+
+
 def _done_summary(rows: list[tuple[Any, ...]], *, run: bool) -> DoneSummary:
     """rows: (name, end, start) for a run, (id, end, elapsed) for a table."""
     ends = [r[1] for r in rows if r[1] is not None]
@@ -231,13 +240,8 @@ VERDICT = {"done": "done", "error": "failed"}
 
 def _gather_table(db: Path, now: float, summary: bool = False) -> Campaign:
     from jobauto.store import TableStore
-    store = TableStore(db, readonly=True)
-    try:
-        rows = store.view_rows(done=not summary)
-        workers = store.workers()
-        done = _done_summary(store.done_rows(), run=False) if summary else None
-    finally:
-        store.close()
+    rows, workers, done = _read(TableStore(db, readonly=True), summary, lambda s: s.workers(),
+                               run=False)
     done_names = done.names if done else set()
     where = {w.id: f"{w.id} {w.host}:{w.pid}" + (f" {w.label}" if w.label else "") for w in workers}
     views = []
