@@ -237,3 +237,29 @@ def test_a_first_push_cut_short_is_done_again_on_resume(tmp_path: Path) -> None:
     p = jobmon(*args, timeout=120, check_rc=0)
     assert "first push to the cluster did not finish" in p.stdout
     assert (tmp_path / "remote" / "r" / "Si" / "qsub.finished.1").exists()
+
+
+def test_a_creation_killed_at_any_moment_leaves_no_half_made_run(tmp_path: Path) -> None:
+    """kill -9 while a run is being created (copying init/, writing the store) leaves either no
+    run or a complete one: the resume neither says "all jobs done" for a half-made store nor
+    refuses a half-copied DATE/, and every job runs once."""
+    ldir, log = tmp_path / "camp", tmp_path / "runs.log"
+    for d in range(60):
+        make_job(ldir / "init", f"m{d}/qsub.0", body=f"echo m{d} >> {log}")
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
+            "--datedir=r", "--maxqsub=20"]
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4):
+        proc = _start(args, tmp_path / "mon.out")
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        run = ldir / "r"
+        assert not run.exists() or (run / ".jobauto" / "state.db").exists()
+        if run.exists():
+            break
+    p = jobmon(*args, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = log.read_text().split()
+    assert sorted(lines) == sorted(f"m{d}" for d in range(60)), "every job once"
+    assert [x.name for x in ldir.iterdir() if x.name.startswith(".")] == []

@@ -52,6 +52,25 @@ def check_cycles(root: Path, specs: list) -> None:  # type: ignore[type-arg]
                         file=str(root / marker_path(cycle[0], DEPENDENCY)))
 
 
+def create(init: Path, date_dir: Path, specs: list, values: dict[str, str],  # type: ignore[type-arg]
+           sched: str, rundir: str) -> None:
+    """Make the run directory complete or not at all: it is built under a hidden name and renamed
+    to DATE last, so a monitor killed while creating leaves no half-made run to resume (a
+    leftover hidden copy is removed by the next creation of the same DATE)."""
+    building = date_dir.with_name(f".{date_dir.name}.jobauto-new")
+    shutil.rmtree(building, ignore_errors=True)
+    copy_init(init, building, specs, values)
+    store = Store(state_db(building))
+    try:
+        Monitor.create(store, specs, building)
+        store.set_meta("scheduler", sched)
+        store.set_meta("rundir", rundir)
+        store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
+    finally:
+        store.close()
+    os.rename(building, date_dir)
+
+
 def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
     """Validate, connect and open (or create) the run; raise before changing anything."""
     if opts.ldir is None:
@@ -82,15 +101,10 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
             lock.check()
         if not exists:
             assert specs is not None
-            copy_init(opts.ldir / "init", date_dir, specs, opts.values())
-            store = Store(state_db(date_dir))
-            Monitor.create(store, specs, date_dir)
-            store.set_meta("scheduler", sched)
-            store.set_meta("rundir", rundir)
-            store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
+            create(opts.ldir / "init", date_dir, specs, opts.values(), sched, rundir)
             created = True
-        else:
-            store = Store(state_db(date_dir))
+        store = Store(state_db(date_dir))
+        if not created:
             was = store.get_meta("rundir")
             if was and was != rundir:
                 raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass the "
@@ -102,10 +116,10 @@ def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
         if created:
             log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                 f"{len(specs or [])} jobs)")
-        elif store.get_meta("pushed") == "0":
+        elif store.get_meta("pushed") != "1":
             log("jobmon: the run's first push to the cluster did not finish (the monitor was "
                 "killed); pushing it again")
-        if store.get_meta("pushed") == "0":
+        if store.get_meta("pushed") != "1":
             remote.push(date_dir)
             remote.stamp(0)
             store.set_meta("pushed", "1")
