@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jobauto.cli.tables import _guard, _parser
-from jobauto.cli.view import TARGET, check_output
+from jobauto.cli.common import TARGET, check_output
+from jobauto.cli.guard import guard, parser
 
 FORMATS = ("dot", "mermaid", "svg", "png")
 SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg",
@@ -14,17 +14,17 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
 
 
 def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
-    p = _parser(prog, "Draw the dependency DAG of a run or a job table, nodes coloured by state "
-                "(done green, running blue, ready white, waiting yellow, blocked orange, error "
-                "red), a run's jobs boxed by directory. When there are more jobs than --max-nodes, "
-                "chains of single-dependency jobs and then groups of identical chains are merged "
-                "into nodes that show their members' state mix. Read-only.",
-                "examples:\n  jobauto graph foobar/20261121-100000 -o dag.svg\n"
-                "  jobauto graph experiments.db --format mermaid > dag.mmd\n"
-                "  jobauto graph foobar/20261121-100000 | dot -Tpdf -o dag.pdf\n"
-                "  jobauto graph big.db --collapse none --format png -o all.png\n\n"
-                "The format defaults to the -o file's suffix (.dot .gv .mmd .svg .png), else dot.\n"
-                "svg and png need graphviz (apt install graphviz).")
+    p = parser(prog, "Draw the dependency DAG of a run or a job table, nodes coloured by state "
+               "(done green, running blue, ready white, waiting yellow, blocked orange, error "
+               "red), a run's jobs boxed by directory. When there are more jobs than --max-nodes, "
+               "chains of single-dependency jobs and then groups of identical chains are merged "
+               "into nodes that show their members' state mix. Read-only.",
+               "examples:\n  jobauto graph foobar/20261121-100000 -o dag.svg\n"
+               "  jobauto graph experiments.db --format mermaid > dag.mmd\n"
+               "  jobauto graph foobar/20261121-100000 | dot -Tpdf -o dag.pdf\n"
+               "  jobauto graph big.db --collapse none --format png -o all.png\n\n"
+               "The format defaults to the -o file's suffix (.dot .gv .mmd .svg .png), else dot.\n"
+               "svg and png need graphviz (apt install graphviz).")
     p.add_argument("target", type=Path, help=TARGET)
     p.add_argument("--format", choices=FORMATS, help="dot (default), mermaid, svg or png")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -67,5 +67,5 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
             raise ConfigError(f"cannot write {out}: {e.strerror or e}", flag="-o") from None
         print(f"{prog}: wrote {out} ({fmt})", file=sys.stderr)
         return 0
-    return _guard(prog, go)
+    return guard(prog, go)
 

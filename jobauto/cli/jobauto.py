@@ -1,40 +1,56 @@
-"""jobauto: the umbrella command (jobmon and the job-table verbs)."""
+"""jobauto: the umbrella command (jobmon and the job-table verbs).
+
+The dispatch table below is the one list of verbs: main() calls from it and the usage text's
+command list is made from it. A verb in both lists (reset, status) takes its push-mode face
+when its first argument is a directory (a run, LDIR/DATE), else its job-table face."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-USAGE = """usage: jobauto COMMAND [ARGS]
+from jobauto.cli.guard import Verb, call, command_line, parser
 
-commands (push mode, a jobmon run directory RUN = LDIR/DATE):
-  jobmon ARGS...     the monitor (same as the jobmon command)
-  explain RUN JOB    a job's history and why it is in its state
-  reset RUN [JOB...] [--status error]
-                     make jobs pending again (works while the monitor runs)
-  status RUN|DB [--watch] [--json]
-                     counts, Ready/Waiting/Blocked, running jobs, failures, time left
-  graph RUN|DB [--format dot|mermaid|svg|png] [-o FILE]
-                     the dependency DAG coloured by state
-  report RUN|DB -o report.html
-                     one self-contained HTML report: counts, timeline, DAG, failures
+RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
+    "jobmon": Verb("jobauto.cli.jobmon:main", "ARGS...", "the monitor (same as the jobmon command)"),
+    "explain": Verb("jobauto.cli.runs:explain_main", "RUN JOB",
+                    "a job's history and why it is in its state"),
+    "reset": Verb("jobauto.cli.runs:reset_main", "RUN [JOB...] [--status error]",
+                  "make jobs pending again (works while the monitor runs)"),
+    "status": Verb("jobauto.cli.view:status_main", "RUN|DB [--watch] [--json]",
+                   "counts, Ready/Waiting/Blocked, running jobs, failures, time left"),
+    "graph": Verb("jobauto.cli.graph:graph_main", "RUN|DB [--format dot|mermaid|svg|png] [-o FILE]",
+                  "the dependency DAG coloured by state"),
+    "report": Verb("jobauto.cli.report:report_main", "RUN|DB -o report.html",
+                   "one self-contained HTML report: counts, timeline, DAG, failures"),
+}
+TABLES = {  # job tables: DB = a table file made by import
+    "import": Verb("jobauto.cli.tables:import_main", "CSV [DB]",
+                   "create a table from a CSV (db_util import)"),
+    "add": Verb("jobauto.cli.tables:add_main", "DB CSV", "add jobs to a table (db_util add)"),
+    "export": Verb("jobauto.cli.tables:export_main", "DB [OUT] [--status S]",
+                   "write the table as CSV (db_util export)"),
+    "reset": Verb("jobauto.cli.tables:reset_main", "DB [ID...] [--status error]",
+                  "make jobs pending again (db_util reset)"),
+    "status": Verb("jobauto.cli.view:status_main", "DB", "as above (progress_viewer)"),
+    "run": Verb("jobauto.cli.tables:run_main",
+                "DB COMMAND [--parallel N] [--named-args] [--max-runtime SEC] [--margin-time SEC]",
+                "a worker: run the table's jobs (job_scheduler)"),
+    "workers": Verb("jobauto.cli.workers:workers_main", "--remote HOST --db PATH -n N -- COMMAND",
+                    "submit N workers as one array job on a cluster"),
+    "render": Verb("jobauto.cli.render:render_main", "CSV --template FILE --out LDIR/init",
+                   "one jobmon job directory per row (push mode from a table)"),
+}
+OTHER = {
+    "version": Verb("jobauto.cli.jobauto:version_main", "", "print the version"),
+}
+SECTIONS = (("commands (push mode, a jobmon run directory RUN = LDIR/DATE):", RUNS),
+            ("commands (job tables, DB = a table file made by import):", TABLES),
+            ("", OTHER))
+COMMANDS = [*RUNS, *(v for v in TABLES if v not in RUNS), *OTHER]
 
-commands (job tables, DB = a table file made by import):
-  import CSV [DB]    create a table from a CSV (db_util import)
-  add DB CSV         add jobs to a table (db_util add)
-  export DB [OUT] [--status S]
-                     write the table as CSV (db_util export)
-  reset DB [ID...] [--status error]
-                     make jobs pending again (db_util reset)
-  status DB          as above (progress_viewer)
-  run DB COMMAND [--parallel N] [--named-args] [--max-runtime SEC] [--margin-time SEC]
-                     a worker: run the table's jobs (job_scheduler)
-  workers --remote HOST --db PATH -n N -- COMMAND
-                     submit N workers as one array job on a cluster
-  render CSV --template FILE --out LDIR/init
-                     one jobmon job directory per row (push mode from a table)
-
-  version            print the version
-
+EXIT = "exit codes: those of the command (see jobauto COMMAND --help); 2 bad usage or unknown command"
+EXAMPLES = """\
 examples:
   jobauto jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local
   jobauto explain foobar/20261121-100000 Si/qsub.1
@@ -42,8 +58,26 @@ examples:
   jobauto import experiments.csv && jobauto run experiments.db "bash run.sh" --parallel 4
   jobauto status experiments.db --watch
   jobauto graph foobar/20261121-100000 --format svg -o dag.svg
-  jobauto report experiments.db -o report.html
-"""
+  jobauto report experiments.db -o report.html"""
+
+
+def usage() -> str:
+    parts = ["usage: jobauto COMMAND [ARGS]"]
+    for title, verbs in SECTIONS:
+        rows = [command_line(f"{name} {verb.args}", verb.summary, 21) for name, verb in verbs.items()]
+        parts.append("\n".join(([title] if title else []) + rows))
+    return "\n\n".join([*parts, EXAMPLES, EXIT]) + "\n"
+
+
+USAGE = usage()
+
+
+def pick(cmd: str, rest: list[str]) -> Verb | None:
+    """The verb CMD names; in both lists, the push-mode face for a directory, else the table's."""
+    if cmd in RUNS and cmd in TABLES:
+        is_run = bool(rest) and not rest[0].startswith("-") and Path(rest[0]).is_dir()
+        return RUNS[cmd] if is_run else TABLES[cmd]
+    return RUNS.get(cmd) or TABLES.get(cmd) or OTHER.get(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,45 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if args else 2
     cmd, rest = args[0], args[1:]
-    if cmd == "jobmon":
-        from jobauto.cli.jobmon import main as jobmon_main
-        return jobmon_main(rest)
-    if cmd == "explain":
-        from jobauto.cli.runs import explain_main
-        return explain_main(rest)
-    if cmd == "reset":
-        from pathlib import Path
-        if rest and not rest[0].startswith("-") and Path(rest[0]).is_dir():
-            from jobauto.cli.runs import reset_main
-            return reset_main(rest)
-        from jobauto.cli.tables import reset_main as table_reset
-        return table_reset(rest)
-    if cmd == "status":
-        from jobauto.cli.view import status_main
-        return status_main(rest)
-    if cmd == "graph":
-        from jobauto.cli.graph import graph_main
-        return graph_main(rest)
-    if cmd == "report":
-        from jobauto.cli.report import report_main
-        return report_main(rest)
-    table_verbs = {"import": "import_main", "add": "add_main", "export": "export_main",
-                   "run": "run_main"}
-    if cmd in table_verbs:
-        from jobauto.cli import tables
-        return int(getattr(tables, table_verbs[cmd])(rest))
-    if cmd == "render":
-        from jobauto.cli.render import render_main
-        return render_main(rest)
-    if cmd == "workers":
-        from jobauto.cli.workers import workers_main
-        return workers_main(rest)
-    if cmd in ("version", "--version"):
-        from jobauto import __version__
-        print(f"jobauto {__version__}")
-        return 0
-    print(f"jobauto: error: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    if cmd == "--version":
+        cmd = "version"
+    verb = pick(cmd, rest)
+    if verb is None:
+        print(f"jobauto: error: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return call(verb.target, rest)
+
+
+def version_main(argv: list[str], prog: str = "jobauto version") -> int:
+    p = parser(prog, "Print the version of jobauto.", "example:\n  jobauto version",
+               "exit codes: 0 printed")
+    p.parse_known_args(argv)    # anything after the verb was ignored before it had a --help
+    from jobauto import __version__
+    print(f"jobauto {__version__}")
+    return 0
 
 
 if __name__ == "__main__":

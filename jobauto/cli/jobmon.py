@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jobauto.core.errors import JobautoError
+from jobauto.cli.guard import guard, parser
+
+if TYPE_CHECKING:
+    from jobauto.core.config import Options
 
 EXAMPLE = """\
 examples:
@@ -17,18 +21,14 @@ examples:
   jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000  # resume
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
-        --initonly --fetch='*/bnd.*.dat'                                  # fetch results
-
-exit codes: 0 all jobs done; 1 some jobs failed or cannot run; 2 bad usage or input;
-            75 --once and the run goes on; 128+N stopped by signal N (resume with --datedir)
-"""
+        --initonly --fetch='*/bnd.*.dat'                                  # fetch results"""
+EXIT = """exit codes: 0 all jobs done; 1 some jobs failed or cannot run; 2 bad usage or input;
+            75 --once and the run goes on; 128+N stopped by signal N (resume with --datedir)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="jobmon", description="Copy a prepared job tree to a cluster, submit jobs as their "
-        "dependencies are met, and keep LDIR/DATE/quelist.", epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser("jobmon", "Copy a prepared job tree to a cluster, submit jobs as their "
+               "dependencies are met, and keep LDIR/DATE/quelist.", EXAMPLE, EXIT)
     a = p.add_argument
     a("--ldir", help="local campaign directory holding init/ (required)")
     a("--rdir", help="the campaign's directory on the cluster; relative = from the remote home")
@@ -65,18 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except JobautoError as e:
-        print(f"jobmon: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+
+    def go() -> int:
+        from jobauto.run.daemon import start
+        return start(options(args), say)
+    return guard("jobmon", go)
 
 
-def run(args: argparse.Namespace) -> int:
+def options(args: argparse.Namespace) -> Options:
+    """The flags merged with LDIR/jobauto.yaml and --config (flags win)."""
     from jobauto.core.config import merge, parse_define
-    from jobauto.run.opener import open_run
 
     flags = {k: v for k, v in vars(args).items() if k != "config"}
     if args.define:
@@ -86,53 +84,11 @@ def run(args: argparse.Namespace) -> int:
         files.append(Path(args.ldir).expanduser() / "jobauto.yaml")
     if args.config:
         files.append(args.config)
-    opts = merge(flags, files)
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
-    run_ = open_run(opts, log=say)
-    if opts.initonly:
-        if run_.created:
-            say(f"jobmon: initialised {run_.date_dir} (--initonly: no job submitted)")
-        else:
-            run_.remote.fetch(run_.date_dir, opts.fetch or None)
-            say(f"jobmon: fetched results into {run_.date_dir}")
-        run_.remote.transport.close()
-        return 0
-    return monitor(opts, run_, say)
+    return merge(flags, files)
 
 
-def monitor(opts, run_, say) -> int:  # type: ignore[no-untyped-def]
-    import time
-
-    from jobauto.core.layout import lock_path, state_dir
-    from jobauto.core.lock import Lock
-    from jobauto.run.daemon import Stopper, daemonize, loop
-    from jobauto.run.opener import open_run
-
-    if opts.daemon:
-        date = run_.date_dir.name
-        run_.remote.transport.close()
-        run_.store.close()
-        say(f"jobmon: detaching; log: {run_.date_dir}/.jobauto/jobmon.log")
-        daemonize(state_dir(run_.date_dir))
-        opts.datedir = date
-        run_ = open_run(opts, log=say)
-    lock = Lock(lock_path(run_.date_dir))
-    lock.acquire()
-    stopper = Stopper()
-    stopper.install()
-    try:
-        if not run_.created:
-            run_.monitor.restart(time.time())
-            say(f"jobmon: resuming {run_.date_dir}")
-        return loop(run_.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
-                    fetch=lambda: run_.remote.fetch(run_.date_dir, opts.fetch or None),
-                    max_ticks=1 if opts.once else None)
-    finally:
-        run_.remote.transport.close()
-        lock.release()
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from jobauto.core.errors import JobautoError
+from jobauto.cli.guard import guard, parser
 
 PROG = "jobauto render"
 EPILOG = """\
@@ -24,17 +24,13 @@ examples:
 
   jobauto render more.csv --template job.sh --out camp/init     # adds new ids next to the others
 
-See docs/render.md.
-
-exit codes: 0 written; 2 bad usage or input (one message naming the file and line)
-"""
+See docs/render.md."""
+EXIT = "exit codes: 0 written; 2 bad usage or input (one message naming the file and line)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Write one jobmon job directory per row of a job-table CSV, so "
-        "the same CSV can feed pull workers (jobauto import/run) or jobmon.", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(PROG, "Write one jobmon job directory per row of a job-table CSV, so the same "
+               "CSV can feed pull workers (jobauto import/run) or jobmon.", EPILOG, EXIT)
     p.add_argument("csv", type=Path, metavar="CSV", help="the job table: parameter columns plus "
                    "optional JOBSCHEDULER_JOB_ID, _PRIORITY, _ESTIMATE_TIME (hours), _DEPENDS_ON")
     p.add_argument("--template", type=Path, required=True, metavar="FILE",
@@ -47,27 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def render_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def go() -> int:
         from jobauto.table.render import jobmon_flags, render
         plan = render(args.csv, args.template, args.out)
-    except JobautoError as e:
-        print(f"{PROG}: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-    n = len(plan.jobs)
-    print(f"{PROG}: {n} job{'' if n == 1 else 's'} from {args.csv} into {args.out}")
-    flags = jobmon_flags(plan)
-    if flags:
-        print(f"jobmon will need: {', '.join(flags)}")
-    parts = args.out.parts
-    if "init" in parts:
-        ldir = Path(*parts[:len(parts) - 1 - parts[::-1].index("init")])
-        print(f"next: jobmon --ldir={shlex.quote(str(ldir))} --rdir=REMOTE_DIR [--remote=HOST] ...")
-    else:
-        print("note: jobmon takes its jobs from LDIR/init/ (any depth) when a run starts, and "
-              "from LDIR/DATE/ while that run goes on")
-    return 0
+        n = len(plan.jobs)
+        print(f"{PROG}: {n} job{'' if n == 1 else 's'} from {args.csv} into {args.out}")
+        flags = jobmon_flags(plan)
+        if flags:
+            print(f"jobmon will need: {', '.join(flags)}")
+        parts = args.out.parts
+        if "init" in parts:
+            ldir = Path(*parts[:len(parts) - 1 - parts[::-1].index("init")])
+            print(f"next: jobmon --ldir={shlex.quote(str(ldir))} --rdir=REMOTE_DIR [--remote=HOST] ...")
+        else:
+            print("note: jobmon takes its jobs from LDIR/init/ (any depth) when a run starts, and "
+                  "from LDIR/DATE/ while that run goes on")
+        return 0
+    return guard(PROG, go)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,51 +3,53 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from jobauto.core.errors import JobautoError
+from jobauto.cli.guard import guard, parser
+
+# each command's help: (description, examples, exit codes)
+EXPLAIN_HELP = (
+    "Print a job's history (submissions, scheduler ids, markers, accounting records) and the "
+    "rule that produced its state.",
+    "example:\n  jobauto explain foobar/20261121-100000 Si/qsub.1",
+    "exit codes: 0 shown; 2 bad usage or input (no such run directory or job)")
+RESET_HELP = (
+    "Make jobs pending again: their markers are removed here and on the cluster, and the "
+    "monitor submits them when their dependencies allow. Works while the monitor runs.",
+    "examples:\n"
+    "  jobauto reset foobar/20261121-100000                # every job in error\n"
+    "  jobauto reset foobar/20261121-100000 Si/qsub.1 Si/qsub.2\n"
+    "  jobauto reset foobar/20261121-100000 --status done   # rerun everything that finished",
+    "exit codes: 0 reset requested; 2 bad usage or input (nothing reset)")
 
 
-def explain_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="jobauto explain", description="Print a job's history (submissions, scheduler ids, "
-        "markers, accounting records) and the rule that produced its state.",
-        epilog="example:\n  jobauto explain foobar/20261121-100000 Si/qsub.1",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def explain_main(argv: list[str], prog: str = "jobauto explain") -> int:
+    p = parser(prog, *EXPLAIN_HELP)
     p.add_argument("rundir", type=Path, help="the run directory, LDIR/DATE")
     p.add_argument("job", help="the job: its name as in quelist (Si/qsub.1), or a path to it")
     args = p.parse_args(argv)
-    from jobauto.run.explain import explain
-    try:
-        lines = explain(args.rundir, args.job)
-    except JobautoError as e:
-        print(f"jobauto explain: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
-    print("\n".join(lines))
-    return 0
+    return guard(prog, lambda: explain(args))
 
 
-def reset_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="jobauto reset", description="Make jobs pending again: their markers are removed "
-        "here and on the cluster, and the monitor submits them when their dependencies allow. "
-        "Works while the monitor runs.",
-        epilog="examples:\n  jobauto reset foobar/20261121-100000                # every job in error\n"
-        "  jobauto reset foobar/20261121-100000 Si/qsub.1 Si/qsub.2\n"
-        "  jobauto reset foobar/20261121-100000 --status done   # rerun everything that finished",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
+    p = parser(prog, *RESET_HELP)
     p.add_argument("rundir", type=Path, help="the run directory, LDIR/DATE")
     p.add_argument("jobs", nargs="*", help="jobs to reset (default: every job in --status)")
     p.add_argument("--status", action="append", default=[],
                    help="reset the jobs in this state: error (default), done, pending")
     args = p.parse_args(argv)
+    return guard(prog, lambda: reset(args))
+
+
+def explain(args: argparse.Namespace) -> int:
+    from jobauto.run.explain import explain as history
+    print("\n".join(history(args.rundir, args.job)))
+    return 0
+
+
+def reset(args: argparse.Namespace) -> int:
     from jobauto.run.explain import request_reset
-    try:
-        picked, note = request_reset(args.rundir, args.jobs, args.status)
-    except JobautoError as e:
-        print(f"jobauto reset: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
+    picked, note = request_reset(args.rundir, args.jobs, args.status)
     shown = ", ".join(picked[:10]) + (f" and {len(picked) - 10} more" if len(picked) > 10 else "")
     print(f"jobauto reset: {len(picked)} job(s) to reset{': ' + shown if picked else ''}; {note}")
     return 0

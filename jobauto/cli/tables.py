@@ -1,40 +1,21 @@
-"""The job-table verbs (`jobauto import|add|export|reset|status|run`) and the seed-compatible
-commands `db_util`, `job_scheduler` and `progress_viewer`, which take the same arguments."""
+"""The job-table verbs (`jobauto import|add|export|reset|run`) and the seed-compatible
+commands `db_util`, `job_scheduler` and `progress_viewer`, which take the same arguments
+(`db_util stats` and `progress_viewer` are `jobauto status`, named in the verb table)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from jobauto.core.errors import JobautoError
-
-EXIT = "exit codes: 0 success; 1 some jobs failed or cannot run; 2 bad usage or input"
-
-
-def _parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=description,
-                                   epilog=f"{epilog}\n\n{EXIT}",
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def _guard(prog: str, fn: Callable[[], int]) -> int:
-    try:
-        return fn()
-    except JobautoError as e:
-        print(f"{prog}: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser
 
 
 # -- import / add / export / reset -------------------------------------------------------------
 def import_main(argv: list[str], prog: str = "jobauto import") -> int:
-    p = _parser(prog, "Create a job table from a CSV file. The whole file is checked first; "
-                "nothing is written when anything is wrong.",
-                "examples:\n  jobauto import experiments.csv                # writes experiments.db\n"
-                "  jobauto import sweep.csv /scratch/me/sweep.db")
+    p = parser(prog, "Create a job table from a CSV file. The whole file is checked first; "
+               "nothing is written when anything is wrong.",
+               "examples:\n  jobauto import experiments.csv                # writes experiments.db\n"
+               "  jobauto import sweep.csv /scratch/me/sweep.db")
     p.add_argument("csv", type=Path, help="the CSV: parameter columns plus optional "
                    "JOBSCHEDULER_JOB_ID, _PRIORITY, _ESTIMATE_TIME (hours), _DEPENDS_ON")
     p.add_argument("db", type=Path, nargs="?", help="the table file (default: CSV with .db)")
@@ -45,13 +26,13 @@ def import_main(argv: list[str], prog: str = "jobauto import") -> int:
         db, n = import_csv(args.csv, args.db)
         print(f"{prog}: {n} jobs from {args.csv} into {db}")
         return 0
-    return _guard(prog, go)
+    return guard(prog, go)
 
 
 def add_main(argv: list[str], prog: str = "jobauto add") -> int:
-    p = _parser(prog, "Add the jobs of a CSV to an existing table (also while workers run). "
-                "The CSV has the table's parameter columns; dependencies may name jobs already "
-                "in the table.", "example:\n  jobauto add experiments.db new_jobs.csv")
+    p = parser(prog, "Add the jobs of a CSV to an existing table (also while workers run). "
+               "The CSV has the table's parameter columns; dependencies may name jobs already "
+               "in the table.", "example:\n  jobauto add experiments.db new_jobs.csv")
     p.add_argument("db", type=Path)
     p.add_argument("csv", type=Path)
     args = p.parse_args(argv)
@@ -61,14 +42,14 @@ def add_main(argv: list[str], prog: str = "jobauto add") -> int:
         n = add_csv(args.db, args.csv)
         print(f"{prog}: {n} jobs from {args.csv} added to {args.db}")
         return 0
-    return _guard(prog, go)
+    return guard(prog, go)
 
 
 def export_main(argv: list[str], prog: str = "jobauto export") -> int:
-    p = _parser(prog, "Write the table as CSV: the imported columns, then JOBSCHEDULER_STATUS, "
-                "_EXIT_CODE, _ELAPSED (s), _ATTEMPTS and _ERROR. The file imports again.",
-                "examples:\n  jobauto export experiments.db                  # writes experiments.csv\n"
-                "  jobauto export experiments.db error.csv --status error")
+    p = parser(prog, "Write the table as CSV: the imported columns, then JOBSCHEDULER_STATUS, "
+               "_EXIT_CODE, _ELAPSED (s), _ATTEMPTS and _ERROR. The file imports again.",
+               "examples:\n  jobauto export experiments.db                  # writes experiments.csv\n"
+               "  jobauto export experiments.db error.csv --status error")
     p.add_argument("db", type=Path)
     p.add_argument("out", type=Path, nargs="?", help="output CSV (default: DB with .csv)")
     p.add_argument("--status", action="append", default=[],
@@ -80,16 +61,16 @@ def export_main(argv: list[str], prog: str = "jobauto export") -> int:
         out, n = export(args.db, args.out, args.status)
         print(f"{prog}: {n} jobs written to {out}")
         return 0
-    return _guard(prog, go)
+    return guard(prog, go)
 
 
 def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
-    p = _parser(prog, "Make jobs of a table pending again, so that workers run them again. "
-                "Default: the jobs in error. A running job is reset only when its worker is "
-                "gone; a live worker's job is never taken.",
-                "examples:\n  jobauto reset experiments.db                    # the jobs in error\n"
-                "  jobauto reset experiments.db --status done      # rerun what finished\n"
-                "  jobauto reset experiments.db jobC jobD")
+    p = parser(prog, "Make jobs of a table pending again, so that workers run them again. "
+               "Default: the jobs in error. A running job is reset only when its worker is "
+               "gone; a live worker's job is never taken.",
+               "examples:\n  jobauto reset experiments.db                    # the jobs in error\n"
+               "  jobauto reset experiments.db --status done      # rerun what finished\n"
+               "  jobauto reset experiments.db jobC jobD")
     p.add_argument("db", type=Path)
     p.add_argument("ids", nargs="*", help="job ids (default: every job in --status)")
     p.add_argument("--status", action="append", default=[],
@@ -107,26 +88,20 @@ def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
         if unknown:
             print(f"{prog}: no such job id(s): {', '.join(unknown[:10])}", file=sys.stderr)
         return 1 if refused or unknown else 0
-    return _guard(prog, go)
-
-
-# -- status ------------------------------------------------------------------------------------
-def status_main(argv: list[str], prog: str = "jobauto status") -> int:
-    from jobauto.cli.view import status_main as view_status
-    return view_status(argv, prog)
+    return guard(prog, go)
 
 
 # -- run ---------------------------------------------------------------------------------------
 def run_main(argv: list[str], prog: str = "jobauto run") -> int:
-    p = _parser(prog, "Run the jobs of a table: claim the best ready job, run COMMAND with the "
-                "row's parameters appended, record the outcome; repeat until nothing is left. "
-                "Any number of run processes on any number of hosts may share the table.",
-                "examples:\n  jobauto run experiments.db \"bash run.sh\"      # bash run.sh preprocess data1 ...\n"
-                "  jobauto run experiments.db \"bash run.sh\" --parallel 4 --named-args\n"
-                "  jobauto run jobs.db \"bash run.sh\" --max-runtime 86000 --margin-time 300\n\n"
-                "A single COMMAND argument is split like a shell would; parameters are passed as\n"
-                "separate arguments (never re-split). Each job sees JOBAUTO_JOB_ID, JOBAUTO_TABLE,\n"
-                "JOBAUTO_WORKER and JOBAUTO_ATTEMPT in its environment.")
+    p = parser(prog, "Run the jobs of a table: claim the best ready job, run COMMAND with the "
+               "row's parameters appended, record the outcome; repeat until nothing is left. "
+               "Any number of run processes on any number of hosts may share the table.",
+               "examples:\n  jobauto run experiments.db \"bash run.sh\"      # bash run.sh preprocess data1 ...\n"
+               "  jobauto run experiments.db \"bash run.sh\" --parallel 4 --named-args\n"
+               "  jobauto run jobs.db \"bash run.sh\" --max-runtime 86000 --margin-time 300\n\n"
+               "A single COMMAND argument is split like a shell would; parameters are passed as\n"
+               "separate arguments (never re-split). Each job sees JOBAUTO_JOB_ID, JOBAUTO_TABLE,\n"
+               "JOBAUTO_WORKER and JOBAUTO_ATTEMPT in its environment.")
     p.add_argument("db", type=Path)
     p.add_argument("command", nargs="+", help="the command, e.g. \"bash run.sh\"")
     p.add_argument("--parallel", type=int, default=1, help="jobs run at once by this process")
@@ -161,17 +136,31 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
         opts = RunOptions(args.db, command, args.parallel, args.named_args, args.max_runtime,
                           args.margin_time, args.heartbeat, label=args.label, quiet=args.quiet)
         return Worker(opts).run()
-    return _guard(prog, go)
+    return guard(prog, go)
 
 
 # -- the seed's commands -------------------------------------------------------------------------
-DB_UTIL = """usage: db_util COMMAND ...
+# db_util's verbs, in usage order (the usage text is made from them)
+DB_UTIL_VERBS = {
+    "import": Verb("jobauto.cli.tables:import_main", "FILE.csv [FILE.db]",
+                   "create a table (same as jobauto import)"),
+    "add": Verb("jobauto.cli.tables:add_main", "FILE.db NEW.csv", "add jobs (jobauto add)"),
+    "export": Verb("jobauto.cli.tables:export_main", "FILE.db [OUT.csv] [--status S]",
+                   "write CSV (jobauto export)"),
+    "reset": Verb("jobauto.cli.tables:reset_main", "FILE.db [--status error] [ID...]",
+                  "make jobs pending again (jobauto reset)"),
+    "stats": Verb("jobauto.cli.view:status_main", "FILE.db", "counts and progress (jobauto status)"),
+}
+DB_UTIL_ALIASES = {"status": "stats"}
+DB_UTIL = "usage: db_util COMMAND ...\n\n" + "".join(
+    command_line(f"db_util {name} {verb.args}", verb.summary, 50) + "\n"
+    for name, verb in DB_UTIL_VERBS.items()) + f"""
+examples:
+  db_util import experiments.csv && job_scheduler experiments.db "bash run.sh" --parallel 4
+  db_util stats experiments.db
+  db_util reset experiments.db --status error
 
-  db_util import FILE.csv [FILE.db]               create a table (same as jobauto import)
-  db_util add FILE.db NEW.csv                     add jobs (jobauto add)
-  db_util export FILE.db [OUT.csv] [--status S]   write CSV (jobauto export)
-  db_util reset FILE.db [--status error] [ID...]  make jobs pending again (jobauto reset)
-  db_util stats FILE.db                           counts and progress (jobauto status)
+{EXIT}
 """
 
 
@@ -181,13 +170,11 @@ def db_util_main(argv: list[str] | None = None) -> int:
         print(DB_UTIL)
         return 0 if args else 2
     cmd, rest = args[0], args[1:]
-    verbs: dict[str, Callable[[list[str], str], int]] = {
-        "import": import_main, "add": add_main, "export": export_main, "reset": reset_main,
-        "stats": status_main, "status": status_main}
-    if cmd not in verbs:
+    verb = DB_UTIL_VERBS.get(DB_UTIL_ALIASES.get(cmd, cmd))
+    if verb is None:
         print(f"db_util: error: unknown command {cmd!r}\n\n{DB_UTIL}", file=sys.stderr)
         return 2
-    return verbs[cmd](rest, f"db_util {cmd}")
+    return call(verb.target, rest, f"db_util {cmd}")
 
 
 def job_scheduler_main(argv: list[str] | None = None) -> int:
@@ -195,4 +182,5 @@ def job_scheduler_main(argv: list[str] | None = None) -> int:
 
 
 def progress_viewer_main(argv: list[str] | None = None) -> int:
-    return status_main(sys.argv[1:] if argv is None else argv, "progress_viewer")
+    return call("jobauto.cli.view:status_main", sys.argv[1:] if argv is None else argv,
+                "progress_viewer")

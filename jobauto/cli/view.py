@@ -1,4 +1,4 @@
-"""`jobauto status`, `jobauto graph` and `jobauto report`: one view of a run or a table."""
+"""`jobauto status` (also `progress_viewer` and `db_util stats`): one view of a run or a table."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobauto.cli.tables import _guard, _parser
-
-TARGET = "a jobmon run directory (LDIR/DATE) or a job table (.db made by jobauto import)"
+from jobauto.cli.common import TARGET
+from jobauto.cli.guard import guard, parser
 
 
 def status_main(argv: list[str], prog: str = "jobauto status") -> int:
-    p = _parser(prog, "Show a run or a job table: counts by state with Ready / Waiting / Blocked, "
-                "a progress bar, running jobs with their scheduler id or worker and elapsed time, "
-                "the last failures with verdict and reason, throughput and time left. Read-only: "
-                "safe while jobmon or workers run. Plain text when stdout is not a terminal or "
-                "NO_COLOR is set.",
-                "examples:\n  jobauto status experiments.db\n"
-                "  jobauto status foobar/20261121-100000 --watch\n"
-                "  jobauto status experiments.db --json | jq .counts")
+    p = parser(prog, "Show a run or a job table: counts by state with Ready / Waiting / Blocked, "
+               "a progress bar, running jobs with their scheduler id or worker and elapsed time, "
+               "the last failures with verdict and reason, throughput and time left. Read-only: "
+               "safe while jobmon or workers run. Plain text when stdout is not a terminal or "
+               "NO_COLOR is set.",
+               "examples:\n  jobauto status experiments.db\n"
+               "  jobauto status foobar/20261121-100000 --watch\n"
+               "  jobauto status experiments.db --json | jq .counts")
     p.add_argument("target", type=Path, help=TARGET)
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
@@ -64,18 +63,5 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
             while True:
                 time.sleep(args.interval)
                 live.update(view(), refresh=True)
-    return _guard(prog, go)
+    return guard(prog, go)
 
-
-def check_output(out: Path, flag: str = "-o") -> None:
-    """Refuse an output path that cannot be written, before anything is read or drawn."""
-    import os
-
-    from jobauto.core.errors import ConfigError
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise ConfigError(f"{out} is a directory: name a file", flag=flag)
-    if not parent.is_dir():
-        raise ConfigError(f"no such directory: {parent} (for {out})", flag=flag)
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ConfigError(f"cannot write {out}: permission denied", flag=flag)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
-from jobauto.core.errors import JobautoError
+from jobauto.cli.guard import guard, parser
 
 PROG = "jobauto workers"
 EPILOG = """\
@@ -32,19 +31,16 @@ examples:
 Each task runs `jobauto run --parallel P --max-runtime X --margin-time M -- DB COMMAND...`
 in --workdir. X = the walltime minus 5 % of it (at least 30 s, at most 5 minutes). The script
 is written to --log-dir (default DB.workers/ next to the table) as worker-DATE-TIME.sh, with the
-tasks' output files beside it. Watch with `jobauto status DB` on the cluster. docs/workers.md.
-
-exit codes: 0 submitted; 2 bad usage or input, unreachable host, refused submission (nothing
+tasks' output files beside it. Watch with `jobauto status DB` on the cluster. docs/workers.md."""
+EXIT = """exit codes: 0 submitted; 2 bad usage or input, unreachable host, refused submission (nothing
 submitted)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Submit N pull workers for a job table as one array job (Grid Engine -t, "
-                    "Slurm --array, PBS -t/-J), or start them as detached processes "
-                    "(--scheduler local). Each worker claims and runs the table's jobs until "
-                    "nothing is left or its time is up.")
+    p = parser(PROG, "Submit N pull workers for a job table as one array job (Grid Engine -t, "
+               "Slurm --array, PBS -t/-J), or start them as detached processes (--scheduler "
+               "local). Each worker claims and runs the table's jobs until nothing is left or "
+               "its time is up.", EPILOG, EXIT)
     a = p.add_argument
     a("--db", metavar="PATH", help="the job table on the cluster (required); relative and ~/ paths are from the "
       "remote home, or from here without --remote")
@@ -88,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def workers_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def go() -> int:
         from jobauto.core.errors import ConfigError
         from jobauto.table.arrays import WorkersOptions, describe, start_workers
 
@@ -107,8 +104,4 @@ def workers_main(argv: list[str]) -> int:
         sub = start_workers(o)
         print(describe(sub, args.remote), flush=True)
         return 0
-    except JobautoError as e:
-        print(f"{PROG}: error: {e.describe()}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return guard(PROG, go)

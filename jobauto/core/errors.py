@@ -4,16 +4,18 @@ from __future__ import annotations
 
 
 class JobautoError(Exception):
-    """Bad usage or bad input: reported as one line, exit code 2, nothing changed."""
+    """Bad usage or bad input: reported as one line, exit code 2, nothing changed. HINT, when
+    given, is what to do about it: the commands print it on a line of its own."""
 
     exit_code = 2
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 flag: str | None = None) -> None:
+                 flag: str | None = None, hint: str | None = None) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.flag = flag
+        self.hint = hint
         super().__init__(self.describe())
 
     def describe(self) -> str:

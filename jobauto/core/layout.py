@@ -7,6 +7,8 @@ from pathlib import Path
 STATE_DIR = ".jobauto"      # LDIR/DATE/.jobauto/ and RDIR/DATE/.jobauto/: never a job's, never synced
 STATE_DB = "state.db"       # the run store, in STATE_DIR
 LOCK = "lock"               # the monitor's lock file, in STATE_DIR
+LOG = "jobmon.log"          # a detached monitor's output (--daemon), in STATE_DIR
+PID = "jobmon.pid"          # a detached monitor's process id, in STATE_DIR
 
 
 def state_dir(run_dir: Path) -> Path:
@@ -19,3 +21,11 @@ def state_db(run_dir: Path) -> Path:
 
 def lock_path(run_dir: Path) -> Path:
     return run_dir / STATE_DIR / LOCK
+
+
+def log_path(run_dir: Path) -> Path:
+    return run_dir / STATE_DIR / LOG
+
+
+def pid_path(run_dir: Path) -> Path:
+    return run_dir / STATE_DIR / PID

@@ -1,4 +1,5 @@
-"""The loop around tick: lock, signals, fetch at the end; python-daemon only behind --daemon."""
+"""The loop around tick: lock, signals, fetch at the end; python-daemon only behind --daemon.
+start() is all of jobmon after its options are read."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jobauto.core.config import Options
 from jobauto.core.errors import TransportError
+from jobauto.core.layout import lock_path, log_path, pid_path
+from jobauto.core.lock import Lock
 from jobauto.run.cycle import Monitor, TickResult
+from jobauto.run.opener import Run, open_run
 
 
 class Stopper:
@@ -70,14 +75,55 @@ def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callabl
             return 128 + (stopper.signum or 15)
 
 
-def daemonize(state_dir: Path) -> None:
+def daemonize(run_dir: Path) -> None:
     """Detach with python-daemon; stdout/stderr go to the run's log, the pid to a pid file."""
     import daemon  # heavy import, only here
 
-    log = open(state_dir / "jobmon.log", "a", buffering=1)  # noqa: SIM115 - lives as long as the daemon
+    log = open(log_path(run_dir), "a", buffering=1)  # noqa: SIM115 - lives as long as the daemon
     ctx = daemon.DaemonContext(working_directory=os.getcwd(), umask=0o022, stdout=log, stderr=log,
                                detach_process=True)
     ctx.open()
-    (state_dir / "jobmon.pid").write_text(f"{os.getpid()}\n")
+    pid_path(run_dir).write_text(f"{os.getpid()}\n")
     sys.stdout = log
     sys.stderr = log
+
+
+def start(opts: Options, say: Callable[[str], None]) -> int:
+    """Open (or create) the run; with --initonly initialise or fetch and stop, else serve it."""
+    run = open_run(opts, log=say)
+    if opts.initonly:
+        if run.created:
+            say(f"jobmon: initialised {run.date_dir} (--initonly: no job submitted)")
+        else:
+            run.remote.fetch(run.date_dir, opts.fetch or None)
+            say(f"jobmon: fetched results into {run.date_dir}")
+        run.remote.transport.close()
+        return 0
+    return serve(opts, run, say)
+
+
+def serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
+    """Drive RUN to its end: detach first with --daemon (and open the run again in the detached
+    process), hold the run's lock, stop cleanly on a signal, fetch the results at the end."""
+    if opts.daemon:
+        date = run.date_dir.name
+        run.remote.transport.close()
+        run.store.close()
+        say(f"jobmon: detaching; log: {log_path(run.date_dir)}")
+        daemonize(run.date_dir)
+        opts.datedir = date
+        run = open_run(opts, log=say)
+    lock = Lock(lock_path(run.date_dir))
+    lock.acquire()
+    stopper = Stopper()
+    stopper.install()
+    try:
+        if not run.created:
+            run.monitor.restart(time.time())
+            say(f"jobmon: resuming {run.date_dir}")
+        return loop(run.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
+                    fetch=lambda: run.remote.fetch(run.date_dir, opts.fetch or None),
+                    max_ticks=1 if opts.once else None)
+    finally:
+        run.remote.transport.close()
+        lock.release()
