@@ -42,7 +42,7 @@ def reset_main(argv: list[str]) -> int:
     p.add_argument("--status", action="append", default=[],
                    help="reset the jobs in this state: error (default), done, pending")
     args = p.parse_args(argv)
-    from jobauto.run.explain import request_reset
+    from jobauto.run.requests import request_reset
     try:
         picked, note = request_reset(args.rundir, args.jobs, args.status)
     except JobautoError as e:
