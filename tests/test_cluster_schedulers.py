@@ -134,7 +134,7 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
     different step. Every job runs once and the scheduler accepted each job exactly once."""
     from jobauto.cluster import host
     from jobauto.run import opener as runner
-    from jobauto.run.cycle import START_GRACE_S
+    from jobauto.run.submitting import START_GRACE_S
 
     c = sched.cluster
     steps = [-1, 0, 1, 2, 3, 4]  # a batch of 2: start mark, 2 submissions, end mark

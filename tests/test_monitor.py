@@ -12,8 +12,9 @@ from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
 from jobauto.cluster.transport.fake import FakeTransport
 from jobauto.core.model import JobState
 from jobauto.run import quelist
-from jobauto.run.cycle import START_GRACE_S, Monitor, Settings
+from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
+from jobauto.run.submitting import START_GRACE_S
 from jobauto.run.tree import copy_init, discover
 from jobauto.store import Store
 

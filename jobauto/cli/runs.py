@@ -48,7 +48,7 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def reset(args: argparse.Namespace) -> int:
-    from jobauto.run.explain import request_reset
+    from jobauto.run.requests import request_reset
     picked, note = request_reset(args.rundir, args.jobs, args.status)
     shown = ", ".join(picked[:10]) + (f" and {len(picked) - 10} more" if len(picked) > 10 else "")
     print(f"jobauto reset: {len(picked)} job(s) to reset{': ' + shown if picked else ''}; {note}")

@@ -1,8 +1,44 @@
-"""The state vocabulary shown everywhere: the counted states and the count line."""
+"""The state vocabulary shown everywhere: the counted states, the count line, the allowed moves."""
 
 from __future__ import annotations
 
+from jobauto.core.model import Verdict
+
 COUNT_KEYS = ("done", "running", "ready", "waiting", "blocked", "error")
+
+# Every move between the stored states of a jobmon job, with the event kinds that make it (the
+# kind of the event the monitor records). A job is born pending, or done/error when init/ held
+# its markers; a birth is not a move. Anything not listed here is a bug in the monitor.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    # the intent (token, batch) is committed before the submission leaves
+    ("pending", "running"): frozenset({"intent"}),
+    # a transient refusal; a lost answer that the journal and the queue show never arrived
+    ("running", "pending"): frozenset({"refused", "not-submitted"}),
+    ("running", "done"): frozenset({"done"}),
+    # a verdict: markers, accounting, the queue's silence (vanished), a refusal or an Eqw deletion
+    ("running", "error"): frozenset(v.value for v in Verdict if v != Verdict.DONE),
+    # a job added during the run that cannot be read; a failed marker of a job not submitted here
+    ("pending", "error"): frozenset({"invalid", "failed"}),
+    # a marker of a job not submitted here (markers decide whatever the state)
+    ("pending", "done"): frozenset({"done"}),
+    # a marker that appears after a verdict read from anything else overrules it
+    ("error", "done"): frozenset({"done"}),
+    ("error", "error"): frozenset({"failed"}),
+    # jobauto reset (any state but running) and --retries
+    ("error", "pending"): frozenset({"reset", "retry"}),
+    ("done", "pending"): frozenset({"reset"}),
+    ("pending", "pending"): frozenset({"reset"}),
+}
+
+
+class BadMove(AssertionError):
+    """A state change TRANSITIONS does not list: a bug in the monitor, never the user's doing."""
+
+
+def check_move(old: str, new: str, kind: str) -> None:
+    """Refuse a state change that TRANSITIONS does not list."""
+    if kind not in TRANSITIONS.get((old, new), frozenset()):
+        raise BadMove(f"job state {old} -> {new} on {kind!r} is not in core.states.TRANSITIONS")
 
 
 def count_line(counts: dict[str, int]) -> str:

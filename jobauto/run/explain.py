@@ -1,24 +1,18 @@
-"""`jobauto explain RUNDIR JOB` and `jobauto reset RUNDIR`: read and change a run from outside.
+"""`jobauto explain RUNDIR JOB`: why a job is in its state, read from the store alone.
 
-Both work while a monitor runs. explain only reads the store. reset only adds a request to it:
-the monitor owns the run's state and the cluster connection, so it applies the request at its
-next cycle (removing the job's markers on the cluster first). No second writer, no race.
+It works while a monitor runs: it only reads. Changing a run from outside (`jobauto reset`)
+goes through a request to the monitor: run/requests.py.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from jobauto.core.deps import FAILED, FINISHED, Graph
-from jobauto.core.errors import ConfigError, StateError
-from jobauto.core.layout import lock_path
-from jobauto.core.lock import Lock
-from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict, select_for_reset
+from jobauto.core.errors import ConfigError
+from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict
 from jobauto.run.quelist import fmt_time
 from jobauto.store import Store, open_run_store
-
-RESETTABLE = ("error", "done", "pending")
 
 
 def find_job(jobs: dict[str, Job], name: str, run_dir: Path) -> Job:
@@ -124,33 +118,3 @@ def explain(run_dir: Path, name: str) -> list[str]:
     finally:
         store.close()
 
-
-def request_reset(run_dir: Path, names: list[str], status: list[str]) -> tuple[list[str], str]:
-    """Record a reset for the monitor; return the jobs it will reset now and a note."""
-    for s in status:
-        if s not in RESETTABLE:
-            raise ConfigError(f"cannot reset jobs in state {s!r} (choose from "
-                              f"{', '.join(RESETTABLE)}; a running job must end or be cancelled "
-                              "first)", flag="--status")
-    store = open_run_store(run_dir, readonly=False)
-    try:
-        jobs = {j.name: j for j in store.load_jobs()}
-        chosen = [find_job(jobs, n, run_dir) for n in names]
-        for job in chosen:
-            if job.state == JobState.RUNNING:
-                raise ConfigError(f"{job.name} is running (scheduler id {job.sched_id or '?'}); "
-                                  "cancel it with qdel/scancel or let it end, then reset it",
-                                  file=str(run_dir))
-        if not names and not status:
-            status = ["error"]
-        picked = select_for_reset(jobs, [j.name for j in chosen], status)
-        store.add_request(time.time(), "reset", {"jobs": [j.name for j in chosen], "status": status})
-    finally:
-        store.close()
-    lock = Lock(lock_path(run_dir))
-    try:
-        lock.check()
-    except StateError:
-        return picked, "the running monitor applies it at its next cycle"
-    return picked, ("no monitor is running on this run: the reset is applied when it resumes "
-                    f"(jobmon ... --datedir={run_dir.name})")

@@ -6,6 +6,8 @@ import shlex
 import time
 from dataclasses import dataclass, field
 
+from jobauto.core.model import Job, JobState
+
 TIME_KEYS = ("spre", "started", "finished", "failed")
 
 
@@ -31,6 +33,27 @@ def render_line(line: Line) -> str:
     parts += [f"{k}@{fmt_time(line.times[k])}" for k in TIME_KEYS if k in line.times]
     parts += [f"{k}={shlex.quote(v)}" for k, v in line.extra.items() if v != ""]
     return " ".join(parts)
+
+
+def job_line(job: Job, queue: str = "") -> str:
+    """Render a job's line; queue is "held" or "error" while the scheduler's queue says so."""
+    line = Line(job.name)
+    for key, t in (("spre", job.spre_at), ("started", job.started_at)):
+        if t is not None:
+            line.times[key] = t
+    if job.state == JobState.DONE and job.finished_at is not None:
+        line.times["finished"] = job.finished_at
+    if job.state == JobState.ERROR:
+        line.times["failed"] = job.failed_at or job.finished_at or 0.0
+    if job.sched_id:
+        line.extra["jobid"] = job.sched_id
+    if queue:
+        line.extra["queue"] = queue
+    if job.attempts > 1:
+        line.extra["attempt"] = str(job.attempts)
+    if job.state == JobState.ERROR and job.reason:
+        line.extra["reason"] = job.reason.split(":")[0]
+    return render_line(line)
 
 
 def parse_line(text: str) -> Line:

@@ -1,0 +1,191 @@
+"""How a job ended, from the evidence in its order: markers, then accounting, then the queue.
+
+Every verdict goes through end(), which also decides on an automatic retry (--retries). The
+queue check also watches jobs in a scheduler error state (Grid Engine Eqw) and deletes them
+after their grace. docs/verdicts.md has the rules.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobauto.core.deps import FAILED, marker_path
+from jobauto.core.model import MEANING, Ending, Job, JobState, Verdict
+from jobauto.run.mirror import Observation
+
+if TYPE_CHECKING:
+    from jobauto.run.cycle import Monitor
+
+# Worth another attempt with --retries; a cancel was deliberate and a rejected script stays invalid.
+RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE, Verdict.VANISHED}
+# A failed marker with one of these exit codes (killed by a signal) is refined from accounting.
+SIGNAL_EXIT = 128
+
+
+def read_markers(mon: Monitor, job: Job, mtime: float, now: float) -> None:
+    """Judge a job whose finished marker arrived; markers overrule a verdict read elsewhere."""
+    if job.state == JobState.DONE or (job.state == JobState.ERROR and
+                                      (job.evidence.startswith("marker") or not job.verdict)):
+        return
+    if job.state == JobState.ERROR:
+        mon.events.append((now, job.name, "overruled",
+                           f"a marker appeared after the verdict {job.verdict}; markers win"))
+    failed = mon.run_dir / marker_path(job.name, FAILED)
+    if failed.exists():
+        detail = failed.read_text(errors="replace").strip()[:200]
+        code = int(detail) if detail.lstrip("-").isdigit() else None
+        end(mon, job, Verdict.FAILED, code, f"marker {marker_path(job.name, FAILED)}: "
+            f"{detail or '(empty)'}", now, at=mtime)
+        if code is not None and code > SIGNAL_EXIT and job.sched_id and mon.has_acct:
+            mon.refine[job.name] = now  # killed by a signal: accounting may say by whom
+            mon.to_retry.discard(job.name)
+    else:
+        end(mon, job, Verdict.DONE, 0, f"marker {marker_path(job.name)}", now, at=mtime)
+
+
+def plan_retry(mon: Monitor, job: Job) -> None:
+    """Queue a failed job for an automatic retry while --retries allows one."""
+    if job.verdict and Verdict(job.verdict) in RETRYABLE and job.retried < mon.settings.retries:
+        mon.to_retry.add(job.name)
+
+
+def end(mon: Monitor, job: Job, verdict: Verdict, code: int | None, evidence: str, now: float,
+        at: float | None = None, detail: str = "") -> None:
+    """Record how a job ended, with the evidence, and decide on an automatic retry."""
+    job.verdict, job.exit_code, job.evidence = verdict.value, code, evidence
+    mon.acct_seen.pop(job.name, None)
+    mon.queue_errors.pop(job.name, None)
+    if verdict == Verdict.DONE:
+        job.finished_at = at or now
+        mon.move(job, JobState.DONE, now, "done", evidence)
+        return
+    what = detail or MEANING[verdict]
+    if verdict == Verdict.FAILED and code is not None:
+        what = f"exited with code {code}"
+    job.failed_at = at or now
+    mon.move(job, JobState.ERROR, now, verdict.value, f"{verdict.value}: {what} ({evidence})")
+    plan_retry(mon, job)
+
+
+def apply_accounting(mon: Monitor, endings: dict[str, Ending], now: float) -> None:
+    """Judge from accounting records, second in the order of evidence: jobs that left the queue
+    without a marker, and who killed a job whose marker shows a signal."""
+    by_id = {j.sched_id: j for j in mon.running_jobs() if j.missing_since is not None and j.sched_id}
+
+    def mine(job: Job, record: Ending | None) -> Ending | None:
+        # ids get reused (a qmaster restart starts again at 1): a record of another name is
+        # another job's
+        return record if record is None or not record.name or record.name == job.token else None
+
+    for name in list(mon.refine):
+        job = mon.jobs[name]
+        record = mine(job, endings.get(job.sched_id or ""))
+        if record is not None:
+            del mon.refine[name]
+            mon.events.append((now, name, "accounting", record.evidence))
+            if record.verdict not in (Verdict.DONE, Verdict.FAILED) and job.state == JobState.ERROR:
+                code = job.exit_code
+                job.verdict, job.evidence = record.verdict.value, f"{job.evidence}; {record.evidence}"
+                job.reason = f"{record.verdict.value}: {MEANING[record.verdict]} ({job.evidence})"
+                mon.events.append((now, name, "verdict", f"{record.verdict.value} (exit {code})"))
+                mon.touch(job)
+            plan_retry(mon, job)
+        elif now - mon.refine[name] >= mon.settings.lost_after_s:
+            del mon.refine[name]  # no record came: the marker's verdict stands
+            plan_retry(mon, job)
+    for sched_id, job in by_id.items():
+        record = mine(job, endings.get(sched_id))
+        if record is None:
+            continue
+        if job.name not in mon.acct_seen:
+            mon.events.append((now, job.name, "accounting", record.evidence))
+        mon.acct_seen[job.name] = record
+        if record.verdict != Verdict.DONE:
+            end(mon, job, record.verdict, record.exit_code, record.evidence, now)
+        # ended normally by the scheduler's account: wait for its marker, which a shared
+        # filesystem may show late, until --lost-after (then check_queue decides)
+
+
+def check_queue(mon: Monitor, obs: Observation, now: float) -> None:
+    """Note held jobs, jobs in an error state and jobs the queue no longer lists (vanished)."""
+    q = obs.queue
+    assert q is not None
+    if not q.ok:
+        mon.events.append((now, "", "queue-unknown", q.error))
+        return  # an unanswered query proves nothing: never count it as vanished
+    held: set[str] = set()
+    for job in mon.running_jobs():
+        if job.sched_id is None:
+            continue
+        entry = q.entries.get(job.sched_id)
+        if entry is not None:
+            if job.missing_since is not None:
+                job.missing_since = None
+                mon.touch(job)
+            if entry.held:
+                held.add(job.name)
+            if entry.running and job.running_at is None:
+                job.running_at = now  # the timeline's start: first seen running
+                mon.events.append((now, job.name, "running", f"scheduler state {entry.state}"))
+                mon.touch(job)
+            _watch_error_state(mon, job, entry.state, entry.reason, entry.error, now)
+            continue
+        mon.queue_errors.pop(job.name, None)
+        if job.missing_since is None:
+            job.missing_since = now
+            mon.touch(job)
+        elif now - job.missing_since >= mon.settings.lost_after_s:
+            wait = f"{mon.settings.lost_after_s:g} s"
+            seen = mon.acct_seen.get(job.name)
+            if seen is not None:
+                end(mon, job, Verdict.VANISHED, seen.exit_code, seen.evidence, now,
+                    detail=f"the scheduler says it ended normally, but "
+                    f"{marker_path(job.name)} did not appear within {wait} (does the "
+                    "script write the markers? see templates/)")
+            else:
+                end(mon, job, Verdict.VANISHED, None, f"not listed by the scheduler for {wait}, "
+                    "no accounting record", now,
+                    detail=f"the scheduler no longer lists job {job.sched_id} and no "
+                    f"marker appeared within {wait}")
+    for name in held - mon.held:
+        mon.events.append((now, name, "held", "the scheduler holds it; it does not count "
+                           "against --maxqsub until released"))
+    for name in mon.held - held:
+        if mon.jobs[name].state == JobState.RUNNING:
+            mon.events.append((now, name, "released", "no longer held"))
+    if held != mon.held:
+        for name in held ^ mon.held:
+            mon.touch(mon.jobs[name])
+    mon.held = held
+
+
+def _watch_error_state(mon: Monitor, job: Job, state: str, reason: str, error: bool,
+                       now: float) -> None:
+    """A job in a scheduler error state (Grid Engine Eqw) never runs by itself: it is shown at
+    once, left --lost-after seconds for the user to fix and clear (qmod -cj), then deleted
+    and marked error with the scheduler's reason."""
+    if not error:
+        if mon.queue_errors.pop(job.name, None) is not None:
+            mon.events.append((now, job.name, "queue", f"left the error state ({state})"))
+            mon.touch(job)
+        return
+    since = mon.queue_errors.get(job.name)
+    if since is None:
+        mon.queue_errors[job.name] = now
+        mon.events.append((now, job.name, "queue", f"in error state {state}"
+                           + (f": {reason}" if reason else "")))
+        mon.touch(job)
+    elif now - since >= mon.settings.lost_after_s and job.name not in mon.to_cancel:
+        mon.to_cancel[job.name] = f"in error state {state} for {mon.settings.lost_after_s:g} s"
+
+
+def delete_stuck(mon: Monitor, now: float) -> None:
+    """Delete from the queue the jobs whose error state outlasted its grace; mark them error."""
+    jobs = [mon.jobs[n] for n in sorted(mon.to_cancel)]
+    res = mon.remote.cancel([j.sched_id or "" for j in jobs])
+    said = " ".join(res.text.split())[-300:]
+    for job in jobs:
+        why = mon.to_cancel.pop(job.name)
+        if job.state == JobState.RUNNING:
+            end(mon, job, Verdict.REJECTED, None, f"queue state; deleted: {said or 'no reason given'}",
+                now, detail=f"{why}; deleted from the queue")

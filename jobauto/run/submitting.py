@@ -1,0 +1,157 @@
+"""Submission: ready jobs go to the scheduler in one batch a cycle, each exactly once.
+
+Exactly-once submission: a job's intent (state running, a token unique to the run, its batch)
+is committed before the batch leaves; the batch journals each outcome on the cluster before
+answering. An answer that never arrives is recovered from that journal, or from the scheduler's
+queue by the token, before the job may be submitted again. docs/failure-modes.md has the cases.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
+from jobauto.core.scripts import script_directive
+from jobauto.run import endings
+from jobauto.run.mirror import Observation
+
+if TYPE_CHECKING:
+    from jobauto.run.cycle import Monitor
+
+START_GRACE_S = 30.0      # a batch that has not journaled its start by then never started
+BATCH_STALE_S = 600.0     # a batch that started but never ended: ask the scheduler
+BACKOFF_MAX_S = 600.0     # a refused submission pauses submitting, doubling up to this
+
+
+def b36(n: int) -> str:
+    """Write n in base 36: the run's tag and the tokens stay short in a scheduler's job name."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
+    """Submit ready jobs, highest priority first, into the free --maxqsub slots."""
+    if now < mon.paused_until:
+        return
+    # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster
+    slots = mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
+    chosen: list[Job] = []
+    while slots > 0 and mon.heap:
+        _, _, name = heapq.heappop(mon.heap)
+        if name not in mon.graph.ready:
+            continue
+        chosen.append(mon.jobs[name])
+        slots -= 1
+    if not chosen:
+        return
+    mon.batch_seq += 1
+    batch = f"{mon.tag}-{mon.batch_seq}"
+    for job in chosen:
+        job.attempts += 1
+        job.token = f"ja{mon.tag}{b36(job.id)}_{job.attempts}"
+        job.batch = batch
+        job.intent_at = now
+        job.sched_id = None
+        job.missing_since = None
+        mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
+    mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
+    results = mon.remote.submit(batch, [(j.token or "", j.name, _extra_args(mon, j, now))
+                                        for j in chosen])
+    lost = 0
+    for job, res in zip(chosen, results, strict=True):
+        if res is None:
+            lost += 1
+            continue
+        apply_answer(mon, job, res, now, notes)
+    if lost:
+        notes.append(f"lost the answer for {lost} submission(s); they are settled next cycle "
+                     "from the cluster's journal before anything is submitted again")
+    mon.commit()
+
+
+def _extra_args(mon: Monitor, job: Job, now: float) -> list[str]:
+    """After a walltime kill, the script's `#jobauto walltime-retry: ARGS` (e.g. -l h_rt=48:00:00)
+    is added to the submission; it comes after --qsub-args and the script's own directives,
+    so it wins."""
+    if job.verdict != Verdict.WALLTIME.value:
+        return []
+    try:
+        args = script_directive(mon.run_dir / job.name, "walltime-retry")
+    except OSError:
+        return []
+    if args:
+        mon.events.append((now, job.name, "walltime-retry", "submitted with " + " ".join(args)))
+    return args or []
+
+
+def _pause(mon: Monitor, now: float, why: str) -> None:
+    """Stop submitting for a while after a refusal, twice as long each time it goes on."""
+    mon.backoff_s = min(max(mon.backoff_s * 2, mon.settings.backoff_s), BACKOFF_MAX_S)
+    mon.paused_until = now + mon.backoff_s
+    mon.pause_reason = why
+    mon.events.append((now, "", "paused", f"{why}; retry in {mon.backoff_s:g} s"))
+
+
+def apply_answer(mon: Monitor, job: Job, res: SubmitResult, now: float, notes: list[str],
+                 via: str = "qsub") -> None:
+    """Act on the scheduler's answer to one submission: confirmed, refused for now, or rejected."""
+    if res.sched_id is not None:
+        _confirm(mon, job, res.sched_id, now, via=via)
+    elif res.error is None:
+        pass  # accepted but unreadable: stays unconfirmed, found by name next cycle
+    elif res.transient:
+        mon.move(job, JobState.PENDING, now, "refused", res.error)
+        job.token = job.batch = None
+        job.intent_at = None
+        if not any(n.startswith("submission refused") for n in notes):
+            notes.append(f"submission refused, will retry: {res.error}")
+        if now >= mon.paused_until:
+            _pause(mon, now, f"the scheduler refused a submission: {res.error}")
+    else:
+        endings.end(mon, job, Verdict.REJECTED, None, f"submission: {res.error}", now,
+                    detail="the scheduler refused the script")
+
+
+def _confirm(mon: Monitor, job: Job, sched_id: str, now: float, via: str) -> None:
+    mon.backoff_s = 0.0
+    mon.pause_reason = ""
+    job.sched_id = sched_id
+    job.started_at = job.intent_at or now
+    mon.events.append((now, job.name, "submitted", f"scheduler id {sched_id} (from {via})"))
+    mon.touch(job)
+
+
+def reconcile(mon: Monitor, obs: Observation, now: float) -> None:
+    """Settle submissions whose answer was lost: journal first, then the scheduler's queue."""
+    pending = [j for j in mon.running_jobs() if j.unconfirmed]
+    if not pending:
+        return
+    outcome = {ln[1]: ln for ln in obs.journal if len(ln) >= 3 and ln[0] == "S"}
+    marks = {(ln[1], ln[2]) for ln in obs.journal if len(ln) >= 3 and ln[0] == "B"}
+    named = obs.queue.by_name() if obs.queue is not None and obs.queue.ok else None
+    for job in pending:
+        line = outcome.get(job.token or "")
+        if line is not None:
+            rc = int(line[2]) if line[2].lstrip("-").isdigit() else 1
+            res = CommandResult((), rc, (line[3] if len(line) > 3 else "").encode(), "")
+            apply_answer(mon, job, mon.remote.submit_result(job.token or "", res), now, [],
+                         via="journal")
+            continue
+        age = now - (job.intent_at or now)
+        started = (job.batch, "start") in marks
+        ended = (job.batch, "end") in marks
+        if named is not None and job.token in named and mon.remote.adapter.can_find_by_name:
+            _confirm(mon, job, named[job.token or ""].sched_id, now, via="scheduler queue")
+        elif ended or (not started and age >= START_GRACE_S) or (started and age >= BATCH_STALE_S):
+            if named is None and mon.remote.adapter.can_find_by_name:
+                continue  # cannot ask the scheduler now: wait rather than risk a duplicate
+            mon.move(job, JobState.PENDING, now, "not-submitted",
+                     "submission never reached the scheduler; will submit again")
+            job.token = job.batch = None
+            job.intent_at = None
