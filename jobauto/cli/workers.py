@@ -90,7 +90,8 @@ def workers_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         from jobauto.core.errors import ConfigError
-        from jobauto.table.arrays import WorkersOptions, describe, start_workers
+        from jobauto.table.arrayplan import WorkersOptions
+        from jobauto.table.arrays import describe, start_workers
 
         bin_dirs = [d for d in (args.scheduler_bin or "").split(":") if d]
         try:
