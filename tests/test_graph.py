@@ -18,16 +18,8 @@ from helpers import FAN_IN
 
 from jobauto.core.errors import ConfigError
 from jobauto.view.campaign import Campaign, JobView
-from jobauto.view.graph import (
-    BORDER,
-    PALETTE,
-    Picture,
-    layout,
-    printable,
-    to_dot,
-    to_image,
-    to_mermaid,
-)
+from jobauto.view.collapse import Picture, layout
+from jobauto.view.graph import BORDER, PALETTE, printable, to_dot, to_image, to_mermaid
 
 REPO = Path(__file__).resolve().parent.parent
 SVG = "{http://www.w3.org/2000/svg}"

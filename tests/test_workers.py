@@ -22,7 +22,7 @@ from jobauto.cluster.schedulers.sge import SgeAdapter
 from jobauto.cluster.schedulers.slurm import SlurmAdapter, slurm_time
 from jobauto.core.errors import ConfigError, JobautoError, SchedulerError
 from jobauto.core.model import CommandResult
-from jobauto.table.arrays import (
+from jobauto.table.arrayplan import (
     Paths,
     WorkersOptions,
     default_job_name,
@@ -31,8 +31,8 @@ from jobauto.table.arrays import (
     run_argv,
     safety_s,
     script_text,
-    start_workers,
 )
+from jobauto.table.arrays import start_workers
 
 DATA = Path(__file__).parent / "data"
 HOSTILE = ["a b", "it's", "$(touch PWNED)", "`touch PWNED`", "semi;colon", "*", "-x"]

@@ -43,7 +43,8 @@ def graph_main(argv: list[str], prog: str = "jobauto graph") -> int:
     def go() -> int:
         from jobauto.core.errors import ConfigError
         from jobauto.view.campaign import gather
-        from jobauto.view.graph import layout, to_dot, to_image, to_mermaid
+        from jobauto.view.collapse import layout
+        from jobauto.view.graph import to_dot, to_image, to_mermaid
         if out is not None:
             check_output(out)
         elif fmt in ("svg", "png") and sys.stdout.isatty():

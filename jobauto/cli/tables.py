@@ -120,7 +120,8 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
 
     def go() -> int:
         from jobauto.core.errors import ConfigError
-        from jobauto.table.worker import RunOptions, Worker, parse_command
+        from jobauto.table.process import parse_command
+        from jobauto.table.worker import RunOptions, Worker
         if args.parallel < 1:
             raise ConfigError("must be at least 1", flag="--parallel")
         if args.max_runtime is not None and args.max_runtime <= 0:

@@ -87,7 +87,8 @@ def workers_main(argv: list[str]) -> int:
 
     def go() -> int:
         from jobauto.core.errors import ConfigError
-        from jobauto.table.arrays import WorkersOptions, describe, start_workers
+        from jobauto.table.arrayplan import WorkersOptions
+        from jobauto.table.arrays import describe, start_workers
 
         bin_dirs = [d for d in (args.scheduler_bin or "").split(":") if d]
         try:

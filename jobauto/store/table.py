@@ -7,6 +7,8 @@ as a JSON list and column names as data; no user string ever becomes SQL.
 A job is claimed, finished, released or recovered in one transaction each, and only by a worker
 that still holds it (``WHERE worker=? AND state='running'``): a worker declared lost cannot
 overwrite what another did with its job.
+
+Kept whole past 400 lines: the schema and every statement that reads or changes it belong together.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ timed on this host's monotonic clock (hosts' clocks are never compared), is lost
 host a worker whose process is gone is lost at once.
 
 A lost worker's running jobs are orphans. A job's command outlives its worker; its wrapper
-writes the exit code to TABLE.jobs/ROW.ATTEMPT.rc when it ends. An orphan whose processes still
-run on this host is left alone; one that ended is recorded from that file (so a command that
-completed is never run again); one that did not end returns to pending.
+writes the exit code to TABLE.jobs/ROW.ATTEMPT.rc when it ends (process.py: how a job's command
+is started, how it ended, whether it still runs). An orphan whose processes still run on this
+host is left alone; one that ended is recorded from that file (so a command that completed is
+never run again); one that did not end returns to pending.
 
 Failure modes (docs/tables.md has the full list):
 - worker killed -9: its commands finish and are recorded by the next worker that looks;
@@ -25,10 +26,8 @@ Failure modes (docs/tables.md has the full list):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -40,17 +39,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.core.deps import Graph
-from jobauto.core.errors import ConfigError, StateError
+from jobauto.core.errors import StateError
 from jobauto.core.model import JobState, TableJob
 from jobauto.store import TableStore
+from jobauto.table.process import (
+    done_with,
+    error_message,
+    host_key,
+    job_argv,
+    job_processes,
+    pid_gone,
+    read_outcome,
+    remove_files,
+    start_command,
+)
 
-# Each job runs as `sh -c WRAP sh COMMAND ARGS...`: the command and its arguments are "$@" (never
-# re-split), and its exit code is written to a file before the wrapper exits. A job whose worker
-# is killed keeps running; when it ends, the file says how, and whoever recovers the job records
-# that instead of running it a second time.
-WRAP = '"$@"; r=$?; echo "$r" > "$JOBAUTO_RC"; exit "$r"'
-TAIL_BYTES = 4096
-ERROR_CHARS = 600
 LOST_BEATS = 4
 IDLE_MAX_S = 5.0
 KILL_GRACE_S = 5.0
@@ -75,108 +78,6 @@ class Outcome:
     ran: int = 0
     failed: int = 0
     released: int = 0
-
-
-def parse_command(words: list[str]) -> list[str]:
-    """One argument is split like a shell would ("bash run.sh"); several are the argv as given."""
-    if len(words) == 1:
-        try:
-            argv = shlex.split(words[0])
-        except ValueError as e:
-            raise ConfigError(f"cannot split the command {words[0]!r}: {e}", flag="COMMAND") from None
-    else:
-        argv = list(words)
-    if not argv:
-        raise ConfigError("the command is empty", flag="COMMAND")
-    exe = argv[0]
-    if ("/" in exe and not os.access(exe, os.X_OK)) or ("/" not in exe and not shutil.which(exe)):
-        raise ConfigError(f"command {exe!r} not found or not executable", flag="COMMAND")
-    return argv
-
-
-def job_argv(command: list[str], columns: list[str], params: tuple[str, ...], named: bool) -> list[str]:
-    if not named:
-        return [*command, *params]
-    out = list(command)
-    for name, value in zip(columns, params, strict=True):
-        out += [f"--{name}", value]
-    return out
-
-
-def host_key() -> str:
-    """Where a pid names this process: host name, boot, and pid namespace."""
-    parts = [socket.gethostname()]
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            parts.append(Path(path).read_text().strip())
-        except OSError:
-            parts.append("?")
-    try:
-        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
-    except OSError:
-        parts.append("?")
-    return "|".join(parts)
-
-
-def pid_gone(pid: int) -> bool:
-    """True only when the process certainly does not exist (or is a zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] == "Z"
-    except (OSError, ValueError, IndexError):
-        return False
-
-
-def job_processes(table: Path) -> dict[int, set[str]]:
-    """This host's processes started for jobs of `table`, as worker -> job ids, found by the
-    JOBAUTO_TABLE / JOBAUTO_WORKER / JOBAUTO_JOB_ID variables every job's processes inherit."""
-    want = f"JOBAUTO_TABLE={table}".encode()
-    out: dict[int, set[str]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if want not in env:
-            continue
-        vals = dict(e.split(b"=", 1) for e in env if e.startswith(b"JOBAUTO_") and b"=" in e)
-        try:
-            worker = int(vals.get(b"JOBAUTO_WORKER", b""))
-        except ValueError:
-            continue
-        out.setdefault(worker, set()).add(vals.get(b"JOBAUTO_JOB_ID", b"").decode("utf-8", "replace"))
-    return out
-
-
-def read_outcome(base: str) -> tuple[JobState, int | None, float | None, str] | None:
-    """How a job ended, from the exit-code file its wrapper wrote (None: it did not finish)."""
-    try:
-        text = Path(base + ".rc").read_text().strip()
-        rc = int(text)
-    except (OSError, ValueError):
-        return None
-    if rc == 0:
-        return JobState.DONE, 0, None, ""
-    return JobState.ERROR, rc, None, _message(_tail(Path(base + ".err")), rc)
-
-
-def _tail(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - TAIL_BYTES))
-            return f.read()
-    except OSError:
-        return b""
 
 
 def batch_label() -> str:
@@ -334,7 +235,7 @@ class Worker:
                     break
                 job = store.claim(self.id, self.wall(), left, finished)
                 finished = None
-                _unlink(files)
+                remove_files(files)
                 if job is None:
                     why = self._idle(store, left)
                     if why:
@@ -349,13 +250,13 @@ class Worker:
                 if result is None:
                     n = store.release(self.id, [job.row], self.wall(), self.stop_reason or "stopped")
                     self.outcome.released += n
-                    _unlink([base + ".rc", base + ".err"])
+                    remove_files([base + ".rc", base + ".err"])
                     continue
                 finished = (job.row, *result)
-                files = _done_with(base, result[0] == JobState.ERROR)
+                files = done_with(base, result[0] == JobState.ERROR)
             if finished is not None and not self.lost.is_set():
                 store.finish(self.id, self.wall(), *finished)
-                _unlink(files)
+                remove_files(files)
         finally:
             store.close()
 
@@ -383,18 +284,13 @@ class Worker:
     def _execute(self, job: TableJob) -> tuple[JobState, int | None, float, str] | None:
         argv = job_argv(self.o.command, self.columns, job.params, self.o.named_args)
         base = self._base(job)
-        env = dict(os.environ, JOBAUTO_JOB_ID=job.id, JOBAUTO_TABLE=str(self.table),
-                   JOBAUTO_WORKER=str(self.id), JOBAUTO_ATTEMPT=str(job.attempts),
-                   JOBAUTO_RC=base + ".rc")
         self.say(f"start {job.id}: {shlex.join(argv)}")
         t0 = self.mono()
         try:
             with self.lock:
                 if self.stop.is_set():
                     return None
-                with open(base + ".err", "wb") as errf:
-                    p = subprocess.Popen(["/bin/sh", "-c", WRAP, "sh", *argv], stdin=subprocess.DEVNULL,
-                                         stderr=errf, start_new_session=True, env=env)
+                p = start_command(argv, base, self.table, self.id, job)
                 self.procs[job.row] = p
         except OSError as e:
             return JobState.ERROR, None, self.mono() - t0, f"could not start the job: {e}"
@@ -413,7 +309,7 @@ class Worker:
             self.say(f"done {job.id} in {elapsed:.1f} s")
             return JobState.DONE, 0, elapsed, ""
         self.outcome.failed += 1
-        message = _message(_tail(err), rc)
+        message = error_message(err, rc)
         self.say(f"error {job.id} after {elapsed:.1f} s: {message} (stderr: {err})")
         return JobState.ERROR, rc, elapsed, message
 
@@ -485,35 +381,4 @@ class Worker:
                 self.say(f"{job.id}: {what} ({why})")
                 if outcome is not None:
                     self._relay(Path(base + ".err"))
-                _unlink(_done_with(base, outcome is not None and outcome[0] == JobState.ERROR))
-
-
-def _done_with(base: str, failed: bool) -> list[str]:
-    """The files of an attempt to remove once its outcome is recorded: a failed job's stderr stays."""
-    return [base + ".rc"] if failed else [base + ".rc", base + ".err"]
-
-
-def _unlink(paths: list[str]) -> None:
-    for p in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(p)
-    paths.clear()
-
-
-def _message(tail: bytes, rc: int) -> str:
-    what = f"exit {rc}" if rc >= 0 else f"killed by {_signame(-rc)}"
-    text = tail.decode("utf-8", "replace").strip()
-    if not text:
-        return what
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    msg = " | ".join(lines[-5:])
-    if len(msg) > ERROR_CHARS:
-        msg = "..." + msg[-ERROR_CHARS:]
-    return f"{what}: {msg}"
-
-
-def _signame(n: int) -> str:
-    try:
-        return signal.Signals(n).name
-    except ValueError:
-        return f"signal {n}"
+                remove_files(done_with(base, outcome is not None and outcome[0] == JobState.ERROR))
