@@ -1,9 +1,27 @@
-"""Helpers for building job trees the way a preparation script would."""
+"""Plain helpers shared by the tests: builders of job trees, the commands run as a user runs them,
+the test cluster's coordinates. Fixtures live in conftest.py; no test file imports another."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from jobauto.cluster.host import Host
+from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster, FakeJob
+from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.run.cycle import Monitor, Settings
+from jobauto.run.mirror import Remote
+from jobauto.run.tree import copy_init, discover
+from jobauto.store import Store
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TEMPLATES = REPO / "templates"
+
+# -- job trees, built the way a preparation script would ---------------------------------------
 # The two tables of the users' own examples (../shared/user-examples/job-tables.md), verbatim.
 EXPERIMENTS = """\
 param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON
@@ -51,12 +69,184 @@ def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
     return names
 
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
 def template_script(body: str, head: str = "") -> str:
     """A job script with the real marker block of templates/ (signals handled as users get)."""
     text = (TEMPLATES / "sge.sh").read_text()
     block = text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")]
     return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n' + block
             + "# <<< jobauto markers <<<\nwork() {\n" + body + "\n}\njobauto_run work\n")
+
+
+def job_body(log: Path, label: str, sleep: float = 1.0) -> str:
+    """Job body that records its start and end in `log` (see max_overlap, runs_per_job)."""
+    return (f'echo "+ $(date +%s.%N) {label}" >> {log}\n'
+            f"sleep {sleep}\n"
+            f'echo "- $(date +%s.%N) {label}" >> {log}\n')
+
+
+def dag(init: Path, log: Path, dirs: list[str], depth: int = 2, sleep: float = 1.0) -> int:
+    """A chain of `depth` logging jobs in each of dirs, all feeding summary/qsub.0; returns the
+    number of jobs."""
+    n = 0
+    for k, d in enumerate(dirs):
+        for i in range(depth):
+            make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     job_body(log, f"d{k}/{i}", sleep))
+            n += 1
+    make_job(init, "summary/qsub.0", [f"../{d}/qsub.finished.{depth - 1}" for d in dirs],
+             job_body(log, "summary", 0.1))
+    return n + 1
+
+
+def max_overlap(log: Path) -> int:
+    """The most jobs of a job_body log that ran at the same time."""
+    events = sorted((float(t), 1 if s == "+" else -1) for s, t, *_ in
+                    (ln.split() for ln in log.read_text().splitlines()))
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def runs_per_job(log: Path) -> dict[str, int]:
+    """How often each label of a job_body log started."""
+    out: dict[str, int] = {}
+    for ln in log.read_text().splitlines():
+        sign, _, name = ln.split(" ", 2)
+        if sign == "+":
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+# -- the commands, run as a user runs them (separate processes) --------------------------------
+def run(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 120, check_rc: int | None = None, text: bool = True
+        ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """Run a command, output captured; `env` is added to this process's environment."""
+    p = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=text, timeout=timeout,
+                       stdin=subprocess.DEVNULL, env={**os.environ, **env} if env else None)
+    if check_rc is not None:
+        assert p.returncode == check_rc, f"rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
+def jobauto(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120, check_rc: int | None = None, text: bool = True
+            ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """The jobauto command."""
+    return run("jobauto", *args, cwd=cwd, env=env, timeout=timeout, check_rc=check_rc, text=text)
+
+
+def jobmon(*args: str, cwd: Path | None = None, timeout: float = 300,
+           check_rc: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The jobmon command."""
+    return run("jobmon", *args, cwd=cwd, timeout=timeout, check_rc=check_rc)
+
+
+def start_jobmon(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    """jobmon in the background, its output appended to `out`."""
+    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+
+# -- a monitor on the fake cluster, with an explicit clock ----------------------------------------
+RDIR = "/remote/run"
+
+
+class Rig:
+    """A run directory, its store, a fake cluster and the monitor over them."""
+
+    def __init__(self, tmp: Path, maxqsub: int = 10, lost_after_s: float = 300.0) -> None:
+        self.tmp = tmp
+        self.init = tmp / "init"
+        self.run = tmp / "run"
+        self.cluster = FakeCluster()
+        self.transport = FakeTransport(self.cluster,
+                                       on_push=lambda local, remote: self.cluster.load_tree(local, remote))
+        self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s)
+        self.store: Store | None = None
+        self.monitor: Monitor | None = None
+
+    def start(self) -> Monitor:
+        specs = discover(self.init)
+        copy_init(self.init, self.run, specs, {})
+        self.store = Store(self.run / ".jobauto" / "state.db")
+        Monitor.create(self.store, specs, self.run)
+        self.monitor = self.new_monitor()
+        self.monitor.remote.push(self.run)
+        self.monitor.remote.stamp(0)
+        return self.monitor
+
+    def new_monitor(self) -> Monitor:
+        """A fresh monitor on the same store: what a restart after kill -9 sees."""
+        self.store = Store(self.run / ".jobauto" / "state.db")
+        remote = Remote(Host(self.transport, FakeAdapter()), RDIR)
+        return Monitor(self.run, self.store, remote, self.settings)
+
+    def job(self, name: str) -> FakeJob:
+        return next(j for j in self.cluster.submitted if f"{j.dir}/{j.script}" == f"{RDIR}/{name}")
+
+    def job_latest(self, name: str) -> FakeJob:
+        return [j for j in self.cluster.submitted if f"{j.dir}/{j.script}" == f"{RDIR}/{name}"][-1]
+
+    def states(self) -> dict[str, str]:
+        assert self.monitor is not None
+        return {n: j.state.value for n, j in self.monitor.jobs.items()}
+
+
+# -- the real test cluster (tests/cluster/up.sh) ------------------------------------------------
+CLUSTER_DIR = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
+SSH_CONFIG = CLUSTER_DIR / "ssh_config"
+HOST = "testhost"
+REMOTE_USER = "jobauto"
+TORQUE_BIN = os.environ.get("JOBAUTO_TEST_TORQUE_BIN", "/opt/slurm-torque/bin")
+
+
+def ssh(cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A command on the test cluster, as its user."""
+    return subprocess.run(["ssh", "-F", str(SSH_CONFIG), HOST, cmd], capture_output=True, text=True,
+                          check=check, stdin=subprocess.DEVNULL, timeout=120)
+
+
+@dataclass
+class Cluster:
+    ssh_config: Path
+    host: str
+    user: str
+    home: Path
+
+    def remote_dir(self, prefix: str = "t") -> str:
+        """A fresh directory on the cluster, relative to the remote home."""
+        return f"jobauto-tests/{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def path(self, rel: str) -> Path:
+        """Where a remote-home-relative path is on this machine (the cluster is local)."""
+        return self.home / rel
+
+
+@dataclass
+class Sched:
+    """A real scheduler of the test cluster, and how jobmon is pointed at it."""
+
+    name: str
+    cluster: Cluster
+    args: list[str]
+
+    def cancel(self, job_id: str) -> None:
+        cmd = {"sge": "qdel", "slurm": "scancel", "pbs": f"{TORQUE_BIN}/qdel"}[self.name]
+        ssh(f"{cmd} {job_id}")
+
+    def submissions(self, prefix: str) -> list[str]:
+        """Job names starting with prefix in the scheduler's own accounting (finished jobs)."""
+        if self.name == "sge":
+            out = ssh(f"qacct -j '{prefix}*' 2>/dev/null | awk '$1==\"jobname\"{{print $2}}'", check=False).stdout
+        else:
+            out = ssh("sacct -n -X -P -o JobName -S now-2hours", check=False).stdout
+        return [n for n in out.split() if n.startswith(prefix)]
+
+
+def base_args(c: Cluster, ldir: Path, rdir: str) -> list[str]:
+    """jobmon's arguments for a run on the test cluster."""
+    return [f"--ldir={ldir}", f"--rdir={rdir}", f"--remote={c.host}", f"--ssh-config={c.ssh_config}",
+            "--interval=0.5"]

@@ -5,43 +5,15 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import jobmon
-from helpers import chain, make_job
+from helpers import chain, job_body, jobmon, make_job, max_overlap, runs_per_job, start_jobmon
 
 from jobauto.run import quelist
 
 WEIRD = ["it's here", 'say "hi"', "$(touch PWNED)", "a;b", "sp ace"]
-
-
-def overlap_body(log: Path, name: str, sleep: float = 0.4) -> str:
-    """Job body that records its start and end, and counts its own runs."""
-    return (f'echo "+ $(date +%s.%N) {name}" >> {log}\n'
-            f"sleep {sleep}\n"
-            f'echo "- $(date +%s.%N) {name}" >> {log}\n')
-
-
-def max_overlap(log: Path) -> int:
-    events = sorted((float(t), 1 if s == "+" else -1) for s, t, *_ in
-                    (ln.split() for ln in log.read_text().splitlines()))
-    cur = best = 0
-    for _, d in events:
-        cur += d
-        best = max(best, cur)
-    return best
-
-
-def runs_per_job(log: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for ln in log.read_text().splitlines():
-        sign, _, name = ln.split(" ", 2)
-        if sign == "+":
-            out[name] = out.get(name, 0) + 1
-    return out
 
 
 def test_dag_with_weird_names_runs_in_order_with_maxqsub(tmp_path: Path) -> None:
@@ -51,9 +23,9 @@ def test_dag_with_weird_names_runs_in_order_with_maxqsub(tmp_path: Path) -> None
     for k, d in enumerate(WEIRD):
         for i in range(2):  # the job's own label is plain: only the tree's names are hostile
             make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
-                     overlap_body(log, f"d{k}/{i}"))
+                     job_body(log, f"d{k}/{i}", 0.4))
             names.append(f"{d}/qsub.{i}")
-    make_job(init, "all/qsub.0", [f"../{d}/qsub.finished.1" for d in WEIRD], overlap_body(log, "all"))
+    make_job(init, "all/qsub.0", [f"../{d}/qsub.finished.1" for d in WEIRD], job_body(log, "all", 0.4))
     p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--maxqsub=3",
                "--interval=0.2", "--datedir=run1", timeout=120, check_rc=0)
     assert "all jobs done" in p.stdout
@@ -154,17 +126,12 @@ def test_initonly_then_run_then_fetch(tmp_path: Path) -> None:
     assert (ldir / "r/Si/big.log").exists()
 
 
-def _start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-
-
 def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
     ldir = tmp_path / "camp"
     chain(ldir / "init", "a", 3, body="sleep 1")
     args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.3",
             "--datedir=r"]
-    first = _start(args, tmp_path / "first.out")
+    first = start_jobmon(args, tmp_path / "first.out")
     try:
         for _ in range(100):
             if (ldir / "r/quelist").exists():
@@ -186,12 +153,12 @@ def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path
     for d in range(4):
         for i in range(3):
             make_job(ldir / "init", f"m{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
-                     overlap_body(log, f"m{d}/{i}", sleep=0.2))
+                     job_body(log, f"m{d}/{i}", sleep=0.2))
     args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
             "--datedir=r", "--maxqsub=3"]
     rng = random.Random(7)
     for _ in range(40):
-        proc = _start(args, tmp_path / "mon.out")
+        proc = start_jobmon(args, tmp_path / "mon.out")
         time.sleep(rng.uniform(0.05, 0.6))
         if proc.poll() is not None:
             break

@@ -8,12 +8,25 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Sched, jobmon, ssh
 from faults import CutTransport
-from helpers import make_job, template_script
-from test_cli_local import _start, max_overlap, runs_per_job
-from test_cluster_sge import base_args, dag, job_body
-from test_reset_explain import jobauto
+from helpers import (
+    HOST,
+    SSH_CONFIG,
+    TORQUE_BIN,
+    Cluster,
+    Sched,
+    base_args,
+    dag,
+    job_body,
+    jobauto,
+    jobmon,
+    make_job,
+    max_overlap,
+    runs_per_job,
+    ssh,
+    start_jobmon,
+    template_script,
+)
 
 from jobauto.core.config import Options
 from jobauto.run import quelist
@@ -72,7 +85,7 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     for d in ("wall", "exit", "cancel", "ok"):
         make_job(init, f"{d}/qsub.1", ["qsub.finished.0"])
     out = tmp_path / "mon.out"
-    proc = _start([*base_args(c, ldir, rdir), "--datedir=r", "--lost-after=240", *sched.args], out)
+    proc = start_jobmon([*base_args(c, ldir, rdir), "--datedir=r", "--lost-after=240", *sched.args], out)
     try:
         jid = _jobid(ldir / "r" / "quelist", "cancel/qsub.0")
         started = c.path(rdir) / "r" / "cancel" / "started"
@@ -95,10 +108,10 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     tool = {"sge": "qacct", "slurm": "sacct", "pbs": "sacct"}[sched.name]  # PBS on Slurm: sacct
     for name, verdict in (("wall/qsub.0", "walltime"), ("exit/qsub.0", "failed, exit code 7"),
                           ("cancel/qsub.0", "cancelled")):
-        ex = jobauto("explain", str(run), name).stdout
+        ex = jobauto("explain", str(run), name, check_rc=0).stdout
         assert f"verdict:    {verdict}" in ex and "evidence:" in ex, ex
         assert "accounting" in ex and tool in ex, ex
-    ex = jobauto("explain", str(run), "exit/qsub.0").stdout
+    ex = jobauto("explain", str(run), "exit/qsub.0", check_rc=0).stdout
     assert "accounting (rule 2 of 3)" in ex
     # the queue showed the walltime job running: the adapter's running flag gave its start
     from jobauto.view.campaign import gather
@@ -195,7 +208,6 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
 
 def test_refusal_at_a_user_limit_backs_off_and_the_run_completes(sge_limit: int, tmp_path: Path) -> None:
     """Grid Engine refuses submissions over max_u_jobs: the run waits, says why, and finishes."""
-    from conftest import HOST, SSH_CONFIG
     ldir = tmp_path / "camp"
     for i in range(4):
         make_job(ldir / "init", f"a/qsub.{i}", body="sleep 1")
@@ -228,8 +240,6 @@ def _set_max_u_jobs(n: int) -> None:
 def test_auto_detection_on_the_real_hosts(slurm: object) -> None:
     """Grid Engine wins where its qstat answers; where the first qstat on PATH is not Grid
     Engine's (Slurm's Torque wrappers) and sbatch exists, it is Slurm."""
-    from conftest import HOST, SSH_CONFIG, TORQUE_BIN
-
     from jobauto.cluster.host import choose_scheduler
     from jobauto.cluster.transport.ssh import SSHTransport
     t = SSHTransport(HOST, config_path=SSH_CONFIG)
@@ -247,8 +257,6 @@ def test_unreadable_and_slow_qsub_answers_are_settled_without_duplicates(
     queue by name; every job is accepted exactly once (qacct) and the run completes."""
     import os
     import shutil
-
-    from conftest import HOST, SSH_CONFIG, Cluster, Sched
 
     from jobauto.run import mirror as remote
     from jobauto.run import opener as runner

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Cluster, Sched, ssh
+from helpers import Cluster, Sched, ssh
 
 import jobauto as jobauto_pkg
 

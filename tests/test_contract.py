@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Cluster
-from helpers import make_job
+from helpers import TORQUE_BIN, Cluster, make_job
 
 from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers import adapter_for
@@ -42,8 +41,6 @@ class Backend:
             self.rundir = str(tmp / "remote")
             self.remote = Remote(Host(self.transport, adapter_for("local")), self.rundir)
         else:  # a real scheduler through the real sshd
-            from conftest import TORQUE_BIN
-
             from jobauto.cluster.transport.ssh import SSHTransport
             c: Cluster = request.getfixturevalue(kind)
             self.transport = SSHTransport(c.host, config_path=c.ssh_config)

@@ -5,64 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import chain, make_job
+from helpers import RDIR, Rig, chain, make_job
 
-from jobauto.cluster.host import Host
-from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
-from jobauto.cluster.transport.fake import FakeTransport
 from jobauto.core.model import JobState
 from jobauto.run import quelist
-from jobauto.run.cycle import START_GRACE_S, Monitor, Settings
+from jobauto.run.cycle import START_GRACE_S
 from jobauto.run.mirror import Remote
-from jobauto.run.tree import copy_init, discover
-from jobauto.store import Store
-
-RDIR = "/remote/run"
-
-
-class Rig:
-    """A run directory, its store, a fake cluster and the monitor over them."""
-
-    def __init__(self, tmp: Path, maxqsub: int = 10, lost_after_s: float = 300.0) -> None:
-        self.tmp = tmp
-        self.init = tmp / "init"
-        self.run = tmp / "run"
-        self.cluster = FakeCluster()
-        self.transport = FakeTransport(self.cluster,
-                                       on_push=lambda local, remote: self.cluster.load_tree(local, remote))
-        self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s)
-        self.store: Store | None = None
-        self.monitor: Monitor | None = None
-
-    def start(self) -> Monitor:
-        specs = discover(self.init)
-        copy_init(self.init, self.run, specs, {})
-        self.store = Store(self.run / ".jobauto" / "state.db")
-        Monitor.create(self.store, specs, self.run)
-        self.monitor = self.new_monitor()
-        self.monitor.remote.push(self.run)
-        self.monitor.remote.stamp(0)
-        return self.monitor
-
-    def new_monitor(self) -> Monitor:
-        """A fresh monitor on the same store: what a restart after kill -9 sees."""
-        self.store = Store(self.run / ".jobauto" / "state.db")
-        remote = Remote(Host(self.transport, FakeAdapter()), RDIR)
-        return Monitor(self.run, self.store, remote, self.settings)
-
-    def job(self, name: str) -> FakeJob:  # noqa: F821 - FakeJob from the fake module
-        return next(j for j in self.cluster.submitted if posixpath_join(j.dir, j.script) == f"{RDIR}/{name}")
-
-    def job_latest(self, name: str) -> FakeJob:  # noqa: F821
-        return [j for j in self.cluster.submitted if posixpath_join(j.dir, j.script) == f"{RDIR}/{name}"][-1]
-
-    def states(self) -> dict[str, str]:
-        assert self.monitor is not None
-        return {n: j.state.value for n, j in self.monitor.jobs.items()}
-
-
-def posixpath_join(a: str, b: str) -> str:
-    return f"{a}/{b}"
 
 
 @pytest.fixture

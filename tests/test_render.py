@@ -6,8 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import jobmon
-from helpers import EXPERIMENTS, FAN_IN
+from helpers import EXPERIMENTS, FAN_IN, jobmon
 
 from jobauto.cli.jobauto import main as jobauto_main
 from jobauto.core.errors import JobautoError

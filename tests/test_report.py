@@ -15,8 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import jobmon
-from helpers import EXPERIMENTS, make_job
+from helpers import EXPERIMENTS, jobmon, make_job
 
 from jobauto.view import report
 from jobauto.view.campaign import Campaign, JobView, gather

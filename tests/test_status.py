@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import jobmon
-from helpers import FAN_IN, chain, make_job
+from helpers import FAN_IN, chain, jobmon, make_job
 from rich.console import Console
 
 from jobauto.core.deps import Graph

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import make_job
-from test_monitor import RDIR, Rig
+from helpers import RDIR, Rig, make_job
 
 from jobauto.core.model import Ending, JobState, Verdict
 from jobauto.store import Store
