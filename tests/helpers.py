@@ -20,6 +20,7 @@ from jobauto.store import Store
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 TEMPLATES = REPO / "templates"
+DATA = TESTS / "data"      # captured scheduler output (data/README.md)
 
 # -- job trees, built the way a preparation script would ---------------------------------------
 # The two tables of the users' own examples (../shared/user-examples/job-tables.md), verbatim.

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAN_IN, chain, jobmon, make_job
+from helpers import FAN_IN, REPO, chain, jobmon, make_job
 from rich.console import Console
 
 from jobauto.core.deps import Graph
@@ -28,7 +28,6 @@ from jobauto.table.ops import import_csv
 from jobauto.view.campaign import Campaign, JobView, gather
 from jobauto.view.status import render_json, render_rich, render_text, to_json
 
-REPO = Path(__file__).resolve().parent.parent
 NOW = 1_800_000_000.0
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 KEYS = ("done", "running", "pending", "ready", "waiting", "blocked", "error")

@@ -6,14 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, FAN_IN, jobmon
+from helpers import EXPERIMENTS, FAN_IN, TEMPLATES, jobmon
 
 from jobauto.cli.jobauto import main as jobauto_main
 from jobauto.core.errors import JobautoError
 from jobauto.run import tree
 from jobauto.table import render as rd
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _files(tmp_path: Path, csv: str, template: str) -> tuple[Path, Path]:

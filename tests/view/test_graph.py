@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import FAN_IN
+from helpers import FAN_IN, REPO
 
 from jobauto.core.errors import ConfigError
 from jobauto.view.campaign import Campaign, JobView
@@ -29,7 +29,6 @@ from jobauto.view.graph import (
     to_mermaid,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from jobauto.cluster.schedulers import adapter_for, parse_detect
 from jobauto.cluster.schedulers.base import NAMES
@@ -24,8 +25,6 @@ from jobauto.cluster.schedulers.sge import SgeAdapter
 from jobauto.cluster.schedulers.slurm import SlurmAdapter
 from jobauto.core.errors import SchedulerError
 from jobauto.core.model import Command, CommandResult, Ending, Verdict
-
-DATA = Path(__file__).parent / "data"
 
 
 def captured(name: str, sched: str = "sge", argv: tuple[str, ...] = ("qsub",)) -> CommandResult:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    TESTS,
     Cluster,
     base_args,
     dag,
@@ -25,7 +26,7 @@ from helpers import (
 from jobauto.run import quelist
 
 pytestmark = pytest.mark.cluster
-UP = Path(__file__).parent / "cluster"
+UP = TESTS / "cluster"
 
 
 def test_dag_on_grid_engine_over_ssh(sge: Cluster, tmp_path: Path) -> None:

@@ -169,8 +169,8 @@ def test_accounting_of_a_failed_and_a_cancelled_job(backend: Backend, tmp_path: 
     assert endings[fail_id].evidence
 
 
-# real connections are cut by tests/faults.py (test_cluster_schedulers.py) and by the kill -9
-# and sshd restart tests of test_cluster_sge.py
+# real connections are cut by tests/faults.py (run/test_cycle_cluster.py) and by the kill -9
+# and sshd restart tests of run/test_cycle_sge.py
 @pytest.mark.parametrize("backend", ["fake"], indirect=True)
 def test_cut_connection_keeps_partial_results(backend: Backend, tmp_path: Path) -> None:
     ft = backend.transport

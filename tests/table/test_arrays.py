@@ -1,6 +1,6 @@
 """`jobauto workers`: walltime rule, validation, adapters' array submissions, the batch script,
 and the whole flow on this machine with stub qsub/jobauto (the real schedulers:
-test_cluster_workers.py)."""
+table/test_arrays_cluster.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import DATA
 
 from jobauto.cli.workers import workers_main
 from jobauto.cluster.schedulers import adapter_for
@@ -34,7 +35,6 @@ from jobauto.table.arrays import (
     start_workers,
 )
 
-DATA = Path(__file__).parent / "data"
 HOSTILE = ["a b", "it's", "$(touch PWNED)", "`touch PWNED`", "semi;colon", "*", "-x"]
 
 

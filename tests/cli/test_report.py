@@ -15,13 +15,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, jobmon, make_job
+from helpers import EXPERIMENTS, REPO, jobmon, make_job
 
 from jobauto.view import report
 from jobauto.view.campaign import Campaign, JobView, gather
 from jobauto.view.graph import PALETTE
 
-REPO = Path(__file__).resolve().parent.parent
 HOSTILE = ["<script>alert(1)</script>", 'a"b', "$(x)", "it's & <b>bold</b>"]
 T0 = 1_800_000_000.0
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import make_job
+from helpers import REPO, make_job
 
 from jobauto.core.errors import ConfigError, TreeError
 from jobauto.core.scripts import placeholders
@@ -63,7 +63,7 @@ def test_missing_placeholder_names_file_line_and_flag(tmp_path: Path) -> None:
 
 def test_every_template_and_the_example_share_one_marker_block() -> None:
     import importlib.util
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     blocks = set()
     for t in ("local", "sge", "slurm", "pbs"):
         text = (root / "templates" / f"{t}.sh").read_text()
