@@ -4,6 +4,8 @@ the test cluster's coordinates. Fixtures live in conftest.py; no test file impor
 from __future__ import annotations
 
 import os
+import shlex
+import stat
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -12,10 +14,12 @@ from pathlib import Path
 from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster, FakeJob
 from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.core.model import CommandResult
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
 from jobauto.run.tree import copy_init, discover
 from jobauto.store import Store
+from jobauto.table.arrays import WorkersOptions
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -251,3 +255,60 @@ def base_args(c: Cluster, ldir: Path, rdir: str) -> list[str]:
     """jobmon's arguments for a run on the test cluster."""
     return [f"--ldir={ldir}", f"--rdir={rdir}", f"--remote={c.host}", f"--ssh-config={c.ssh_config}",
             "--interval=0.5"]
+
+
+# -- captured scheduler output (tests/data/) ---------------------------------------------------
+def captured(name: str, sched: str = "sge", argv: tuple[str, ...] = ("qsub",)) -> CommandResult:
+    """A captured command result: DATA/sched/name.out, .rc and .err (if any)."""
+    base = DATA / sched / name
+    err = base.with_suffix(".err")
+    return CommandResult(argv, int(base.with_suffix(".rc").read_text()),
+                         base.with_suffix(".out").read_bytes(), err.read_text() if err.exists() else "")
+
+
+def joined(sched: str, *names: str) -> CommandResult:
+    """Several captures as one command's output, as a script that runs them in turn prints it."""
+    parts = [captured(n, sched) for n in names]
+    return CommandResult(("sh",), 0, b"".join(p.stdout for p in parts), "".join(p.stderr for p in parts))
+
+
+def out(text: str, rc: int = 0, err: str = "") -> CommandResult:
+    """A command result written in the test."""
+    return CommandResult(("sh",), rc, text.encode(), err)
+
+
+# -- a cluster site on this machine for `jobauto workers` (stub qsub and jobauto) -------------
+def stub(path: Path, body: str) -> Path:
+    """An executable shell script at path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+class Site:
+    """This machine as the cluster, with a recording qsub and a stub jobauto."""
+
+    def __init__(self, tmp_path: Path, qsub_out: str = "4711.1-3:1", qsub_rc: int = 0) -> None:
+        self.root = tmp_path / "my tables" / "it's"
+        self.root.mkdir(parents=True)
+        self.db = self.root / "jobs.db"
+        self.db.write_bytes(b"stub")
+        self.bin = tmp_path / "sched bin"
+        self.qsub_record = tmp_path / "qsub.argv"
+        self.run_record = tmp_path / "run.argv"
+        stub(self.bin / "qsub", f'{{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > '
+             f'{shlex.quote(str(self.qsub_record))}\necho {shlex.quote(qsub_out)}\nexit {qsub_rc}\n')
+        self.jobauto = stub(tmp_path / "jb" / "jobauto", (
+            'case $1 in version) echo "jobauto 0.1.0";; status) [ -f "$2" ] || { echo "no table" >&2; exit 2; };; '
+            f'run) {{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(self.run_record))};; esac\n'))
+
+    def options(self, **kw: object) -> WorkersOptions:
+        base: dict[str, object] = dict(db=str(self.db), command=["bash", "run.sh"], n=3,
+                                       scheduler="sge", scheduler_bin=[str(self.bin)],
+                                       jobauto=shlex.quote(str(self.jobauto)), walltime="00:10:00")
+        base.update(kw)
+        return WorkersOptions(**base)  # type: ignore[arg-type]
+
+    def qsub_calls(self) -> list[str]:
+        return self.qsub_record.read_text().splitlines() if self.qsub_record.exists() else []

@@ -1,28 +1,21 @@
-"""`jobauto workers`: walltime rule, validation, adapters' array submissions, the batch script,
-and the whole flow on this machine with stub qsub/jobauto (the real schedulers:
-table/test_arrays_cluster.py)."""
+"""Arrays of workers (jobauto/table/arrays.py, behind `jobauto workers`): walltime rule,
+validation, the batch script, and the whole flow on this machine with stub qsub/jobauto.
+Elsewhere: the adapters' array options (cluster/test_schedulers.py), the command
+(cli/test_workers.py), the real schedulers (table/test_arrays_cluster.py)."""
 
 from __future__ import annotations
 
 import os
 import shlex
-import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import DATA
+from helpers import Site, stub
 
-from jobauto.cli.workers import workers_main
-from jobauto.cluster.schedulers import adapter_for
-from jobauto.cluster.schedulers.local import LocalAdapter
-from jobauto.cluster.schedulers.pbs import PbsAdapter, is_pbspro
-from jobauto.cluster.schedulers.sge import SgeAdapter
-from jobauto.cluster.schedulers.slurm import SlurmAdapter, slurm_time
 from jobauto.core.errors import ConfigError, JobautoError, SchedulerError
-from jobauto.core.model import CommandResult
 from jobauto.table.arrays import (
     Paths,
     WorkersOptions,
@@ -36,17 +29,6 @@ from jobauto.table.arrays import (
 )
 
 HOSTILE = ["a b", "it's", "$(touch PWNED)", "`touch PWNED`", "semi;colon", "*", "-x"]
-
-
-def captured(sched: str, name: str) -> CommandResult:
-    base = DATA / sched / name
-    err = base.with_suffix(".err")
-    return CommandResult(("qsub",), int(base.with_suffix(".rc").read_text()),
-                         base.with_suffix(".out").read_bytes(), err.read_text() if err.exists() else "")
-
-
-def out(text: str, rc: int = 0, err: str = "") -> CommandResult:
-    return CommandResult(("qsub",), rc, text.encode(), err)
 
 
 def opts(**kw: object) -> WorkersOptions:
@@ -114,99 +96,10 @@ def test_default_job_name_is_short_and_safe_for_every_qsub() -> None:
     assert default_job_name("ü.db") == "w-table"
 
 
-# ----------------------------------------------------------------------------- adapters
-def test_walltime_directives_per_scheduler() -> None:
-    assert SgeAdapter().walltime_args(90) == ["-l", "h_rt=0:01:30"]
-    assert SgeAdapter().walltime_args(2 * 86400 + 5) == ["-l", "h_rt=48:00:05"]
-    assert SlurmAdapter().walltime_args(90) == ["--time=0-00:01:30"]
-    assert SlurmAdapter().walltime_args(2 * 86400 + 3723) == ["--time=2-01:02:03"]
-    assert PbsAdapter().walltime_args(2 * 86400 + 5) == ["-l", "walltime=48:00:05"]
-    assert LocalAdapter().walltime_args(90) == []
-    assert slurm_time(59) == "0-00:00:59"
-
-
-def test_array_options_per_scheduler() -> None:
-    assert SgeAdapter().array_args(4) == ["-t", "1-4"]
-    assert SlurmAdapter().array_args(4) == ["--array=1-4"]
-    assert PbsAdapter().array_args(4) == ["-t", "1-4"]            # Torque, Slurm's wrappers
-    assert PbsAdapter(pro=True).array_args(4) == ["-J", "1-4"]    # PBS Pro / OpenPBS
-    assert PbsAdapter(pro=True).array_args(1) == []               # one worker: a plain job
-    assert PbsAdapter().array_args(1) == ["-t", "1-1"]
-    assert LocalAdapter().array_args(4) == []
-
-
-def test_array_submit_argv_per_scheduler_extra_last_script_last() -> None:
-    extra = ["-l", "h_rt=1:00:00", "-g", "grp"]
-    assert SgeAdapter().array_submit_argv("worker-1.sh", "w-t", 3, extra) == [
-        "qsub", "-terse", "-cwd", "-S", "/bin/bash", "-N", "w-t", "-t", "1-3",
-        "-o", "w-t.o$JOB_ID.$TASK_ID", "-e", "w-t.e$JOB_ID.$TASK_ID", *extra, "worker-1.sh"]
-    assert SlurmAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["-p", "short"]) == [
-        "sbatch", "--parsable", "-J", "w-t", "--array=1-3", "-o", "w-t.o%A.%a",
-        "-e", "w-t.e%A.%a", "-p", "short", "worker-1.sh"]
-    assert PbsAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["-q", "q"]) == [
-        "qsub", "-N", "w-t", "-t", "1-3", "-q", "q", "worker-1.sh"]
-    assert PbsAdapter(pro=True).array_submit_argv("worker-1.sh", "w-t", 3, []) == [
-        "qsub", "-N", "w-t", "-J", "1-3", "worker-1.sh"]
-    local = LocalAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["ignored"])
-    assert local[:2] == ["sh", "-c"] and local[3:] == ["jobauto-local", "3", "w-t", "worker-1.sh"]
-
-
-@pytest.mark.parametrize("name", ["sge", "slurm", "pbs", "local", "fake"])
-def test_every_adapter_submits_arrays(name: str) -> None:
-    a = adapter_for(name)
-    argv = a.array_submit_argv("worker-1.sh", "w-t", 2, [])
-    assert argv[-1] == "worker-1.sh" and "w-t" in argv
-
-
-def test_parse_array_submit_on_captured_output() -> None:
-    # qsub -terse -t 1-3 prints "208.1-3:1"; without -terse 'Your job-array 209.1-3:1 ...'
-    assert SgeAdapter().parse_array_submit(captured("sge", "qsub-terse-array")) == "208"
-    assert SgeAdapter().parse_array_submit(captured("sge", "qsub-plain-array")) == "209"
-    assert SlurmAdapter().parse_array_submit(captured("slurm", "sbatch-parsable-array")) == "66"
-    assert PbsAdapter().parse_array_submit(captured("pbs", "qsub-array")) == "58"
-
-
-def test_parse_array_submit_written_forms() -> None:
-    assert SgeAdapter().parse_array_submit(out("4711.1-3:1\n")) == "4711"
-    assert SlurmAdapter().parse_array_submit(out("12\n")) == "12"
-    assert SlurmAdapter().parse_array_submit(out("12;cluster\n")) == "12"
-    # Torque and PBS Pro print "N[].server"
-    assert PbsAdapter().parse_array_submit(out("12[].host\n")) == "12"
-    assert PbsAdapter(pro=True).parse_array_submit(out("13[].pbs01.example\n")) == "13"
-    assert LocalAdapter().parse_array_submit(out("101 102 103\n")) == "101 102 103"
-
-
-def test_parse_array_submit_refusals_are_errors_with_the_message() -> None:
-    with pytest.raises(SchedulerError, match="invalid option"):
-        SgeAdapter().parse_array_submit(captured("sge", "qsub-bad-option"))
-    with pytest.raises(SchedulerError, match="Invalid partition"):
-        SlurmAdapter().parse_array_submit(out("", 1, "sbatch: error: Batch job submission failed: "
-                                                     "Invalid partition name specified"))
-    with pytest.raises(SchedulerError):
-        PbsAdapter().parse_array_submit(captured("pbs", "qsub-bad-option"))
-    with pytest.raises(SchedulerError):
-        LocalAdapter().parse_array_submit(out("", 1, "no such script: x"))
-    with pytest.raises(SchedulerError):
-        LocalAdapter().parse_array_submit(out("garbage\n"))
-
-
-def test_pbs_flavour_from_qsub_version() -> None:
-    assert is_pbspro(out("pbs_version = 2022.1.1\n"))
-    assert not is_pbspro(out("Version: 6.1.3\nCommit: abc\n"))          # Torque
-    assert not is_pbspro(out("Unknown option: version\nUsage: ...\n", 2))  # Slurm's wrappers
-
-
 # ----------------------------------------------------------------------------- the batch script
-def _stub(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
-
-
 def _recorder(path: Path, record: Path) -> Path:
     """A program that writes its working directory and arguments, one per line, to `record`."""
-    return _stub(path, f'{{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(record))}\n')
+    return stub(path, f'{{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(record))}\n')
 
 
 def test_script_runs_the_worker_with_every_word_intact(tmp_path: Path) -> None:
@@ -250,34 +143,6 @@ def test_one_command_word_is_passed_through_for_run_to_split() -> None:
 
 
 # ----------------------------------------------------------------------------- the whole flow
-class Site:
-    """This machine as the cluster, with a recording qsub and a stub jobauto."""
-
-    def __init__(self, tmp_path: Path, qsub_out: str = "4711.1-3:1", qsub_rc: int = 0) -> None:
-        self.root = tmp_path / "my tables" / "it's"
-        self.root.mkdir(parents=True)
-        self.db = self.root / "jobs.db"
-        self.db.write_bytes(b"stub")
-        self.bin = tmp_path / "sched bin"
-        self.qsub_record = tmp_path / "qsub.argv"
-        self.run_record = tmp_path / "run.argv"
-        _stub(self.bin / "qsub", f'{{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > '
-              f'{shlex.quote(str(self.qsub_record))}\necho {shlex.quote(qsub_out)}\nexit {qsub_rc}\n')
-        self.jobauto = _stub(tmp_path / "jb" / "jobauto", (
-            'case $1 in version) echo "jobauto 0.1.0";; status) [ -f "$2" ] || { echo "no table" >&2; exit 2; };; '
-            f'run) {{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(self.run_record))};; esac\n'))
-
-    def options(self, **kw: object) -> WorkersOptions:
-        base: dict[str, object] = dict(db=str(self.db), command=["bash", "run.sh"], n=3,
-                                       scheduler="sge", scheduler_bin=[str(self.bin)],
-                                       jobauto=shlex.quote(str(self.jobauto)), walltime="00:10:00")
-        base.update(kw)
-        return WorkersOptions(**base)  # type: ignore[arg-type]
-
-    def qsub_calls(self) -> list[str]:
-        return self.qsub_record.read_text().splitlines() if self.qsub_record.exists() else []
-
-
 def test_submit_writes_the_script_next_to_the_table_and_submits_from_there(tmp_path: Path) -> None:
     site = Site(tmp_path)
     sub = start_workers(site.options(qsub_args=["-l", "cpu_4=1"]), now=time.mktime((2026, 11, 21, 10, 0, 0, 0, 0, -1)))
@@ -340,8 +205,8 @@ def test_bad_cluster_side_is_one_message_and_nothing_submitted(tmp_path: Path, c
         kw["jobauto"] = "false"
     elif change == "table":
         kw["jobauto"] = f"{shlex.quote(str(site.jobauto))} --wrong"
-        _stub(site.jobauto, 'case $1 in version) exit 0;; esac; case $2 in version) exit 0;; esac; '
-              'echo "not a jobauto job table" >&2; exit 2\n')
+        stub(site.jobauto, 'case $1 in version) exit 0;; esac; case $2 in version) exit 0;; esac; '
+             'echo "not a jobauto job table" >&2; exit 2\n')
     elif change == "command":
         kw["command"] = ["./missing.sh"]
     elif change == "log-dir":
@@ -367,61 +232,11 @@ def test_refused_submission_is_an_error_with_the_schedulers_words(tmp_path: Path
     assert [p.name for p in (tmp_path / "logs").iterdir()] == ["keep"]
 
 
-def test_dry_run_checks_but_writes_and_submits_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    site = Site(tmp_path)
-    rc = workers_main(["--db", str(site.db), "-n", "2", "--scheduler", "sge", "--scheduler-bin",
-                       str(site.bin), "--jobauto", shlex.quote(str(site.jobauto)), "--dry-run",
-                       "--", "bash", "run.sh"])
-    text = capsys.readouterr().out
-    assert rc == 0 and "--dry-run" in text and "#!/bin/bash" in text and "qsub -terse" in text
-    assert site.qsub_calls() == [] and not Path(str(site.db) + ".workers").exists()
-
-
-def test_cli_reports_the_array_and_how_to_watch_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    site = Site(tmp_path)
-    rc = workers_main(["--db", str(site.db), "-n", "3", "--parallel", "2", "--walltime", "1:00:00",
-                       "--scheduler", "sge", "--scheduler-bin", str(site.bin),
-                       "--jobauto", shlex.quote(str(site.jobauto)), "--", "bash", "run.sh"])
-    text = capsys.readouterr().out
-    assert rc == 0
-    assert "submitted 3 worker(s) on this machine as sge array job 4711" in text
-    assert f"{site.jobauto} status {shlex.quote(str(site.db))}" in text
-    assert "qdel 4711" in text and ".workers/worker-" in text
-
-
-@pytest.mark.parametrize("argv,flag", [
-    (["-n", "0"], "-n:"), (["--walltime", "90"], "--walltime:"), (["--scheduler", "lsf"], "--scheduler:"),
-    (["--parallel", "0"], "--parallel:"), (["--qsub-args", "'x"], "--qsub-args:"),
-    (["--walltime", "00:00:20"], "--walltime:"),
-])
-def test_cli_bad_input_exit_2_naming_the_flag(argv: list[str], flag: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert workers_main(["--db", "x.db", *argv, "--", "bash", "run.sh"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("jobauto workers: error: ") and flag in err and len(err.splitlines()) == 1
-
-
 def test_local_scheduler_takes_no_submit_options(tmp_path: Path) -> None:
     site = Site(tmp_path)
     with pytest.raises(ConfigError) as e:
         start_workers(site.options(scheduler="local", qsub_args=["-q", "x"]))
     assert e.value.flag == "--qsub-args"
-
-
-def test_cli_missing_db_and_missing_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert workers_main(["-n", "2", "--", "bash", "run.sh"]) == 2
-    assert "--db: is required" in capsys.readouterr().err
-    assert workers_main(["--db", "x.db", "-n", "2"]) == 2
-    assert "COMMAND: missing" in capsys.readouterr().err
-
-
-def test_cli_unreachable_host_names_remote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n  ConnectTimeout 5\n")
-    assert workers_main(["--remote", "nowhere", "--ssh-config", str(cfg), "--db", "x.db",
-                         "--", "bash", "run.sh"]) == 2
-    err = capsys.readouterr().err
-    assert "--remote: cannot reach nowhere" in err
 
 
 # ----------------------------------------------------------------------------- local scheduler
@@ -433,7 +248,7 @@ def test_local_scheduler_starts_detached_workers_that_finish_the_table(tmp_path:
     (root / "t.csv").write_text("\n".join(rows) + "\n")
     jobauto = [sys.executable, "-m", "jobauto.cli.jobauto"]
     subprocess.run([*jobauto, "import", str(root / "t.csv")], check=True, capture_output=True)
-    _stub(root / "job.sh", 'printf "%s\\n" "$1" >> log\n')
+    stub(root / "job.sh", 'printf "%s\\n" "$1" >> log\n')
     sub = start_workers(WorkersOptions(db=str(root / "t.db"), command=["./job.sh"], n=2,
                                        scheduler="local", jobauto=shlex.join(jobauto),
                                        walltime="00:05:00"))
