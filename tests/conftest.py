@@ -14,7 +14,16 @@ import pytest
 
 pytest.register_assert_rewrite("helpers", "faults")
 
-from helpers import HOST, REMOTE_USER, SSH_CONFIG, TORQUE_BIN, Cluster, Sched, ssh  # noqa: E402
+from helpers import (  # noqa: E402
+    HOST,
+    REMOTE_USER,
+    SSH_CONFIG,
+    TORQUE_BIN,
+    Cluster,
+    Sched,
+    ecalj_demo,
+    ssh,
+)
 
 
 def _missing(what: str) -> None:
@@ -75,3 +84,16 @@ def sched(request: pytest.FixtureRequest) -> Sched:
 def _no_user_ssh_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # keep the developer's own ~/.ssh out of the tests: the ssh config is always explicit
     monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
+
+
+@pytest.fixture(scope="session")
+def ecalj(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The ecalj demo with NiO broken (helpers.ecalj_demo), run once for the tests that only read
+    it: (run directory, what run-local.sh printed)."""
+    return ecalj_demo(tmp_path_factory.mktemp("ecalj"))
+
+
+@pytest.fixture(scope="session")
+def ecalj_run(ecalj: tuple[Path, str]) -> Path:
+    """The run directory of `ecalj`."""
+    return ecalj[0]

@@ -4,6 +4,7 @@ the test cluster's coordinates. Fixtures live in conftest.py; no test file impor
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -15,11 +16,13 @@ from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster, FakeJob
 from jobauto.cluster.transport.fake import FakeTransport
 from jobauto.core.model import CommandResult
+from jobauto.core.states import COUNT_KEYS
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
 from jobauto.run.tree import copy_init, discover
 from jobauto.store import Store
 from jobauto.table.arrays import WorkersOptions
+from jobauto.view.campaign import Campaign, JobView
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -65,6 +68,14 @@ def make_job(root: Path, name: str, deps: list[str] | None = None, body: str = "
     return path
 
 
+def failing_tree(init: Path) -> None:
+    """Si/qsub.0 fails with exit code 7, blocking Si/qsub.1 and GaAs/qsub.0; ok/qsub.0 is done."""
+    make_job(init, "Si/qsub.0", body="exit 7")
+    make_job(init, "Si/qsub.1", ["qsub.finished.0"])
+    make_job(init, "GaAs/qsub.0", ["../Si/qsub.finished.1"])
+    make_job(init, "ok/qsub.0")
+
+
 def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
     """A chain d/qsub.0 -> ... -> d/qsub.{n-1}; returns the job names."""
     names = []
@@ -80,6 +91,18 @@ def template_script(body: str, head: str = "") -> str:
     block = text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")]
     return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n' + block
             + "# <<< jobauto markers <<<\nwork() {\n" + body + "\n}\njobauto_run work\n")
+
+
+def ecalj_demo(work: Path) -> tuple[Path, str]:
+    """The ecalj demo campaign with NiO broken, run to its end on the local scheduler in `work`
+    (examples/ecalj/run-local.sh): the run directory (31 jobs: 25 done, NiO/qsub.0 failed, 5 blocked
+    behind it) and what run-local.sh printed."""
+    p = run_cli("bash", str(REPO / "examples/ecalj/run-local.sh"), str(work), "--break", "NiO",
+                timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    runs = sorted((work / "foobar").glob("2*"))
+    assert len(runs) == 1, runs
+    return runs[0], p.stdout
 
 
 def job_body(log: Path, label: str, sleep: float = 1.0) -> str:
@@ -125,7 +148,7 @@ def runs_per_job(log: Path) -> dict[str, int]:
 
 
 # -- the commands, run as a user runs them (separate processes) --------------------------------
-def run(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+def run_cli(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         timeout: float = 120, check_rc: int | None = None, text: bool = True
         ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """Run a command, output captured; `env` is added to this process's environment."""
@@ -140,13 +163,32 @@ def jobauto(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
             timeout: float = 120, check_rc: int | None = None, text: bool = True
             ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """The jobauto command."""
-    return run("jobauto", *args, cwd=cwd, env=env, timeout=timeout, check_rc=check_rc, text=text)
+    return run_cli("jobauto", *args, cwd=cwd, env=env, timeout=timeout, check_rc=check_rc, text=text)
 
 
 def jobmon(*args: str, cwd: Path | None = None, timeout: float = 300,
            check_rc: int | None = None) -> subprocess.CompletedProcess[str]:
     """The jobmon command."""
-    return run("jobmon", *args, cwd=cwd, timeout=timeout, check_rc=check_rc)
+    return run_cli("jobmon", *args, cwd=cwd, timeout=timeout, check_rc=check_rc)
+
+
+# Records each run ("start ARGS" / "end ARGS") in runs.log; sleeps $SLEEP; fails on $FAIL.
+RECORD = """\
+#!/bin/sh
+echo "start $*" >> runs.log
+sleep "${SLEEP:-0}"
+case "$1" in ${FAIL:-__none__}) echo "failing on purpose: $1" >&2; exit 3;; esac
+echo "end $*" >> runs.log
+"""
+
+
+def import_table(tmp_path: Path, csv: str, name: str = "jobs") -> Path:
+    """A job table made as a user does: NAME.csv and run.sh (RECORD) in tmp_path, then
+    `jobauto import NAME.csv`. Returns the table (NAME.db)."""
+    (tmp_path / f"{name}.csv").write_text(csv)
+    (tmp_path / "run.sh").write_text(RECORD)
+    jobauto("import", f"{name}.csv", cwd=tmp_path, check_rc=0)
+    return tmp_path / f"{name}.db"
 
 
 def start_jobmon(args: list[str], out: Path) -> subprocess.Popen[bytes]:
@@ -312,3 +354,41 @@ class Site:
 
     def qsub_calls(self) -> list[str]:
         return self.qsub_record.read_text().splitlines() if self.qsub_record.exists() else []
+
+
+# -- what the viewers show ---------------------------------------------------------------------
+NOW = 1_800_000_000.0        # the fixed "now" of hand-built campaigns
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+KEYS = ("done", "running", "pending", "ready", "waiting", "blocked", "error")
+
+
+def make_campaign(kind: str, jobs: list[JobView], path: str, now: float, **kw: object) -> Campaign:
+    """A hand-built campaign; its counts (and pending) from the jobs' states."""
+    counts = {k: 0 for k in COUNT_KEYS}
+    for j in jobs:
+        counts[j.derived or j.state] += 1
+    counts["pending"] = counts["ready"] + counts["waiting"] + counts["blocked"]
+    return Campaign(kind, path, now, jobs, counts, **kw)  # type: ignore[arg-type]
+
+
+def strip(s: str) -> str:
+    """Terminal output without its escape sequences, with plain newlines."""
+    return ANSI.sub("", s).replace("\r\n", "\n")
+
+
+def _counts(line: str, text: str) -> dict[str, int]:
+    out = {}
+    for m in re.finditer(line, text, re.M):
+        out[m.group(1).lower()] = int(m.group(2))
+    assert set(out) == set(KEYS), text
+    return out
+
+
+def text_counts(text: str) -> dict[str, int]:
+    """The counts of the plain view: `Done: 3`, `  - Blocked: 1    ← ...`."""
+    return _counts(r"^(?:  - )?(Done|Running|Pending|Ready|Waiting|Blocked|Error): (\d+)", text)
+
+
+def rich_counts(text: str) -> dict[str, int]:
+    """The counts of the rich view (escapes stripped): `  Blocked    1  ━━━ blocked by ...`."""
+    return _counts(r"^\s*(Done|Running|Pending|Ready|Waiting|Blocked|Error)\s+(\d+)\s", text)

@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import chain, job_body, jobmon, make_job, max_overlap, runs_per_job, start_jobmon
+from helpers import (
+    chain,
+    failing_tree,
+    job_body,
+    jobmon,
+    make_job,
+    max_overlap,
+    runs_per_job,
+    start_jobmon,
+)
 
 from jobauto.run import quelist
 
@@ -44,10 +53,7 @@ def test_dag_with_weird_names_runs_in_order_with_maxqsub(tmp_path: Path) -> None
 
 def test_failing_job_blocks_dependents_and_exits_1(tmp_path: Path) -> None:
     ldir = tmp_path / "camp"
-    make_job(ldir / "init", "Si/qsub.0", body="exit 7")
-    make_job(ldir / "init", "Si/qsub.1", ["qsub.finished.0"])
-    make_job(ldir / "init", "GaAs/qsub.0", ["../Si/qsub.finished.1"])
-    make_job(ldir / "init", "ok/qsub.0")
+    failing_tree(ldir / "init")
     p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/r", "--scheduler=local", "--interval=0.2",
                "--datedir=r", timeout=60, check_rc=1)
     assert "error    Si/qsub.0: failed: exited with code 7" in p.stdout
