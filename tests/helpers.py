@@ -9,7 +9,9 @@ import shlex
 import stat
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from jobauto.cluster.host import Host
@@ -392,3 +394,45 @@ def text_counts(text: str) -> dict[str, int]:
 def rich_counts(text: str) -> dict[str, int]:
     """The counts of the rich view (escapes stripped): `  Blocked    1  ━━━ blocked by ...`."""
     return _counts(r"^\s*(Done|Running|Pending|Ready|Waiting|Blocked|Error)\s+(\d+)\s", text)
+
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(svg: bytes) -> list[str]:
+    """The text of every <text> element of an SVG."""
+    return ["".join(t.itertext()) for t in ET.fromstring(svg).iter(f"{SVG_NS}text")]
+
+
+# -- report pages -----------------------------------------------------------------------------
+# names and text that would be markup on an HTML page
+HOSTILE_HTML = ["<script>alert(1)</script>", 'a"b', "$(x)", "it's & <b>bold</b>"]
+
+
+def section(html: str, name: str) -> str:
+    """The inside of <section id="name"> of a report page."""
+    m = re.search(rf'<section id="{name}">(.*?)</section>', html, re.S)
+    assert m, f"no section #{name}"
+    return m.group(1)
+
+
+class Collect(HTMLParser):
+    """Every start tag with its (unescaped) attributes, and the page's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> Collect:
+    """A page's start tags and text."""
+    p = Collect()
+    p.feed(html)
+    return p

@@ -1,6 +1,6 @@
-"""`jobauto report`: the page builders on hand-made campaigns (escaping, timeline geometry, step
-statistics, no network), then the CLI on real finished runs and tables, then the page in a real
-browser (headless chromium): its DOM and a screenshot."""
+"""`jobauto report` as a command (jobauto/cli/report.py) on real finished runs and tables, then the
+page in a real browser (headless chromium): its DOM and a screenshot. The page builders on
+hand-made campaigns: view/test_report.py."""
 
 from __future__ import annotations
 
@@ -9,253 +9,36 @@ import re
 import shutil
 import struct
 import subprocess
-import xml.etree.ElementTree as ET
 import zlib
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, REPO, jobmon, make_job
+from helpers import (
+    EXPERIMENTS,
+    HOSTILE_HTML,
+    ecalj_demo,
+    jobauto,
+    jobmon,
+    make_job,
+    parse,
+    section,
+)
 
-from jobauto.view import report
-from jobauto.view.campaign import Campaign, JobView, gather
+from jobauto.view.campaign import gather
 from jobauto.view.graph import PALETTE
-
-HOSTILE = ["<script>alert(1)</script>", 'a"b', "$(x)", "it's & <b>bold</b>"]
-T0 = 1_800_000_000.0
-SVG_NS = "{http://www.w3.org/2000/svg}"
-
-
-def campaign(jobs: list[JobView], kind: str = "run", now: float = T0 + 100) -> Campaign:
-    counts = {k: 0 for k in ("done", "running", "ready", "waiting", "blocked", "error")}
-    for j in jobs:
-        counts[j.derived or j.state] += 1
-    counts["pending"] = counts["ready"] + counts["waiting"] + counts["blocked"]
-    return Campaign(kind, "/data/camp<1>/20261121-100000", now, jobs, counts,
-                    blocked_by=sorted({j.name for j in jobs if j.state == "error"}))
-
-
-def page(c: Campaign, tails: dict[str, report.Tail] | None = None) -> str:
-    return report.build(c, report.Dag("digraph { a -> b }", "2 jobs shown as 2 nodes", None,
-                                      "graphviz is not installed"), tails or {})
-
-
-def section(html: str, name: str) -> str:
-    m = re.search(rf'<section id="{name}">(.*?)</section>', html, re.S)
-    assert m, f"no section #{name}"
-    return m.group(1)
-
-
-class Collect(HTMLParser):
-    """Every start tag with its (unescaped) attributes, and the page's text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def parse(html: str) -> Collect:
-    p = Collect()
-    p.feed(html)
-    return p
-
-
-# -- builders on hand-made campaigns ------------------------------------------------------------
-def hostile_campaign() -> Campaign:
-    jobs = []
-    for i, d in enumerate(HOSTILE):
-        jobs.append(JobView(f"{d}/qsub.0", "error" if i == 0 else "done", group=d, step="qsub.0",
-                            where="17", queued_at=T0 + i, started_at=T0 + i + 1,
-                            ended_at=T0 + i + 5, attempts=1,
-                            verdict="failed" if i == 0 else "done", exit_code=1 if i == 0 else 0,
-                            reason="<img src=x onerror=alert(2)>" if i == 0 else "",
-                            evidence="</pre><script>alert(3)</script>" if i == 0 else ""))
-        jobs.append(JobView(f"{d}/qsub.1", "pending", "blocked" if i == 0 else "ready",
-                            deps=[f"{d}/qsub.0"], group=d, step="qsub.1"))
-    return campaign(jobs)
-
-
-def test_hostile_names_reasons_and_output_are_escaped() -> None:
-    c = hostile_campaign()
-    tail = report.Tail("/run/<script>x</script>/qsub.0.o17", "<script>alert(4)</script>\n", False)
-    html = page(c, {c.jobs[0].name: tail})
-    p = parse(html)
-    assert [t for t, _ in p.tags if t in ("script", "img", "b", "iframe", "object")] == []
-    assert "alert(" in html and "<script" not in html.lower()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    # attributes carry the names exactly, once unescaped
-    drawn = {a["data-job"] for t, a in p.tags if t == "g" and "data-job" in a}
-    assert drawn == {f"{d}/qsub.0" for d in HOSTILE}
-    failed = [a["data-job"] for t, a in p.tags if t == "article"]
-    assert failed == ["<script>alert(1)</script>/qsub.0"]
-    text = "".join(p.text)
-    assert "</pre><script>alert(3)</script>" in text          # evidence shown as text
-    assert "<img src=x onerror=alert(2)>" in text             # reason shown as text
-    assert "<script>alert(4)</script>" in text                # output tail shown as text
-    assert "jobauto report: /data/camp<1>/20261121-100000" in text   # title
-    blocked = [a["data-blocker"] for t, a in p.tags if t == "tr" and "data-blocker" in a]
-    assert blocked == ["<script>alert(1)</script>/qsub.0"]
-
-
-def test_the_page_loads_nothing_from_the_network() -> None:
-    graphviz_like = ('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<!DOCTYPE svg PUBLIC '
-                     '"-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">'
-                     '\n<!-- Generated by graphviz -->\n<svg xmlns="http://www.w3.org/2000/svg" '
-                     'xmlns:xlink="http://www.w3.org/1999/xlink"><g id="n0"/></svg>\n')
-    svg = report.inline_svg(graphviz_like)
-    assert svg is not None and svg.startswith("<svg") and "DOCTYPE" not in svg and "<?xml" not in svg
-    c = hostile_campaign()
-    c.jobs.append(JobView("http://evil.example/x.png/qsub.0", "done", queued_at=T0, ended_at=T0 + 1,
-                          reason="url(http://evil.example/a.css) @import 'http://x'"))
-    html = report.build(c, report.Dag("", "cap", svg, ""), {})
-    p = parse(html)
-    for tag, attrs in p.tags:
-        for k, v in attrs.items():
-            if k in ("src", "href", "xlink:href", "action", "srcset", "poster", "data"):
-                assert v is not None and v.startswith("#"), (tag, k, v)
-        assert tag not in ("link", "script", "img", "iframe", "object", "embed", "base")
-    # stylesheet and markup: no imports, no remote url(), no protocol-relative references
-    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", html, re.I)
-    style = "".join(re.findall(r"<style>(.*?)</style>", html, re.S))
-    assert "@import" not in style and not re.search(r"url\(\s*['\"]?\s*(https?:)?//", style)
-    assert "default-src 'none'" in html    # and the browser is told to fetch nothing at all
-
-
-def test_inline_svg_refuses_anything_but_a_picture() -> None:
-    assert report.inline_svg("no svg here") is None
-    assert report.inline_svg('<svg><script>alert(1)</script></svg>') is None
-    assert report.inline_svg('<svg><g onload="alert(1)"/></svg>') is None
-
-
-def timeline_rows(html: str) -> list[ET.Element]:
-    svg = re.search(r"<svg.*?</svg>", section(html, "timeline"), re.S)
-    assert svg
-    root = ET.fromstring(svg.group(0))
-    return [g for g in root.iter(f"{SVG_NS}g") if g.get("data-job") or g.get("data-step")]
-
-
-def rects(g: ET.Element) -> dict[str, tuple[float, float]]:
-    return {r.get("class", ""): (float(r.get("x", 0)), float(r.get("width", 0)))
-            for r in g.iter(f"{SVG_NS}rect")}
-
-
-def test_timeline_geometry_queued_then_running() -> None:
-    jobs = [JobView("a/qsub.0", "done", queued_at=T0, started_at=T0 + 10, ended_at=T0 + 40,
-                    verdict="done"),
-            JobView("b/qsub.0", "error", queued_at=T0 + 5, ended_at=T0 + 20, verdict="failed"),
-            JobView("c/qsub.0", "running", started_at=T0 + 30),
-            JobView("d/qsub.0", "pending", "waiting", deps=["c/qsub.0"])]
-    html = page(campaign(jobs, now=T0 + 60))
-    rows = timeline_rows(html)
-    assert [g.get("data-job") for g in rows] == ["a/qsub.0", "b/qsub.0", "c/qsub.0"]
-    assert [g.get("data-state") for g in rows] == ["done", "error", "running"]
-    a, b, c = (rects(g) for g in rows)
-    qx, qw = a["queued"]
-    rx, rw = a["running"]
-    assert rw == pytest.approx(3 * qw, rel=1e-3)          # 10 s queued, 30 s running
-    assert rx == pytest.approx(qx + qw, abs=0.01)         # running starts where queueing ends
-    scale = qw / 10
-    assert "end done" in a and a["end done"][0] + 1.5 == pytest.approx(rx + rw, abs=0.01)
-    # a start that was never observed: one hatched bar from submission to end, red end mark
-    assert set(b) == {"unobserved", "end error"}
-    assert b["unobserved"][1] == pytest.approx(15 * scale, rel=1e-3)
-    assert b["unobserved"][0] == pytest.approx(qx + 5 * scale, abs=0.01)
-    # a running job runs to now, without an end mark
-    assert set(c) == {"running"} and c["running"][1] == pytest.approx(30 * scale, rel=1e-3)
-    tips = [g.find(f"{SVG_NS}title") for g in rows]
-    assert all(t is not None for t in tips)
-    tip_b = tips[1].text or ""   # type: ignore[union-attr]
-    assert "b/qsub.0" in tip_b and "start not observed" in tip_b and "failed" in tip_b
-    text = "".join(parse(section(html, "timeline")).text)
-    assert "1 job(s) never started (pending) are not drawn" in text
-    assert "start not observed" in text    # the legend explains the hatched bar
-
-
-def test_timeline_ticks_are_round_local_times() -> None:
-    marks, fmt = report.ticks(T0 + 0.3, T0 + 3600 * 3 + 7)
-    assert fmt == "%H:%M" and len(marks) >= 3
-    assert all(T0 <= t <= T0 + 3600 * 3 + 7 for t in marks)
-    assert all(report.clock(t, "%M:%S") in ("00:00", "30:00") for t in marks)
-    marks, fmt = report.ticks(T0, T0 + 0.6)
-    assert fmt.endswith(".1") and report.tick_label(T0 + 0.2, fmt).endswith(".2")
-
-
-def test_timeline_of_thousands_of_jobs_has_one_row_per_step() -> None:
-    jobs = [JobView(f"m{i}/qsub.{k}", "error" if (i, k) == (7, 1) else "done", step=f"qsub.{k}",
-                    queued_at=T0 + k * 100 + i * 0.01, started_at=T0 + k * 100 + 1 + i * 0.01,
-                    ended_at=T0 + k * 100 + 50) for i in range(700) for k in range(3)]
-    html = page(campaign(jobs))
-    rows = timeline_rows(html)
-    assert [g.get("data-step") for g in rows] == ["qsub.0", "qsub.1", "qsub.2"]
-    assert [g.get("data-state") for g in rows] == ["done", "error", "done"]
-    assert "data-job" not in section(html, "timeline")
-    busy = [r for r in rows[0].iter(f"{SVG_NS}rect") if r.get("class") == "busy"]
-    assert busy and max(float(r.get("fill-opacity", 0)) for r in busy) == 1.0
-    assert "at most 700 running at once" in (rows[0].findtext(f"{SVG_NS}title") or "")
-    assert "one row per step instead" in section(html, "timeline")
-
-
-def test_step_statistics() -> None:
-    jobs = [JobView(f"m{i}/qsub.0", "done", step="qsub.0", started_at=T0, ended_at=T0 + d)
-            for i, d in enumerate([40, 10, 100, 30, 20])]
-    jobs += [JobView("x/qsub.0", "error", step="qsub.0", started_at=T0, ended_at=T0 + 1),
-             JobView("m0/qsub.10", "done", step="qsub.10", queued_at=T0, ended_at=T0 + 7),
-             JobView("m0/qsub.2", "pending", "waiting", step="qsub.2")]
-    stats = report.step_stats(campaign(jobs))
-    assert [s["step"] for s in stats] == ["qsub.0", "qsub.2", "qsub.10"]
-    s0 = stats[0]
-    assert (s0["jobs"], s0["done"], s0["error"]) == (6, 5, 1)
-    assert (s0["min"], s0["median"], s0["mean"], s0["p90"], s0["max"]) == (10, 30, 40, 100, 100)
-    assert stats[1]["min"] is None and stats[2]["median"] == 7   # from submission: not observed
-    html = section(page(campaign(jobs)), "steps")
-    assert len(re.findall(r"<tr data-step=", html)) == 3
-    assert '<td class="n">1m40s</td>' in html and '<td class="n">7.0s</td>' in html
-
-
-def test_table_steps_are_dag_depths_and_blockers_follow_chains() -> None:
-    jobs = [JobView("a", "done", started_at=T0, ended_at=T0 + 2, elapsed_s=2.0),
-            JobView("b", "error", deps=["a"], started_at=T0 + 2, ended_at=T0 + 3, elapsed_s=1.0),
-            JobView("c", "pending", "blocked", deps=["b"]),
-            JobView("d", "pending", "blocked", deps=["c", "a"]),
-            JobView("e", "pending", "ready", deps=["a"])]
-    c = campaign(jobs, kind="table")
-    html = page(c)
-    assert re.findall(r'<tr data-step="([^"]*)"', html) == ["depth 0", "depth 1", "depth 2",
-                                                            "depth 3"]
-    assert report.blockers(c) == {"b": ["c", "d"]}
-
-
-def test_read_tail_keeps_the_end_from_a_line_start(tmp_path: Path) -> None:
-    f = tmp_path / "out"
-    f.write_text("".join(f"line {i}\n" for i in range(2000)))
-    t = report.read_tail(f)
-    assert t is not None and t.truncated
-    assert t.text.endswith("line 1999\n") and t.text.startswith("line ")
-    assert len(t.text.encode()) <= report.TAIL_BYTES
-    assert report.read_tail(tmp_path / "missing") is None
 
 
 # -- the CLI on real runs and tables ------------------------------------------------------------
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["jobauto", "report", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return jobauto("report", *args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def ecalj(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ecalj demo with NiO broken, and the scheduler output files fetched afterwards."""
+def ecalj_fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ecalj demo with NiO broken (its own run: this one changes it), and the scheduler
+    output files fetched afterwards."""
     work = tmp_path_factory.mktemp("ecalj")
-    r = subprocess.run(["bash", str(REPO / "examples/ecalj/run-local.sh"), str(work),
-                        "--break", "NiO"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1, r.stdout + r.stderr
-    (run,) = (work / "foobar").glob("[0-9]*-[0-9]*")   # the dated run directory
+    run, _ = ecalj_demo(work)
     jobmon(f"--ldir={work}/foobar", f"--rdir={work}/remote/foobar", f"--datedir={run.name}",
            "--initonly", "--fetch=qsub.*.o*", check_rc=0)
     return run
@@ -280,7 +63,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run whose directory names are hostile; jobs long enough to be seen running."""
     work = tmp_path_factory.mktemp("hostile")
     init = work / "camp" / "init"
-    for i, d in enumerate(HOSTILE):
+    for i, d in enumerate(HOSTILE_HTML):
         make_job(init, f"{d}/qsub.0", [], "sleep 2" + ("\necho broken >&2; exit 4" if i == 0
                                                          else ""))
         make_job(init, f"{d}/qsub.1", ["qsub.finished.0"], "sleep 0.2")
@@ -289,12 +72,12 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "camp" / "run1"
 
 
-def test_report_of_a_finished_run_with_a_failure(ecalj: Path, tmp_path: Path) -> None:
-    r = cli(str(ecalj), "-o", "r.html", cwd=tmp_path)
+def test_report_of_a_finished_run_with_a_failure(ecalj_fetched: Path, tmp_path: Path) -> None:
+    r = cli(str(ecalj_fetched), "-o", "r.html", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "jobauto report: wrote r.html (31 jobs)"
     html = (tmp_path / "r.html").read_text()
-    assert f"<title>jobauto report: {ecalj}</title>" in html
+    assert f"<title>jobauto report: {ecalj_fetched}</title>" in html
     summary = "".join(parse(section(html, "summary")).text)
     assert "31, 25 done (81%)" in summary and "blocked by an error (NiO/qsub.0)" in summary
     assert "jobmon not running" in summary
@@ -350,7 +133,7 @@ def test_report_while_a_worker_runs(tmp_path: Path) -> None:
     assert '<line class="now"' in timeline
 
 
-def test_bad_input_exit_2_and_writes_nothing(ecalj: Path, tmp_path: Path) -> None:
+def test_bad_input_exit_2_and_writes_nothing(ecalj_fetched: Path, tmp_path: Path) -> None:
     r = cli(str(tmp_path / "nope"), "-o", "r.html", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert str(tmp_path / "nope") in r.stderr and "no such run directory or job table" in r.stderr
@@ -359,15 +142,15 @@ def test_bad_input_exit_2_and_writes_nothing(ecalj: Path, tmp_path: Path) -> Non
     (tmp_path / "notes.txt").write_text("not a table\n")
     r = cli("notes.txt", "-o", "r.html", cwd=tmp_path)
     assert r.returncode == 2 and "notes.txt" in r.stderr
-    r = cli(str(ecalj), "-o", str(tmp_path / "missing" / "r.html"), cwd=tmp_path)
+    r = cli(str(ecalj_fetched), "-o", str(tmp_path / "missing" / "r.html"), cwd=tmp_path)
     assert r.returncode == 2 and "-o/--output" in r.stderr and f"no such directory: {tmp_path / 'missing'}" in r.stderr
     (tmp_path / "adir").mkdir()
-    r = cli(str(ecalj), "-o", "adir", cwd=tmp_path)
+    r = cli(str(ecalj_fetched), "-o", "adir", cwd=tmp_path)
     assert r.returncode == 2 and "-o/--output" in r.stderr and "is a directory" in r.stderr
     assert sorted(f.name for f in tmp_path.rglob("*")) == ["adir", "notes.txt"]
 
 
-def test_without_graphviz_the_page_shows_the_dot_source(ecalj: Path, tmp_path: Path) -> None:
+def test_without_graphviz_the_page_shows_the_dot_source(ecalj_fetched: Path, tmp_path: Path) -> None:
     # PATH without dot (but with jobauto's python): the report is still written
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -375,7 +158,7 @@ def test_without_graphviz_the_page_shows_the_dot_source(ecalj: Path, tmp_path: P
     assert exe
     (bindir / "jobauto").symlink_to(exe)
     env = {**os.environ, "PATH": f"{bindir}:/nonexistent"}
-    r = subprocess.run([str(bindir / "jobauto"), "report", str(ecalj), "-o", "r.html"],
+    r = subprocess.run([str(bindir / "jobauto"), "report", str(ecalj_fetched), "-o", "r.html"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     dag = section((tmp_path / "r.html").read_text(), "dag")
@@ -415,13 +198,13 @@ def png_size_and_colours(png: Path) -> tuple[int, int, int]:
     return width, height, len(set(zlib.decompress(idat)))
 
 
-def test_in_the_browser_run_report(ecalj: Path, tmp_path: Path) -> None:
+def test_in_the_browser_run_report(ecalj_fetched: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    assert cli(str(ecalj), "-o", str(out), cwd=tmp_path).returncode == 0
+    assert cli(str(ecalj_fetched), "-o", str(out), cwd=tmp_path).returncode == 0
     dom = browse(out, tmp_path, "--dump-dom")
     for name in ("summary", "timeline", "dag", "failures", "steps"):
         assert f'<section id="{name}">' in dom
-    c = gather(ecalj)
+    c = gather(ecalj_fetched)
     started = sum(j.state != "pending" for j in c.jobs)
     assert started == 26
     timeline = section(dom, "timeline")
@@ -451,24 +234,10 @@ def test_in_the_browser_hostile_names_stay_text(hostile_run: Path, tmp_path: Pat
     assert "&lt;script&gt;alert(1)&lt;/script&gt;/qsub.0" in section(dom, "failures")
     p = parse(dom)
     drawn = {a["data-job"] for t, a in p.tags if t == "g" and "data-job" in a}
-    assert drawn == {f"{d}/qsub.{i}" for d in HOSTILE[1:] for i in (0, 1)} | {HOSTILE[0] + "/qsub.0"}
+    assert drawn == {f"{d}/qsub.{i}" for d in HOSTILE_HTML[1:] for i in (0, 1)} | {HOSTILE_HTML[0] + "/qsub.0"}
     # jobs longer than the polling interval were seen running: solid running bars
     assert "running" in {a.get("class") for t, a in p.tags if t == "rect"}
     text = "".join(p.text)
     assert "broken" in text                   # the failed job's scheduler output, fetched
 
 
-def test_a_dag_that_does_not_collapse_enough_is_not_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past DAG_NODES_DRAWN nodes the report says why there is no picture instead of waiting on
-    graphviz for minutes (the threshold is lowered here; the rule is the same)."""
-    jobs = [JobView("a", "done"), JobView("b", "done", deps=["a"]), JobView("c", "done", deps=["a"]),
-            JobView("d", "pending", derived="ready", deps=["b"]),
-            JobView("e", "pending", derived="ready", deps=["b", "c"])]
-    c = Campaign("table", "t.db", 0.0, jobs, {})
-    monkeypatch.setattr(report, "DAG_NODES_DRAWN", 3)
-    d = report.make_dag(c)
-    assert d.svg is None and d.dot == "" and "5 nodes are left after collapsing" in d.note
-    html = report.dag_html(d)
-    assert "jobauto graph PATH --format svg" in html and "<pre>" not in html
-    monkeypatch.setattr(report, "DAG_NODES_DRAWN", 2000)
-    assert report.make_dag(c).svg is not None
