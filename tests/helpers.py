@@ -436,3 +436,20 @@ def parse(html: str) -> Collect:
     p = Collect()
     p.feed(html)
     return p
+
+
+# -- files ------------------------------------------------------------------------------------
+def write_file(directory: Path, text: str | bytes, name: str = "t.csv") -> Path:
+    """directory/name with text (UTF-8) or bytes."""
+    p = directory / name
+    if isinstance(text, str):
+        p.write_text(text, encoding="utf-8")
+    else:
+        p.write_bytes(text)
+    return p
+
+
+def runs_log(directory: Path) -> list[str]:
+    """The lines of directory/runs.log (RECORD writes it), [] before any."""
+    p = directory / "runs.log"
+    return p.read_text().splitlines() if p.exists() else []

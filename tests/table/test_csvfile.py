@@ -1,35 +1,20 @@
-"""Job-table CSVs: ids, validation of every error case (row and column named, exit 2, nothing
-written), add, export round trip. Through the CLI where a user would use it."""
+"""Job-table CSVs (jobauto/table/csvfile.py): ids, columns, validation of every error case (row
+and column named), and through the CLI: exit 2, nothing written. Adding and exporting tables:
+table/test_ops.py."""
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, FAN_IN
+from helpers import EXPERIMENTS, FAN_IN, run_cli, write_file
 
 from jobauto.core.errors import TableError
-from jobauto.store import TableStore
 from jobauto.table import csvfile as csvtable
 
 
-def write(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> Path:
-    p = tmp_path / name
-    if isinstance(text, str):
-        p.write_text(text, encoding="utf-8")
-    else:
-        p.write_bytes(text)
-    return p
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
 def test_ids_from_first_column_when_unique(tmp_path: Path) -> None:
-    t = csvtable.read(write(tmp_path, EXPERIMENTS))
+    t = csvtable.read(write_file(tmp_path, EXPERIMENTS))
     assert t.id_mode == "first"
     assert [r.id for r in t.rows] == ["preprocess", "training", "evaluation"]
     assert t.columns == ["param1", "param2"]
@@ -38,7 +23,7 @@ def test_ids_from_first_column_when_unique(tmp_path: Path) -> None:
 
 
 def test_ids_from_id_column(tmp_path: Path) -> None:
-    t = csvtable.read(write(tmp_path, FAN_IN))
+    t = csvtable.read(write_file(tmp_path, FAN_IN))
     assert t.id_mode == "column"
     assert t.columns == ["task"]
     assert t.rows[2].deps == ("jobA", "jobB")
@@ -46,7 +31,7 @@ def test_ids_from_id_column(tmp_path: Path) -> None:
 
 
 def test_ids_are_row_numbers_when_first_column_repeats(tmp_path: Path) -> None:
-    t = csvtable.read(write(tmp_path, "x,y,JOBSCHEDULER_DEPENDS_ON\na,1,\na,2,1\nb,3,1 2\n"))
+    t = csvtable.read(write_file(tmp_path, "x,y,JOBSCHEDULER_DEPENDS_ON\na,1,\na,2,1\nb,3,1 2\n"))
     assert t.id_mode == "row"
     assert [r.id for r in t.rows] == ["1", "2", "3"]
     assert t.rows[2].deps == ("1", "2")
@@ -54,13 +39,13 @@ def test_ids_are_row_numbers_when_first_column_repeats(tmp_path: Path) -> None:
 
 def test_columns_keep_order_and_odd_names(tmp_path: Path) -> None:
     hostile = 'z col,"a;DROP TABLE jobs;--",JOBSCHEDULER_DEPENDS_ON,Ä\n1,"x, y",,ü\n'
-    t = csvtable.read(write(tmp_path, hostile))
+    t = csvtable.read(write_file(tmp_path, hostile))
     assert t.columns == ["z col", "a;DROP TABLE jobs;--", "Ä"]
     assert t.rows[0].params == ("1", "x, y", "ü")
 
 
 def test_quoted_field_with_newline(tmp_path: Path) -> None:
-    t = csvtable.read(write(tmp_path, 'name,text\na,"line1\nline2"\nb,plain\n'))
+    t = csvtable.read(write_file(tmp_path, 'name,text\na,"line1\nline2"\nb,plain\n'))
     assert t.rows[0].params == ("a", "line1\nline2")
     assert t.rows[1].line == 4
 
@@ -94,7 +79,7 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_csv_is_refused_with_row_and_column(tmp_path: Path, case: str) -> None:
     text, line, expect = BAD[case]
-    path = write(tmp_path, text)
+    path = write_file(tmp_path, text)
     with pytest.raises(TableError) as e:
         csvtable.read(path)
     msg = e.value.describe()
@@ -105,90 +90,11 @@ def test_bad_csv_is_refused_with_row_and_column(tmp_path: Path, case: str) -> No
 @pytest.mark.parametrize("case", ["duplicate id", "cycle", "bom", "latin1", "ragged short", "priority"])
 def test_cli_import_refuses_and_writes_nothing(tmp_path: Path, case: str) -> None:
     text, _line, expect = BAD[case]
-    write(tmp_path, text, "bad.csv")
+    write_file(tmp_path, text, "bad.csv")
     for argv in (["jobauto", "import", "bad.csv"], ["db_util", "import", "bad.csv"]):
-        r = cli(*argv, cwd=tmp_path)
+        r = run_cli(*argv, cwd=tmp_path)
         assert r.returncode == 2, r.stderr
         assert r.stderr.count("\n") == 1 and "bad.csv:" in r.stderr and expect in r.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_add_validates_against_the_table_and_changes_nothing_on_error(tmp_path: Path) -> None:
-    write(tmp_path, FAN_IN, "jobs.csv")
-    assert cli("db_util", "import", "jobs.csv", cwd=tmp_path).returncode == 0
-    before = digest(tmp_path / "jobs.db")
-    cases = {
-        "dup.csv": ("JOBSCHEDULER_JOB_ID,task\njobA,again\n", "already in the table"),
-        "cols.csv": ("JOBSCHEDULER_JOB_ID,other\njobE,x\n", "parameter columns differ"),
-        "dep.csv": ("JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON\njobE,x,jobZ\n", "unknown job id 'jobZ'"),
-    }
-    for name, (text, expect) in cases.items():
-        write(tmp_path, text, name)
-        r = cli("db_util", "add", "jobs.db", name, cwd=tmp_path)
-        assert r.returncode == 2 and expect in r.stderr and f"{name}:" in r.stderr, r.stderr
-        assert digest(tmp_path / "jobs.db") == before
-    write(tmp_path, "task,JOBSCHEDULER_JOB_ID,JOBSCHEDULER_DEPENDS_ON\nplot,jobE,jobD\n", "new.csv")
-    r = cli("jobauto", "add", "jobs.db", "new.csv", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    store = TableStore(tmp_path / "jobs.db")
-    jobs = {j.id: j for j in store.jobs()}
-    assert jobs["jobE"].deps == ("jobD",) and jobs["jobE"].params == ("plot",) and jobs["jobE"].row == 5
-
-
-def test_add_without_id_column_numbers_rows_after_the_table(tmp_path: Path) -> None:
-    write(tmp_path, "x,y\na,1\na,2\n", "t.csv")
-    assert cli("jobauto", "import", "t.csv", cwd=tmp_path).returncode == 0
-    write(tmp_path, "x,JOBSCHEDULER_DEPENDS_ON\nb,1\nb,3\n", "n.csv")
-    # columns differ (y missing): refused
-    assert cli("jobauto", "add", "t.db", "n.csv", cwd=tmp_path).returncode == 2
-    write(tmp_path, "y,x,JOBSCHEDULER_DEPENDS_ON\n9,b,1\n8,b,3\n", "n.csv")
-    r = cli("jobauto", "add", "t.db", "n.csv", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    jobs = TableStore(tmp_path / "t.db").jobs()
-    assert [(j.id, j.params, j.deps) for j in jobs][2:] == [("3", ("b", "9"), ("1",)),
-                                                           ("4", ("b", "8"), ("3",))]
-
-
-def test_import_refuses_an_existing_table(tmp_path: Path) -> None:
-    write(tmp_path, EXPERIMENTS, "experiments.csv")
-    assert cli("db_util", "import", "experiments.csv", cwd=tmp_path).returncode == 0
-    before = digest(tmp_path / "experiments.db")
-    r = cli("db_util", "import", "experiments.csv", cwd=tmp_path)
-    assert r.returncode == 2 and "already exists" in r.stderr
-    assert digest(tmp_path / "experiments.db") == before
-
-
-def test_export_imports_again_as_the_same_jobs(tmp_path: Path) -> None:
-    for text in (EXPERIMENTS, FAN_IN, "x,y,JOBSCHEDULER_DEPENDS_ON\na,1,\na,2,1\n"):
-        d = tmp_path / hashlib.md5(text.encode()).hexdigest()[:6]
-        d.mkdir()
-        write(d, text, "in.csv")
-        assert cli("jobauto", "import", "in.csv", "a.db", cwd=d).returncode == 0
-        assert cli("jobauto", "export", "a.db", "out.csv", cwd=d).returncode == 0
-        assert cli("jobauto", "import", "out.csv", "b.db", cwd=d).returncode == 0
-        a = [(j.id, j.params, j.priority, j.estimate_h, j.deps) for j in TableStore(d / "a.db").jobs()]
-        b = [(j.id, j.params, j.priority, j.estimate_h, j.deps) for j in TableStore(d / "b.db").jobs()]
-        assert a == b
-
-
-def test_not_a_table(tmp_path: Path) -> None:
-    write(tmp_path, "hello", "x.db")
-    r = cli("progress_viewer", "x.db", cwd=tmp_path)
-    assert r.returncode == 2 and "x.db" in r.stderr
-    r = cli("job_scheduler", "missing.db", "true", cwd=tmp_path)
-    assert r.returncode == 2 and "missing.db" in r.stderr and "jobauto import" in r.stderr
-
-
-def test_export_to_stdout_leaves_dev_stdout_alone(tmp_path: Path) -> None:
-    write(tmp_path, FAN_IN, "jobs.csv")
-    assert cli("jobauto", "import", "jobs.csv", cwd=tmp_path).returncode == 0
-    r = subprocess.run("jobauto export jobs.db /dev/stdout | cat", shell=True, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0].startswith("JOBSCHEDULER_JOB_ID,task,JOBSCHEDULER_DEPENDS_ON")
-    assert len(r.stdout.splitlines()) == 6   # header, 4 jobs, the summary line
-    assert Path("/dev/stdout").is_symlink()

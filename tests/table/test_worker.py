@@ -1,5 +1,6 @@
-"""`jobauto run` / `job_scheduler` workers, through the CLI: order, parameters, failures and
-blocked jobs, --max-runtime, signals, and recovery of dead or silent workers."""
+"""The table worker (jobauto/table/worker.py) as `jobauto run` / `job_scheduler` start it: order,
+parameters, failures and blocked jobs, --max-runtime, signals, and recovery of dead or silent
+workers. Many workers killed at random: table/test_worker_stress.py."""
 
 from __future__ import annotations
 
@@ -11,40 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from helpers import EXPERIMENTS, FAN_IN
+from helpers import FAN_IN, import_table, run_cli, runs_log
 
 from jobauto.core.model import JobState
 from jobauto.store import TableStore
 
-# Records each run: "start ARGS" and "end ARGS" lines, appended atomically.
-RECORD = """\
-#!/bin/sh
-echo "start $*" >> runs.log
-sleep "${SLEEP:-0}"
-case "$1" in ${FAIL:-__none__}) echo "failing on purpose: $1" >&2; exit 3;; esac
-echo "end $*" >> runs.log
-"""
-
-
-def setup(tmp_path: Path, csv: str, name: str = "jobs") -> Path:
-    (tmp_path / f"{name}.csv").write_text(csv)
-    (tmp_path / "run.sh").write_text(RECORD)
-    r = subprocess.run(["jobauto", "import", f"{name}.csv"], cwd=tmp_path, capture_output=True,
-                       text=True)
-    assert r.returncode == 0, r.stderr
-    return tmp_path / f"{name}.db"
-
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-
-
-def log(tmp_path: Path) -> list[str]:
-    p = tmp_path / "runs.log"
-    return p.read_text().splitlines() if p.exists() else []
+    return run_cli(*args, cwd=tmp_path, env=env, timeout=timeout)
 
 
 def states(db: Path) -> dict[str, str]:
@@ -52,10 +28,10 @@ def states(db: Path) -> dict[str, str]:
 
 
 def test_fan_in_runs_in_dependency_order_and_parallel(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--parallel", "4", env={"SLEEP": "0.5"})
     assert r.returncode == 0, r.stderr
-    lines = log(tmp_path)
+    lines = runs_log(tmp_path)
     pos = {ln: i for i, ln in enumerate(lines)}
     # jobA and jobB ran at the same time: both started before either ended
     assert max(pos["start preprocess"], pos["start load_data"]) < min(pos["end preprocess"],
@@ -67,7 +43,7 @@ def test_fan_in_runs_in_dependency_order_and_parallel(tmp_path: Path) -> None:
 
 
 def test_error_blocks_dependents_and_the_worker_stops_by_itself(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", env={"FAIL": "training"})
     assert r.returncode == 1
     assert "nothing left to run: 1 in error, 1 blocked (by jobC)" in r.stderr
@@ -83,12 +59,12 @@ def test_error_blocks_dependents_and_the_worker_stops_by_itself(tmp_path: Path) 
     (tmp_path / "runs.log").unlink()
     r = run(tmp_path, "job_scheduler", db.name, "bash run.sh")
     assert r.returncode == 0, r.stderr
-    assert log(tmp_path) == ["start training", "end training", "start evaluation", "end evaluation"]
+    assert runs_log(tmp_path) == ["start training", "end training", "start evaluation", "end evaluation"]
 
 
 def test_parameters_are_arguments_never_re_split(tmp_path: Path) -> None:
     csv = 'name,value\na,"two words"\nb,"$(touch pwned); `touch pwned2`"\nc,\n'
-    db = setup(tmp_path, csv)
+    db = import_table(tmp_path, csv)
     (tmp_path / "args.py").write_text(
         "import sys, json\nopen('args.log', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
     r = run(tmp_path, "jobauto", "run", db.name, f"{sys.executable} args.py")
@@ -105,7 +81,7 @@ def test_parameters_are_arguments_never_re_split(tmp_path: Path) -> None:
 
 def test_job_environment_and_priority_order(tmp_path: Path) -> None:
     csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_PRIORITY\nlow,1,0\nhigh,2,9\nmid,3,5\nmid2,4,5\n"
-    db = setup(tmp_path, csv)
+    db = import_table(tmp_path, csv)
     r = run(tmp_path, "jobauto", "run", db.name, "--", "sh", "-c",
             'echo "$JOBAUTO_JOB_ID $JOBAUTO_ATTEMPT $1" >> env.log', "sh")
     assert r.returncode == 0, r.stderr
@@ -114,7 +90,7 @@ def test_job_environment_and_priority_order(tmp_path: Path) -> None:
 
 
 def test_bad_command_and_flags_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     for args, expect in ((["no-such-command-xyz"], "COMMAND: command 'no-such-command-xyz' not found"),
                          (["true", "--parallel", "0"], "--parallel: must be at least 1"),
                          (["true", "--max-runtime", "10", "--margin-time", "20"], "--margin-time"),
@@ -129,7 +105,7 @@ def test_max_runtime_never_starts_what_cannot_finish(tmp_path: Path) -> None:
     # estimates in hours: 0.0005 h = 1.8 s; 0.01 h = 36 s cannot fit in 6 - 1 s
     csv = ("JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_ESTIMATE_TIME\n"
            "a,1,0.0005\nb,2,0.01\nc,3,0.0005\nd,4,0.0005\ne,5,0.0005\n")
-    db = setup(tmp_path, csv)
+    db = import_table(tmp_path, csv)
     t0 = time.monotonic()
     r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--max-runtime", "6",
             "--margin-time", "1", env={"SLEEP": "1.5"})
@@ -137,7 +113,7 @@ def test_max_runtime_never_starts_what_cannot_finish(tmp_path: Path) -> None:
     assert took < 6 + 1.5, (took, r.stderr)   # the worker itself (plus interpreter start-up)
     st = states(db)
     assert st["b"] == "pending"               # never started: 36 s estimate
-    assert "start 2" not in log(tmp_path)
+    assert "start 2" not in runs_log(tmp_path)
     done = [k for k, v in st.items() if v == "done"]
     assert 2 <= len(done) <= 3
     assert "nothing fits" in r.stderr or "time is up" in r.stderr
@@ -146,7 +122,7 @@ def test_max_runtime_never_starts_what_cannot_finish(tmp_path: Path) -> None:
 
 def test_max_runtime_stops_a_job_that_overruns_its_estimate(tmp_path: Path) -> None:
     csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_ESTIMATE_TIME\nslow,1,0.0001\n"
-    db = setup(tmp_path, csv)
+    db = import_table(tmp_path, csv)
     t0 = time.monotonic()
     r = run(tmp_path, "job_scheduler", db.name, "bash run.sh", "--max-runtime", "3",
             "--margin-time", "2", env={"SLEEP": "30"})
@@ -154,15 +130,15 @@ def test_max_runtime_stops_a_job_that_overruns_its_estimate(tmp_path: Path) -> N
     assert took < 3 + 1.5, (took, r.stderr)
     job = TableStore(db).jobs()[0]
     assert job.state == JobState.PENDING and "max-runtime" in job.error
-    assert log(tmp_path) == ["start 1"]
+    assert runs_log(tmp_path) == ["start 1"]
 
 
 def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
                          stderr=subprocess.PIPE, text=True, env={**os.environ, "SLEEP": "31.7"})
     deadline = time.time() + 20
-    while time.time() < deadline and len(log(tmp_path)) < 2:
+    while time.time() < deadline and len(runs_log(tmp_path)) < 2:
         time.sleep(0.1)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=20)
@@ -178,11 +154,11 @@ def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
 
 
 def test_killed_worker_on_this_host_its_commands_finish_and_count(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
                          stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "2"})
     deadline = time.time() + 20
-    while time.time() < deadline and len(log(tmp_path)) < 2:
+    while time.time() < deadline and len(runs_log(tmp_path)) < 2:
         time.sleep(0.05)
     p.kill()
     p.wait()
@@ -192,19 +168,19 @@ def test_killed_worker_on_this_host_its_commands_finish_and_count(tmp_path: Path
             env={"SLEEP": "0"})
     assert r.returncode == 0, r.stderr
     assert "is gone" in r.stderr and "jobA: recorded done" in r.stderr
-    assert sorted(log(tmp_path)) == sorted(f"{k} {t}" for k in ("start", "end") for t in
+    assert sorted(runs_log(tmp_path)) == sorted(f"{k} {t}" for k in ("start", "end") for t in
                                            ("preprocess", "load_data", "training", "evaluation"))
     assert [j.attempts for j in TableStore(db).jobs()] == [1, 1, 1, 1]
     assert TableStore(db).workers()[0].state == "lost"
 
 
 def test_orphan_that_did_not_finish_runs_again(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh"], cwd=tmp_path,
                          stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "30"},
                          start_new_session=True)
     deadline = time.time() + 20
-    while time.time() < deadline and not log(tmp_path):
+    while time.time() < deadline and not runs_log(tmp_path):
         time.sleep(0.05)
     # the node is lost: the worker and its job's processes die together
     p.kill()
@@ -215,7 +191,7 @@ def test_orphan_that_did_not_finish_runs_again(tmp_path: Path) -> None:
     r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", env={"SLEEP": "0"})
     assert r.returncode == 0, r.stderr
     assert "jobA: returned to pending" in r.stderr
-    assert log(tmp_path).count("start preprocess") == 2 and log(tmp_path).count("end preprocess") == 1
+    assert runs_log(tmp_path).count("start preprocess") == 2 and runs_log(tmp_path).count("end preprocess") == 1
 
 
 def _fake_worker(db: Path, host_key: str, beat_s: float) -> int:
@@ -228,7 +204,7 @@ def _fake_worker(db: Path, host_key: str, beat_s: float) -> int:
 
 
 def test_silent_worker_on_another_host_is_lost_after_its_heartbeats(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     _fake_worker(db, "otherhost|boot|1", 0.5)
     t0 = time.monotonic()
     r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2")
@@ -241,28 +217,28 @@ def test_silent_worker_on_another_host_is_lost_after_its_heartbeats(tmp_path: Pa
 
 def test_slow_but_alive_worker_keeps_its_job(tmp_path: Path) -> None:
     csv = "JOBSCHEDULER_JOB_ID,x,JOBSCHEDULER_DEPENDS_ON\nlong,1,\nafter,2,long\n"
-    db = setup(tmp_path, csv)
+    db = import_table(tmp_path, csv)
     slow = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2"],
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "SLEEP": "3", "JOBAUTO_TEST_HOST": "x"})
     deadline = time.time() + 20
-    while time.time() < deadline and not log(tmp_path):
+    while time.time() < deadline and not runs_log(tmp_path):
         time.sleep(0.05)
     # a second worker waits for the long job (its dependent is waiting) and never takes it
     r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2")
     slow.communicate(timeout=30)
     assert r.returncode == 0 and slow.returncode == 0
-    assert log(tmp_path).count("start 1") == 1
+    assert runs_log(tmp_path).count("start 1") == 1
     assert {j.id: j.attempts for j in TableStore(db).jobs()} == {"long": 1, "after": 1}
 
 
 def test_worker_declared_lost_kills_its_jobs_and_records_nothing(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--heartbeat", "0.2"],
                          cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "SLEEP": "30"})
     deadline = time.time() + 20
-    while time.time() < deadline and not log(tmp_path):
+    while time.time() < deadline and not runs_log(tmp_path):
         time.sleep(0.05)
     store = TableStore(db)
     w = store.workers()[0]
@@ -271,15 +247,15 @@ def test_worker_declared_lost_kills_its_jobs_and_records_nothing(tmp_path: Path)
     assert p.returncode == 1, err
     assert "declared lost" in err
     assert states(db)["jobA"] == "pending"
-    assert not any(ln.startswith("end") for ln in log(tmp_path))
+    assert not any(ln.startswith("end") for ln in runs_log(tmp_path))
 
 
 def test_status_while_running_and_watch(tmp_path: Path) -> None:
-    db = setup(tmp_path, FAN_IN)
+    db = import_table(tmp_path, FAN_IN)
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
                          stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "3"})
     deadline = time.time() + 20
-    while time.time() < deadline and len(log(tmp_path)) < 2:
+    while time.time() < deadline and len(runs_log(tmp_path)) < 2:
         time.sleep(0.05)
     out = run(tmp_path, "jobauto", "status", db.name).stdout
     assert "Running: 2" in out and "  - Waiting: 2" in out
@@ -294,61 +270,3 @@ def test_status_while_running_and_watch(tmp_path: Path) -> None:
     p.wait(timeout=20)
 
 
-@pytest.mark.parametrize("verbs", ["aliases", "jobauto"])
-def test_user_examples_verbatim(tmp_path: Path, verbs: str) -> None:
-    """Every command of ../shared/user-examples/job-tables.md, in their order."""
-    (tmp_path / "experiments.csv").write_text(EXPERIMENTS)
-    (tmp_path / "run.sh").write_text(RECORD)
-    a = verbs == "aliases"
-
-    def cmd(line: str, fail: str = "evaluation") -> subprocess.CompletedProcess[str]:
-        if not a:
-            line = (line.replace("db_util stats", "jobauto status").replace("db_util ", "jobauto ")
-                    .replace("job_scheduler ", "jobauto run ")
-                    .replace("progress_viewer ", "jobauto status "))
-        return subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=60, env={**os.environ, "FAIL": fail})
-
-    assert cmd("db_util import experiments.csv").returncode == 0
-    assert (tmp_path / "experiments.db").exists()
-    r = cmd('job_scheduler experiments.db "bash run.sh"')
-    assert r.returncode == 1
-    assert log(tmp_path) == ["start preprocess data1", "end preprocess data1",
-                             "start training model1", "end training model1",
-                             "start evaluation results"]
-    assert cmd('job_scheduler experiments.db "bash run.sh" --parallel 4').returncode == 1
-    w = subprocess.Popen(("progress_viewer" if a else "jobauto status") + " experiments.db --watch",
-                         shell=True, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
-                         start_new_session=True)
-    time.sleep(1.5)
-    os.killpg(w.pid, signal.SIGINT)
-    out, _ = w.communicate(timeout=10)
-    assert "Pending: 0\n  - Ready: 0" in out and "Error: 1" in out
-    assert cmd("db_util export experiments.db").returncode == 0
-    exported = (tmp_path / "experiments.csv").read_text().splitlines()
-    assert exported[0].startswith("param1,param2,JOBSCHEDULER_PRIORITY")
-    assert exported[1].startswith("preprocess,data1,5,0.5,,done,0,")
-    assert cmd("db_util export experiments.db done.csv --status done").returncode == 0
-    assert len((tmp_path / "done.csv").read_text().splitlines()) == 3
-    assert cmd("db_util export experiments.db error.csv --status error").returncode == 0
-    err = (tmp_path / "error.csv").read_text().splitlines()
-    assert len(err) == 2 and err[1].startswith("evaluation,results,1,0.3,training,error,3,")
-    assert "failing on purpose" in err[1]
-    assert cmd("db_util reset experiments.db --status error").returncode == 0
-    (tmp_path / "runs.log").unlink()
-    r = subprocess.run(('job_scheduler' if a else 'jobauto run') + ' experiments.db "bash run.sh"',
-                       shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert log(tmp_path) == ["start evaluation results", "end evaluation results"]
-    (tmp_path / "new_jobs.csv").write_text(
-        "param1,param2,JOBSCHEDULER_DEPENDS_ON\nplot,figure1,evaluation\n")
-    assert cmd("db_util add experiments.db new_jobs.csv").returncode == 0
-    (tmp_path / "jobs.csv").write_text(FAN_IN)
-    assert cmd("db_util import jobs.csv").returncode == 0
-    r = cmd('job_scheduler jobs.db "bash run.sh" --max-runtime 86400 --margin-time 300', fail="")
-    assert r.returncode == 0, r.stderr
-    r = cmd('job_scheduler experiments.db "bash run.sh" --parallel 4', fail="")
-    assert r.returncode == 0, r.stderr
-    assert "end plot figure1" in log(tmp_path)
-    s = cmd("db_util stats experiments.db" if a else "jobauto status experiments.db")
-    assert s.returncode == 0 and "Done: 4" in s.stdout
