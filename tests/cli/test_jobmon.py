@@ -1,4 +1,6 @@
-"""jobmon through its CLI on the local scheduler: what a user without a cluster sees."""
+"""jobmon as a command (jobauto/cli/jobmon.py) on the local scheduler: what a user without a
+cluster sees. Its loop and signals: run/test_daemon.py; opening a run: run/test_opener.py; on
+the real cluster: run/test_cycle_sge.py, run/test_cycle_cluster.py."""
 
 from __future__ import annotations
 
@@ -132,28 +134,6 @@ def test_initonly_then_run_then_fetch(tmp_path: Path) -> None:
     assert (ldir / "r/Si/big.log").exists()
 
 
-def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
-    ldir = tmp_path / "camp"
-    chain(ldir / "init", "a", 3, body="sleep 1")
-    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.3",
-            "--datedir=r"]
-    first = start_jobmon(args, tmp_path / "first.out")
-    try:
-        for _ in range(100):
-            if (ldir / "r/quelist").exists():
-                break
-            time.sleep(0.1)
-        p = jobmon(*args, timeout=30)
-        assert p.returncode == 2 and "a monitor is already running on this run (pid" in p.stderr
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(30) == 128 + signal.SIGTERM
-        assert "stopped by signal 15" in (tmp_path / "first.out").read_text()
-    finally:
-        first.kill()
-    p = jobmon(*args, timeout=60, check_rc=0)
-    assert "resuming" in p.stdout and "spre@" in (ldir / "r/quelist").read_text()
-
-
 def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path) -> None:
     ldir, log = tmp_path / "camp", tmp_path / "runs.log"
     for d in range(4):
@@ -176,37 +156,3 @@ def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path
     assert len(runs) == 12 and set(runs.values()) == {1}, runs
 
 
-def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
-    ldir = tmp_path / "camp"
-    chain(ldir / "init", "a", 2)
-    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
-               "--datedir=r", "--daemon", timeout=30, check_rc=0)
-    assert "detaching" in p.stdout
-    log = ldir / "r/.jobauto/jobmon.log"
-    for _ in range(200):
-        if log.exists() and "all jobs done" in log.read_text():
-            break
-        time.sleep(0.1)
-    assert "all jobs done" in log.read_text()
-    assert (ldir / "r/.jobauto/jobmon.pid").read_text().strip().isdigit()
-
-
-def test_a_first_push_cut_short_is_done_again_on_resume(tmp_path: Path) -> None:
-    """kill -9 during the very first push left a run whose tree never fully reached the cluster;
-    the store remembers the push was not finished and the resume pushes again."""
-    import shutil as sh
-    import sqlite3
-    ldir = tmp_path / "camp"
-    chain(ldir / "init", "Si", 2)
-    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
-            "--datedir=r"]
-    jobmon(*args, "--initonly", check_rc=0)
-    # what a kill during the push leaves: the store says "not pushed", the cluster has nothing
-    con = sqlite3.connect(ldir / "r" / ".jobauto" / "state.db")
-    con.execute("UPDATE meta SET value='0' WHERE key='pushed'")
-    con.commit()
-    con.close()
-    sh.rmtree(tmp_path / "remote" / "r")
-    p = jobmon(*args, timeout=120, check_rc=0)
-    assert "first push to the cluster did not finish" in p.stdout
-    assert (tmp_path / "remote" / "r" / "Si" / "qsub.finished.1").exists()

@@ -12,7 +12,6 @@ from faults import CutTransport
 from helpers import (
     HOST,
     SSH_CONFIG,
-    TORQUE_BIN,
     Cluster,
     Sched,
     base_args,
@@ -235,19 +234,6 @@ def _set_max_u_jobs(n: int) -> None:
     subprocess.run(["bash", "-c", f"d=$(mktemp -d) && qconf -sconf global | sed 's/^max_u_jobs .*/"
                     f"max_u_jobs {n}/' > $d/global && qconf -Mconf $d/global; rc=$?; rm -rf $d; exit $rc"],
                    check=True, capture_output=True, timeout=60)
-
-
-def test_auto_detection_on_the_real_hosts(slurm: object) -> None:
-    """Grid Engine wins where its qstat answers; where the first qstat on PATH is not Grid
-    Engine's (Slurm's Torque wrappers) and sbatch exists, it is Slurm."""
-    from jobauto.cluster.host import choose_scheduler
-    from jobauto.cluster.transport.ssh import SSHTransport
-    t = SSHTransport(HOST, config_path=SSH_CONFIG)
-    try:
-        assert choose_scheduler(Options(remote=HOST), t) == "sge"
-        assert choose_scheduler(Options(remote=HOST, scheduler_bin=[TORQUE_BIN]), t) == "slurm"
-    finally:
-        t.close()
 
 
 def test_unreadable_and_slow_qsub_answers_are_settled_without_duplicates(

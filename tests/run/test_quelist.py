@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from jobauto.core.files import write_atomic
 from jobauto.run import quelist
 
 SPEC_EXAMPLE = """\
@@ -34,8 +31,3 @@ def test_names_with_spaces_and_quotes_stay_one_field() -> None:
     assert back.name == "it's a $(dir);/qsub.0" and back.extra == {"reason": "vanished"}
 
 
-def test_atomic_write_leaves_no_temp(tmp_path: Path) -> None:
-    write_atomic(tmp_path / "quelist", "a\n")
-    write_atomic(tmp_path / "quelist", "b\n")
-    assert (tmp_path / "quelist").read_text() == "b\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["quelist"]
