@@ -4,10 +4,13 @@ the test cluster's coordinates. Fixtures live in conftest.py; no test file impor
 from __future__ import annotations
 
 import os
+import random
 import re
 import shlex
+import signal
 import stat
 import subprocess
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -197,6 +200,19 @@ def start_jobmon(args: list[str], out: Path) -> subprocess.Popen[bytes]:
     """jobmon in the background, its output appended to `out`."""
     return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
+
+
+def kill_9_at_random(args: list[str], out: Path, rng: random.Random, times: int, low_s: float,
+                     high_s: float) -> None:
+    """Start jobmon (start_jobmon) and kill -9 it after a random while, `times` times or until
+    one ends by itself first."""
+    for _ in range(times):
+        proc = start_jobmon(args, out)
+        time.sleep(rng.uniform(low_s, high_s))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 # -- a monitor on the fake cluster, with an explicit clock ----------------------------------------

@@ -4,10 +4,7 @@ the real cluster: run/test_cycle_sge.py, run/test_cycle_cluster.py."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +13,10 @@ from helpers import (
     failing_tree,
     job_body,
     jobmon,
+    kill_9_at_random,
     make_job,
     max_overlap,
     runs_per_job,
-    start_jobmon,
 )
 
 from jobauto.run import quelist
@@ -142,14 +139,7 @@ def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path
                      job_body(log, f"m{d}/{i}", sleep=0.2))
     args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
             "--datedir=r", "--maxqsub=3"]
-    rng = random.Random(7)
-    for _ in range(40):
-        proc = start_jobmon(args, tmp_path / "mon.out")
-        time.sleep(rng.uniform(0.05, 0.6))
-        if proc.poll() is not None:
-            break
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_9_at_random(args, tmp_path / "mon.out", random.Random(7), 40, 0.05, 0.6)
     p = jobmon(*args, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     runs = runs_per_job(log)

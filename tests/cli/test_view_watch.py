@@ -1,4 +1,4 @@
-"""`jobauto status --watch` on a real terminal: tmux runs it in a detached 120x40 pane while a
+"""`jobauto status --watch` (jobauto/cli/view.py) on a real terminal: tmux runs it in a detached 120x40 pane while a
 table worker or a jobmon run makes progress, and the pane is read with `capture-pane`.
 
 What a user must see: the numbers move, and the view is redrawn in place — exactly one copy on

@@ -1,4 +1,5 @@
-"""The dependency engine: ready / waiting / blocked, incremental updates, cycles."""
+"""The dependency engine (jobauto/core/deps.py): ready / waiting / blocked, incremental updates,
+cycles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""tick(now) against the fake cluster, with an explicit clock."""
+"""The monitor cycle (jobauto/run/cycle.py): tick(now) against the fake cluster, with an explicit
+clock. Verdicts, retries and resets: run/test_cycle_verdicts.py."""
 
 from __future__ import annotations
 

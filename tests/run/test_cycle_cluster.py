@@ -1,4 +1,5 @@
-"""The same end-to-end checks on real Grid Engine, real Slurm and the PBS wrappers, over sshd."""
+"""jobmon end to end (the cycle, jobauto/run/cycle.py, as jobmon drives it) on real Grid Engine,
+real Slurm and the PBS wrappers, over sshd: the same checks on each."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
-"""jobmon end to end against real Grid Engine through the real sshd (tests/cluster/up.sh)."""
+"""jobmon end to end (the cycle, jobauto/run/cycle.py, as jobmon drives it) against real Grid Engine
+through the real sshd (tests/cluster/up.sh)."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from helpers import (
     dag,
     jobauto,
     jobmon,
+    kill_9_at_random,
     make_job,
     max_overlap,
     runs_per_job,
@@ -82,14 +82,7 @@ def test_kill_9_then_resume_on_grid_engine_runs_every_job_once(sge: Cluster, tmp
     ldir = tmp_path / "camp"
     n = dag(ldir / "init", log, ["a", "b", "c"], depth=3, sleep=0.5)
     args = [*base_args(sge, ldir, rdir), "--datedir=r", "--maxqsub=4", "--interval=0.3"]
-    rng = random.Random(11)
-    for _ in range(12):
-        proc = start_jobmon(args, tmp_path / "mon.out")
-        time.sleep(rng.uniform(0.3, 2.5))
-        if proc.poll() is not None:
-            break
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_9_at_random(args, tmp_path / "mon.out", random.Random(11), 12, 0.3, 2.5)
     p = jobmon(*args, timeout=300)
     assert p.returncode == 0, (tmp_path / "mon.out").read_text() + p.stdout + p.stderr
     runs = runs_per_job(log)

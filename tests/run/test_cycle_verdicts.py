@@ -1,4 +1,5 @@
-"""Verdicts, queue states, retries and resets in tick(), on the fake cluster with an explicit clock."""
+"""Verdicts, queue states, retries and resets in tick() (jobauto/run/cycle.py), on the fake cluster
+with an explicit clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""jobauto reset / explain and --retries through the CLI, on the local scheduler."""
+"""`jobauto explain` and `jobauto reset` on a run (jobauto/run/explain.py, behind cli/runs.py) and
+--retries, through the CLI on the local scheduler."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""One contract, three clusters: the fake, this machine, and Grid Engine over the real sshd.
+"""The run's mirror on the cluster (jobauto/run/mirror.py, `Remote`) over every backend: one
+contract, three clusters: the fake, this machine, and Grid Engine, Slurm and the PBS wrappers over
+the real sshd (those skip without the test cluster).
 
 The fake cluster is only trustworthy while it answers like the real ones; this suite runs the
 same operations against all of them.

@@ -1,4 +1,4 @@
-"""The quelist format of the spec."""
+"""The quelist format of the spec (jobauto/run/quelist.py)."""
 
 from __future__ import annotations
 

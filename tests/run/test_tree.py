@@ -1,4 +1,5 @@
-"""Job discovery, dependency files and placeholders."""
+"""The job tree (jobauto/run/tree.py, with core/scripts.py): discovery, dependency files and
+placeholders; the templates' shared marker block."""
 
 from __future__ import annotations
 

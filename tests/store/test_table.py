@@ -1,4 +1,4 @@
-"""The table store: its one-query "ready" rule agrees with the dependency engine (deps.Graph), claims
+"""The table store (jobauto/store/table.py): its one-query "ready" rule agrees with the dependency engine (deps.Graph), claims
 follow priority then table order, and jobs are only changed by the worker that holds them."""
 
 from __future__ import annotations

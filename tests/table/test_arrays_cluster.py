@@ -1,6 +1,7 @@
-"""`jobauto workers` on real Grid Engine, real Slurm and Slurm's PBS/Torque wrappers, over the
-real sshd: arrays of pull workers finish a 200-job table with dependencies, a second call adds
-workers while the first array runs, and bad input submits nothing.
+"""Arrays of workers (jobauto/table/arrays.py) as `jobauto workers` submits them on real Grid
+Engine, real Slurm and Slurm's PBS/Torque wrappers, over the real sshd: arrays of pull workers
+finish a 200-job table with dependencies, a second call adds workers while the first array runs,
+and bad input submits nothing.
 
 The cluster is this machine: the table lives in the remote user's home (a directory whose name
 has a space), created there over ssh, so that user owns and may write it. jobauto on the cluster

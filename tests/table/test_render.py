@@ -1,4 +1,5 @@
-"""`jobauto render`: a job-table CSV as a jobmon tree (push mode from a table)."""
+"""`jobauto render` (jobauto/table/render.py, and its command cli/render.py): a job-table CSV as a
+jobmon tree (push mode from a table)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""16 workers (4 processes x --parallel 4) on a 2,000-job DAG, killed -9 at random and restarted:
-every job's command runs to completion exactly once, no job is lost, no dependency is violated,
-and the jobs behind a failure are reported blocked."""
+"""The table worker (jobauto/table/worker.py) under stress: 16 workers (4 processes x --parallel 4)
+on a 2,000-job DAG, killed -9 at random and restarted: every job's command runs to completion
+exactly once, no job is lost, no dependency is violated, and the jobs behind a failure are
+reported blocked."""
 
 from __future__ import annotations
 
