@@ -1,5 +1,7 @@
-"""Plain helpers shared by the tests: builders of job trees, the commands run as a user runs them,
-the test cluster's coordinates. Fixtures live in conftest.py; no test file imports another."""
+"""Plain helpers shared by the tests (fixtures are in conftest.py; no test file imports another):
+job trees and tables built as users build them, the commands run as a user runs them, the fake
+cluster's Rig, the test cluster's coordinates, captured scheduler output, a stub site for
+`jobauto workers`, and readers of what the viewers print."""
 
 from __future__ import annotations
 
