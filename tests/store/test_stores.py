@@ -18,8 +18,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,47 +32,36 @@ from jobauto.store import Store, TableStore
 from jobauto.table import csvfile
 
 
-class RunStore:
-    """A jobmon run's state database."""
-
-    def make(self, tmp: Path) -> Path:
-        path = tmp / "run" / ".jobauto" / "state.db"
-        Store(path).close()
-        return path
-
-    def open(self, path: Path, readonly: bool = False) -> Store:
-        return Store(path, readonly=readonly)
-
-    def tx(self, store: Any) -> AbstractContextManager[sqlite3.Connection]:
-        return store.transaction()  # type: ignore[no-any-return]
-
-    def meta(self, store: Any, key: str) -> str | None:
-        return store.get_meta(key)  # type: ignore[no-any-return]
+def make_run(tmp: Path) -> Path:
+    path = tmp / "run" / ".jobauto" / "state.db"
+    Store(path).close()   # a read-write open creates a run's store
+    return path
 
 
-class JobTable:
-    """A job table made by `jobauto import`."""
-
-    def make(self, tmp: Path) -> Path:
-        path = tmp / "jobs.db"
-        TableStore.create(path, csvfile.read(write_file(tmp, FAN_IN, "jobs.csv")), now=0.0).close()
-        return path
-
-    def open(self, path: Path, readonly: bool = False) -> TableStore:
-        return TableStore(path, readonly=readonly)
-
-    def tx(self, store: Any) -> AbstractContextManager[sqlite3.Connection]:
-        return store.tx()  # type: ignore[no-any-return]
-
-    def meta(self, store: Any, key: str) -> str | None:
-        return store.meta(key)  # type: ignore[no-any-return]
+def make_table(tmp: Path) -> Path:
+    path = tmp / "jobs.db"
+    TableStore.create(path, csvfile.read(write_file(tmp, FAN_IN, "jobs.csv")), now=0.0).close()
+    return path
 
 
-Backend = RunStore | JobTable
+@dataclass(frozen=True)
+class Backend:
+    """One store, and its spelling of what both do."""
+
+    make: Callable[[Path], Path]                               # a new file under tmp; its path
+    open: Callable[..., Any]                                   # (path, readonly=False)
+    tx: Callable[[Any], AbstractContextManager[sqlite3.Connection]]
+    meta: Callable[[Any, str], str | None]
+
+
+RUN = Backend(make_run, lambda path, readonly=False: Store(path, readonly=readonly),
+              lambda s: s.transaction(), lambda s, key: s.get_meta(key))
+TABLE = Backend(make_table, lambda path, readonly=False: TableStore(path, readonly=readonly),
+                lambda s: s.tx(), lambda s, key: s.meta(key))
 PROBE = "INSERT OR REPLACE INTO meta(key, value) VALUES('probe', ?)"   # both keep meta(key, value)
 
 
-@pytest.fixture(params=[RunStore(), JobTable()], ids=["run", "table"])
+@pytest.fixture(params=[RUN, TABLE], ids=["run", "table"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.param  # type: ignore[no-any-return]
 
