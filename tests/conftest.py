@@ -1,4 +1,5 @@
-"""Shared fixtures. The real test cluster is started by tests/cluster/up.sh (tests/run.sh does it).
+"""Shared fixtures (plain helpers are in helpers.py). The real test cluster is started by
+tests/cluster/up.sh (tests/run.sh does it).
 
 Under CI=true a missing sshd or scheduler fails the test; on a developer machine it skips.
 """
@@ -6,21 +7,23 @@ Under CI=true a missing sshd or scheduler fails the test; on a developer machine
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("helpers", "faults")
 
-CLUSTER_DIR = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
-SSH_CONFIG = CLUSTER_DIR / "ssh_config"
-HOST = "testhost"
-REMOTE_USER = "jobauto"
+from helpers import (  # noqa: E402
+    HOST,
+    REMOTE_USER,
+    SSH_CONFIG,
+    TORQUE_BIN,
+    Cluster,
+    Sched,
+    ecalj_demo,
+    ssh,
+)
 
 
 def _missing(what: str) -> None:
@@ -28,27 +31,6 @@ def _missing(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
-
-
-def ssh(cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ssh", "-F", str(SSH_CONFIG), HOST, cmd], capture_output=True, text=True,
-                          check=check, stdin=subprocess.DEVNULL, timeout=120)
-
-
-@dataclass
-class Cluster:
-    ssh_config: Path
-    host: str
-    user: str
-    home: Path
-
-    def remote_dir(self, prefix: str = "t") -> str:
-        """A fresh directory on the cluster, relative to the remote home."""
-        return f"jobauto-tests/{prefix}-{uuid.uuid4().hex[:8]}"
-
-    def path(self, rel: str) -> Path:
-        """Where a remote-home-relative path is on this machine (the cluster is local)."""
-        return self.home / rel
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +55,6 @@ def sge(sshd: Cluster) -> Cluster:
     return sshd
 
 
-TORQUE_BIN = os.environ.get("JOBAUTO_TEST_TORQUE_BIN", "/opt/slurm-torque/bin")
-
-
 @pytest.fixture(scope="session")
 def slurm(sshd: Cluster) -> Cluster:
     r = ssh("squeue -h -u $(id -un) >/dev/null && sacct -n -X -S now-1minutes >/dev/null && echo SLURM-OK",
@@ -93,27 +72,6 @@ def pbs(slurm: Cluster) -> Cluster:
     return slurm
 
 
-@dataclass
-class Sched:
-    """A real scheduler of the test cluster, and how jobmon is pointed at it."""
-
-    name: str
-    cluster: Cluster
-    args: list[str]
-
-    def cancel(self, job_id: str) -> None:
-        cmd = {"sge": "qdel", "slurm": "scancel", "pbs": f"{TORQUE_BIN}/qdel"}[self.name]
-        ssh(f"{cmd} {job_id}")
-
-    def submissions(self, prefix: str) -> list[str]:
-        """Job names starting with prefix in the scheduler's own accounting (finished jobs)."""
-        if self.name == "sge":
-            out = ssh(f"qacct -j '{prefix}*' 2>/dev/null | awk '$1==\"jobname\"{{print $2}}'", check=False).stdout
-        else:
-            out = ssh("sacct -n -X -P -o JobName -S now-2hours", check=False).stdout
-        return [n for n in out.split() if n.startswith(prefix)]
-
-
 @pytest.fixture(params=["sge", "slurm", "pbs"])
 def sched(request: pytest.FixtureRequest) -> Sched:
     c: Cluster = request.getfixturevalue(request.param)
@@ -128,12 +86,14 @@ def _no_user_ssh_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
 
 
-def jobmon(*args: str, cwd: Path | None = None, timeout: float = 300,
-           check_rc: int | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the jobmon CLI as a user would (a separate process)."""
-    exe = shutil.which("jobmon") or "jobmon"
-    p = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
-    if check_rc is not None:
-        assert p.returncode == check_rc, f"rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    return p
+@pytest.fixture(scope="session")
+def ecalj(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The ecalj demo with NiO broken (helpers.ecalj_demo), run once for the tests that only read
+    it: (run directory, what run-local.sh printed)."""
+    return ecalj_demo(tmp_path_factory.mktemp("ecalj"))
+
+
+@pytest.fixture(scope="session")
+def ecalj_run(ecalj: tuple[Path, str]) -> Path:
+    """The run directory of `ecalj`."""
+    return ecalj[0]

@@ -1,9 +1,42 @@
-"""Helpers for building job trees the way a preparation script would."""
+"""Plain helpers shared by the tests (fixtures are in conftest.py; no test file imports another):
+job trees and tables built as users build them, the commands run as a user runs them, the fake
+cluster's Rig, the test cluster's coordinates, captured scheduler output, a stub site for
+`jobauto workers`, and readers of what the viewers print."""
 
 from __future__ import annotations
 
+import os
+import random
+import re
+import shlex
+import signal
+import stat
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
+from jobauto.cluster.host import Host
+from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster, FakeJob
+from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.core.model import CommandResult
+from jobauto.core.states import COUNT_KEYS
+from jobauto.run.cycle import Monitor, Settings
+from jobauto.run.mirror import Remote
+from jobauto.run.tree import copy_init, discover
+from jobauto.store import Store
+from jobauto.table.arrayplan import WorkersOptions
+from jobauto.view.campaign import Campaign, JobView
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TEMPLATES = REPO / "templates"
+DATA = TESTS / "data"      # captured scheduler output (data/README.md)
+
+# -- job trees, built the way a preparation script would ---------------------------------------
 # The two tables of the users' own examples (../shared/user-examples/job-tables.md), verbatim.
 EXPERIMENTS = """\
 param1,param2,JOBSCHEDULER_PRIORITY,JOBSCHEDULER_ESTIMATE_TIME,JOBSCHEDULER_DEPENDS_ON
@@ -42,6 +75,14 @@ def make_job(root: Path, name: str, deps: list[str] | None = None, body: str = "
     return path
 
 
+def failing_tree(init: Path) -> None:
+    """Si/qsub.0 fails with exit code 7, blocking Si/qsub.1 and GaAs/qsub.0; ok/qsub.0 is done."""
+    make_job(init, "Si/qsub.0", body="exit 7")
+    make_job(init, "Si/qsub.1", ["qsub.finished.0"])
+    make_job(init, "GaAs/qsub.0", ["../Si/qsub.finished.1"])
+    make_job(init, "ok/qsub.0")
+
+
 def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
     """A chain d/qsub.0 -> ... -> d/qsub.{n-1}; returns the job names."""
     names = []
@@ -51,12 +92,382 @@ def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
     return names
 
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
 def template_script(body: str, head: str = "") -> str:
     """A job script with the real marker block of templates/ (signals handled as users get)."""
     text = (TEMPLATES / "sge.sh").read_text()
     block = text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")]
     return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n' + block
             + "# <<< jobauto markers <<<\nwork() {\n" + body + "\n}\njobauto_run work\n")
+
+
+def ecalj_demo(work: Path) -> tuple[Path, str]:
+    """The ecalj demo campaign with NiO broken, run to its end on the local scheduler in `work`
+    (examples/ecalj/run-local.sh): the run directory (31 jobs: 25 done, NiO/qsub.0 failed, 5 blocked
+    behind it) and what run-local.sh printed."""
+    p = run_cli("bash", str(REPO / "examples/ecalj/run-local.sh"), str(work), "--break", "NiO",
+                timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    runs = sorted((work / "foobar").glob("2*"))
+    assert len(runs) == 1, runs
+    return runs[0], p.stdout
+
+
+def job_body(log: Path, label: str, sleep: float = 1.0) -> str:
+    """Job body that records its start and end in `log` (see max_overlap, runs_per_job)."""
+    return (f'echo "+ $(date +%s.%N) {label}" >> {log}\n'
+            f"sleep {sleep}\n"
+            f'echo "- $(date +%s.%N) {label}" >> {log}\n')
+
+
+def dag(init: Path, log: Path, dirs: list[str], depth: int = 2, sleep: float = 1.0) -> int:
+    """A chain of `depth` logging jobs in each of dirs, all feeding summary/qsub.0; returns the
+    number of jobs."""
+    n = 0
+    for k, d in enumerate(dirs):
+        for i in range(depth):
+            make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     job_body(log, f"d{k}/{i}", sleep))
+            n += 1
+    make_job(init, "summary/qsub.0", [f"../{d}/qsub.finished.{depth - 1}" for d in dirs],
+             job_body(log, "summary", 0.1))
+    return n + 1
+
+
+def max_overlap(log: Path) -> int:
+    """The most jobs of a job_body log that ran at the same time."""
+    events = sorted((float(t), 1 if s == "+" else -1) for s, t, *_ in
+                    (ln.split() for ln in log.read_text().splitlines()))
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def runs_per_job(log: Path) -> dict[str, int]:
+    """How often each label of a job_body log started."""
+    out: dict[str, int] = {}
+    for ln in log.read_text().splitlines():
+        sign, _, name = ln.split(" ", 2)
+        if sign == "+":
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+# -- the commands, run as a user runs them (separate processes) --------------------------------
+def run_cli(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 120, check_rc: int | None = None, text: bool = True
+        ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """Run a command, output captured; `env` is added to this process's environment."""
+    p = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=text, timeout=timeout,
+                       stdin=subprocess.DEVNULL, env={**os.environ, **env} if env else None)
+    if check_rc is not None:
+        assert p.returncode == check_rc, f"rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
+def jobauto(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120, check_rc: int | None = None, text: bool = True
+            ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """The jobauto command."""
+    return run_cli("jobauto", *args, cwd=cwd, env=env, timeout=timeout, check_rc=check_rc, text=text)
+
+
+def jobmon(*args: str, cwd: Path | None = None, timeout: float = 300,
+           check_rc: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The jobmon command."""
+    return run_cli("jobmon", *args, cwd=cwd, timeout=timeout, check_rc=check_rc)
+
+
+# Records each run ("start ARGS" / "end ARGS") in runs.log; sleeps $SLEEP; fails on $FAIL.
+RECORD = """\
+#!/bin/sh
+echo "start $*" >> runs.log
+sleep "${SLEEP:-0}"
+case "$1" in ${FAIL:-__none__}) echo "failing on purpose: $1" >&2; exit 3;; esac
+echo "end $*" >> runs.log
+"""
+
+
+def import_table(tmp_path: Path, csv: str, name: str = "jobs") -> Path:
+    """A job table made as a user does: NAME.csv and run.sh (RECORD) in tmp_path, then
+    `jobauto import NAME.csv`. Returns the table (NAME.db)."""
+    (tmp_path / f"{name}.csv").write_text(csv)
+    (tmp_path / "run.sh").write_text(RECORD)
+    jobauto("import", f"{name}.csv", cwd=tmp_path, check_rc=0)
+    return tmp_path / f"{name}.db"
+
+
+def start_jobmon(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    """jobmon in the background, its output appended to `out`."""
+    return subprocess.Popen(["jobmon", *args], stdout=out.open("ab"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+
+def kill_9_at_random(args: list[str], out: Path, rng: random.Random, times: int, low_s: float,
+                     high_s: float) -> None:
+    """Start jobmon (start_jobmon) and kill -9 it after a random while, `times` times or until
+    one ends by itself first."""
+    for _ in range(times):
+        proc = start_jobmon(args, out)
+        time.sleep(rng.uniform(low_s, high_s))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# -- a monitor on the fake cluster, with an explicit clock ----------------------------------------
+RDIR = "/remote/run"
+
+
+class Rig:
+    """A run directory, its store, a fake cluster and the monitor over them."""
+
+    def __init__(self, tmp: Path, maxqsub: int = 10, lost_after_s: float = 300.0) -> None:
+        self.tmp = tmp
+        self.init = tmp / "init"
+        self.run = tmp / "run"
+        self.cluster = FakeCluster()
+        self.transport = FakeTransport(self.cluster,
+                                       on_push=lambda local, remote: self.cluster.load_tree(local, remote))
+        self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s)
+        self.store: Store | None = None
+        self.monitor: Monitor | None = None
+
+    def start(self) -> Monitor:
+        specs = discover(self.init)
+        copy_init(self.init, self.run, specs, {})
+        self.store = Store(self.run / ".jobauto" / "state.db")
+        Monitor.create(self.store, specs, self.run)
+        self.monitor = self.new_monitor()
+        self.monitor.remote.push(self.run)
+        self.monitor.remote.stamp(0)
+        return self.monitor
+
+    def new_monitor(self) -> Monitor:
+        """A fresh monitor on the same store: what a restart after kill -9 sees."""
+        self.store = Store(self.run / ".jobauto" / "state.db")
+        remote = Remote(Host(self.transport, FakeAdapter()), RDIR)
+        return Monitor(self.run, self.store, remote, self.settings)
+
+    def job(self, name: str) -> FakeJob:
+        return next(j for j in self.cluster.submitted if f"{j.dir}/{j.script}" == f"{RDIR}/{name}")
+
+    def job_latest(self, name: str) -> FakeJob:
+        return [j for j in self.cluster.submitted if f"{j.dir}/{j.script}" == f"{RDIR}/{name}"][-1]
+
+    def states(self) -> dict[str, str]:
+        assert self.monitor is not None
+        return {n: j.state.value for n, j in self.monitor.jobs.items()}
+
+
+# -- the real test cluster (tests/cluster/up.sh) ------------------------------------------------
+CLUSTER_DIR = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
+SSH_CONFIG = CLUSTER_DIR / "ssh_config"
+HOST = "testhost"
+REMOTE_USER = "jobauto"
+TORQUE_BIN = os.environ.get("JOBAUTO_TEST_TORQUE_BIN", "/opt/slurm-torque/bin")
+
+
+def ssh(cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A command on the test cluster, as its user."""
+    return subprocess.run(["ssh", "-F", str(SSH_CONFIG), HOST, cmd], capture_output=True, text=True,
+                          check=check, stdin=subprocess.DEVNULL, timeout=120)
+
+
+@dataclass
+class Cluster:
+    ssh_config: Path
+    host: str
+    user: str
+    home: Path
+
+    def remote_dir(self, prefix: str = "t") -> str:
+        """A fresh directory on the cluster, relative to the remote home."""
+        return f"jobauto-tests/{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def path(self, rel: str) -> Path:
+        """Where a remote-home-relative path is on this machine (the cluster is local)."""
+        return self.home / rel
+
+
+@dataclass
+class Sched:
+    """A real scheduler of the test cluster, and how jobmon is pointed at it."""
+
+    name: str
+    cluster: Cluster
+    args: list[str]
+
+    def cancel(self, job_id: str) -> None:
+        cmd = {"sge": "qdel", "slurm": "scancel", "pbs": f"{TORQUE_BIN}/qdel"}[self.name]
+        ssh(f"{cmd} {job_id}")
+
+    def submissions(self, prefix: str) -> list[str]:
+        """Job names starting with prefix in the scheduler's own accounting (finished jobs)."""
+        if self.name == "sge":
+            out = ssh(f"qacct -j '{prefix}*' 2>/dev/null | awk '$1==\"jobname\"{{print $2}}'", check=False).stdout
+        else:
+            out = ssh("sacct -n -X -P -o JobName -S now-2hours", check=False).stdout
+        return [n for n in out.split() if n.startswith(prefix)]
+
+
+def base_args(c: Cluster, ldir: Path, rdir: str) -> list[str]:
+    """jobmon's arguments for a run on the test cluster."""
+    return [f"--ldir={ldir}", f"--rdir={rdir}", f"--remote={c.host}", f"--ssh-config={c.ssh_config}",
+            "--interval=0.5"]
+
+
+# -- captured scheduler output (tests/data/) ---------------------------------------------------
+def captured(name: str, sched: str = "sge", argv: tuple[str, ...] = ("qsub",)) -> CommandResult:
+    """A captured command result: DATA/sched/name.out, .rc and .err (if any)."""
+    base = DATA / sched / name
+    err = base.with_suffix(".err")
+    return CommandResult(argv, int(base.with_suffix(".rc").read_text()),
+                         base.with_suffix(".out").read_bytes(), err.read_text() if err.exists() else "")
+
+
+def joined(sched: str, *names: str) -> CommandResult:
+    """Several captures as one command's output, as a script that runs them in turn prints it."""
+    parts = [captured(n, sched) for n in names]
+    return CommandResult(("sh",), 0, b"".join(p.stdout for p in parts), "".join(p.stderr for p in parts))
+
+
+def out(text: str, rc: int = 0, err: str = "") -> CommandResult:
+    """A command result written in the test."""
+    return CommandResult(("sh",), rc, text.encode(), err)
+
+
+# -- a cluster site on this machine for `jobauto workers` (stub qsub and jobauto) -------------
+def stub(path: Path, body: str) -> Path:
+    """An executable shell script at path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+class Site:
+    """This machine as the cluster, with a recording qsub and a stub jobauto."""
+
+    def __init__(self, tmp_path: Path, qsub_out: str = "4711.1-3:1", qsub_rc: int = 0) -> None:
+        self.root = tmp_path / "my tables" / "it's"
+        self.root.mkdir(parents=True)
+        self.db = self.root / "jobs.db"
+        self.db.write_bytes(b"stub")
+        self.bin = tmp_path / "sched bin"
+        self.qsub_record = tmp_path / "qsub.argv"
+        self.run_record = tmp_path / "run.argv"
+        stub(self.bin / "qsub", f'{{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > '
+             f'{shlex.quote(str(self.qsub_record))}\necho {shlex.quote(qsub_out)}\nexit {qsub_rc}\n')
+        self.jobauto = stub(tmp_path / "jb" / "jobauto", (
+            'case $1 in version) echo "jobauto 0.1.0";; status) [ -f "$2" ] || { echo "no table" >&2; exit 2; };; '
+            f'run) {{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(self.run_record))};; esac\n'))
+
+    def options(self, **kw: object) -> WorkersOptions:
+        base: dict[str, object] = dict(db=str(self.db), command=["bash", "run.sh"], n=3,
+                                       scheduler="sge", scheduler_bin=[str(self.bin)],
+                                       jobauto=shlex.quote(str(self.jobauto)), walltime="00:10:00")
+        base.update(kw)
+        return WorkersOptions(**base)  # type: ignore[arg-type]
+
+    def qsub_calls(self) -> list[str]:
+        return self.qsub_record.read_text().splitlines() if self.qsub_record.exists() else []
+
+
+# -- what the viewers show ---------------------------------------------------------------------
+NOW = 1_800_000_000.0        # the fixed "now" of hand-built campaigns
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+KEYS = ("done", "running", "pending", "ready", "waiting", "blocked", "error")
+
+
+def make_campaign(kind: str, jobs: list[JobView], path: str, now: float, **kw: object) -> Campaign:
+    """A hand-built campaign; its counts (and pending) from the jobs' states."""
+    counts = {k: 0 for k in COUNT_KEYS}
+    for j in jobs:
+        counts[j.derived or j.state] += 1
+    counts["pending"] = counts["ready"] + counts["waiting"] + counts["blocked"]
+    return Campaign(kind, path, now, jobs, counts, **kw)  # type: ignore[arg-type]
+
+
+def strip(s: str) -> str:
+    """Terminal output without its escape sequences, with plain newlines."""
+    return ANSI.sub("", s).replace("\r\n", "\n")
+
+
+def _counts(line: str, text: str) -> dict[str, int]:
+    out = {}
+    for m in re.finditer(line, text, re.M):
+        out[m.group(1).lower()] = int(m.group(2))
+    assert set(out) == set(KEYS), text
+    return out
+
+
+def text_counts(text: str) -> dict[str, int]:
+    """The counts of the plain view: `Done: 3`, `  - Blocked: 1    ← ...`."""
+    return _counts(r"^(?:  - )?(Done|Running|Pending|Ready|Waiting|Blocked|Error): (\d+)", text)
+
+
+def rich_counts(text: str) -> dict[str, int]:
+    """The counts of the rich view (escapes stripped): `  Blocked    1  ━━━ blocked by ...`."""
+    return _counts(r"^\s*(Done|Running|Pending|Ready|Waiting|Blocked|Error)\s+(\d+)\s", text)
+
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(svg: bytes) -> list[str]:
+    """The text of every <text> element of an SVG."""
+    return ["".join(t.itertext()) for t in ET.fromstring(svg).iter(f"{SVG_NS}text")]
+
+
+# -- report pages -----------------------------------------------------------------------------
+# names and text that would be markup on an HTML page
+HOSTILE_HTML = ["<script>alert(1)</script>", 'a"b', "$(x)", "it's & <b>bold</b>"]
+
+
+def section(html: str, name: str) -> str:
+    """The inside of <section id="name"> of a report page."""
+    m = re.search(rf'<section id="{name}">(.*?)</section>', html, re.S)
+    assert m, f"no section #{name}"
+    return m.group(1)
+
+
+class Collect(HTMLParser):
+    """Every start tag with its (unescaped) attributes, and the page's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> Collect:
+    """A page's start tags and text."""
+    p = Collect()
+    p.feed(html)
+    return p
+
+
+# -- files ------------------------------------------------------------------------------------
+def write_file(directory: Path, text: str | bytes, name: str = "t.csv") -> Path:
+    """directory/name with text (UTF-8) or bytes."""
+    p = directory / name
+    if isinstance(text, str):
+        p.write_text(text, encoding="utf-8")
+    else:
+        p.write_bytes(text)
+    return p
+
+
+def runs_log(directory: Path) -> list[str]:
+    """The lines of directory/runs.log (RECORD writes it), [] before any."""
+    p = directory / "runs.log"
+    return p.read_text().splitlines() if p.exists() else []

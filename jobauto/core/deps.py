@@ -293,7 +293,7 @@ def classify(states: list[str], needs: list[tuple[int, ...]],
     the jobs pending job i needs (indexes), `files_unmet[i]` whether it also needs a plain file
     not known to exist (or an unknown job). Returns each job's derived state ("ready", "waiting",
     "blocked"; "" when not pending) and the jobs in error that some pending job needs directly:
-    those at the root of every blocked job. tests/test_status.py checks it against Graph."""
+    those at the root of every blocked job. tests/view/test_campaign.py checks it against Graph."""
     pending = [i for i, s in enumerate(states) if s == "pending"]
     needed_by: dict[int, list[int]] = {}
     for i in pending:

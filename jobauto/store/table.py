@@ -75,7 +75,7 @@ CREATE TABLE events(
 # A job is ready when it is pending and every job it needs is done (blocked jobs are pending
 # jobs whose dependencies include an error: never ready either). deps.Graph is the engine for
 # ready/waiting/blocked; this is the same rule for "ready", as one indexed query, so that a claim
-# does not have to load the table. tests/test_table_store.py checks that the two agree.
+# does not have to load the table. tests/store/test_table.py checks that the two agree.
 READY = """
     j.state = 'pending' AND NOT EXISTS (
         SELECT 1 FROM deps d JOIN jobs p ON p.row = d.dep WHERE d.job = j.row AND p.state != 'done')

@@ -27,10 +27,6 @@ from jobauto.view.markup import clock, dur, e
 from jobauto.view.status import STATE_HELP, duration, percent, rate_lines
 from jobauto.view.timeline import first_seen, step_key, timeline_html
 
-# re-exported (hence `as`): tests/test_report.py calls report.ticks and report.tick_label
-from jobauto.view.timeline import tick_label as tick_label
-from jobauto.view.timeline import ticks as ticks
-
 TAIL_BYTES = 4096        # of a failed job's output shown in the page
 FULL_FAILURES = 100      # failures shown in full; the rest in one table
 MAX_STEPS = 500          # rows of the steps table (a table's deep chain has one step per depth)

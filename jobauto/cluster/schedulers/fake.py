@@ -2,7 +2,7 @@
 
 It answers the same operations the real cluster answers (jobauto.run.mirror.OPS and the fake
 adapter's qsub/qstat/qacct/qdel), so tick() can be tested fast with an explicit clock. The contract suite
-(tests/test_contract.py) runs the same scenario here and on the real local and SSH clusters.
+(tests/run/test_mirror.py) runs the same scenario here and on the real local and SSH clusters.
 """
 
 from __future__ import annotations

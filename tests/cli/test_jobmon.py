@@ -1,0 +1,148 @@
+"""jobmon as a command (jobauto/cli/jobmon.py) on the local scheduler: what a user without a
+cluster sees. Its loop and signals: run/test_daemon.py; opening a run: run/test_opener.py; on
+the real cluster: run/test_cycle_sge.py, run/test_cycle_cluster.py."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from helpers import (
+    chain,
+    failing_tree,
+    job_body,
+    jobmon,
+    kill_9_at_random,
+    make_job,
+    max_overlap,
+    runs_per_job,
+)
+
+from jobauto.run import quelist
+
+WEIRD = ["it's here", 'say "hi"', "$(touch PWNED)", "a;b", "sp ace"]
+
+
+def test_dag_with_weird_names_runs_in_order_with_maxqsub(tmp_path: Path) -> None:
+    ldir, log = tmp_path / "camp", tmp_path / "runs.log"
+    init = ldir / "init"
+    names = []
+    for k, d in enumerate(WEIRD):
+        for i in range(2):  # the job's own label is plain: only the tree's names are hostile
+            make_job(init, f"{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     job_body(log, f"d{k}/{i}", 0.4))
+            names.append(f"{d}/qsub.{i}")
+    make_job(init, "all/qsub.0", [f"../{d}/qsub.finished.1" for d in WEIRD], job_body(log, "all", 0.4))
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--maxqsub=3",
+               "--interval=0.2", "--datedir=run1", timeout=120, check_rc=0)
+    assert "all jobs done" in p.stdout
+    assert p.stdout.splitlines()[1].startswith("done 0 running 3 ready 2 waiting 6 blocked 0 error 0")
+    assert max_overlap(log) <= 3
+    assert set(runs_per_job(log).values()) == {1} and len(runs_per_job(log)) == 11
+    assert not list(tmp_path.rglob("PWNED"))  # names never reach a shell unquoted
+    lines = quelist.parse((ldir / "run1" / "quelist").read_text())
+    assert len(lines) == 11 and lines[-1].name == "all/qsub.0"
+    assert all(set(ln.times) == {"started", "finished"} for ln in lines)
+    for d in WEIRD:  # markers are back locally, and the results too
+        assert (ldir / "run1" / d / "qsub.finished.1").exists()
+    order = [ln.split(" ", 2)[2] for ln in log.read_text().splitlines() if ln.startswith("+")]
+    assert order[-1] == "all" and all(order.index(f"d{k}/0") < order.index(f"d{k}/1") for k in range(5))
+
+
+def test_failing_job_blocks_dependents_and_exits_1(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    failing_tree(ldir / "init")
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/r", "--scheduler=local", "--interval=0.2",
+               "--datedir=r", timeout=60, check_rc=1)
+    assert "error    Si/qsub.0: failed: exited with code 7" in p.stdout
+    assert "blocked  Si/qsub.1: by Si/qsub.0" in p.stdout
+    assert "blocked  GaAs/qsub.0: by Si/qsub.0" in p.stdout
+    assert p.stdout.count("\n") < 30
+    text = (ldir / "r" / "quelist").read_text()
+    assert "Si/qsub.0 started@" in text and "failed@" in text and "GaAs" not in text
+
+
+def _tree_snapshot(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["placeholder", "define", "deppath", "cycle", "nojobs", "badkey",
+                                  "badmaxqsub", "nordir", "badhost", "baddatedir"])
+def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str) -> None:
+    ldir = tmp_path / "camp"
+    init = ldir / "init"
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1"]
+    expect = ""
+    make_job(init, "Si/qsub.0", body="__binpath__/lmf")
+    make_job(init, "Si/qsub.1", ["qsub.finished.0"])
+    args.append("--binpath=/bin")
+    if case == "placeholder":
+        args.remove("--binpath=/bin")
+        expect = "init/Si/qsub.0:6: placeholder __binpath__ has no value: pass --binpath"
+    elif case == "define":
+        make_job(init, "Si/qsub.2", body="echo __queue__")
+        expect = "pass --define queue=VALUE"
+    elif case == "deppath":
+        make_job(init, "Si/qsub.2", ["qsub.finished.1", "../../../etc/passwd"])
+        expect = "Si/qsub.dependency.2:2: dependency path '../../../etc/passwd' leaves the run directory"
+    elif case == "cycle":
+        make_job(init, "Si/qsub.0", ["qsub.finished.1"], body="__binpath__/lmf")
+        expect = "dependency cycle: Si/qsub.0 -> Si/qsub.1 -> Si/qsub.0"
+    elif case == "nojobs":
+        for f in init.rglob("qsub.dependency.*"):
+            f.unlink()
+        expect = "no jobs found"
+    elif case == "badkey":
+        (ldir / "jobauto.yaml").write_text("maxqsb: 3\n")
+        expect = "jobauto.yaml: unknown option 'maxqsb' (did you mean 'maxqsub'?)"
+    elif case == "badmaxqsub":
+        args.append("--maxqsub=zero")
+        expect = "--maxqsub: invalid value 'zero'"
+    elif case == "nordir":
+        args = [a for a in args if not a.startswith("--rdir")]
+        expect = "--rdir: is required"
+    elif case == "badhost":
+        cfg = tmp_path / "ssh_config"
+        cfg.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n  ConnectTimeout 3\n")
+        args += ["--remote=nowhere", f"--ssh-config={cfg}"]
+        expect = "--remote: cannot reach nowhere (127.0.0.1:1)"
+    elif case == "baddatedir":
+        args.append("--datedir=../x")
+        expect = "--datedir: '../x' is not a run name"
+    before = _tree_snapshot(tmp_path)
+    p = jobmon(*args, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert expect in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+    assert _tree_snapshot(tmp_path) == before
+
+
+def test_initonly_then_run_then_fetch(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "Si", 2, body="echo result > out.dat; echo log > big.log")
+    base = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+            "--datedir=r", "--binpath=/x"]
+    jobmon(*base, "--initonly", check_rc=0)
+    assert (tmp_path / "remote/r/Si/qsub.1").exists() and not (tmp_path / "remote/r/Si/qsub.finished.0").exists()
+    jobmon(*base, "--fetch=*.dat", check_rc=0, timeout=60)
+    assert (ldir / "r/Si/out.dat").exists() and not (ldir / "r/Si/big.log").exists()
+    jobmon(*base, "--initonly", "--fetch=**/*.log", check_rc=0)
+    assert (ldir / "r/Si/big.log").exists()
+
+
+def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path) -> None:
+    ldir, log = tmp_path / "camp", tmp_path / "runs.log"
+    for d in range(4):
+        for i in range(3):
+            make_job(ldir / "init", f"m{d}/qsub.{i}", [f"qsub.finished.{i - 1}"] if i else [],
+                     job_body(log, f"m{d}/{i}", sleep=0.2))
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
+            "--datedir=r", "--maxqsub=3"]
+    kill_9_at_random(args, tmp_path / "mon.out", random.Random(7), 40, 0.05, 0.6)
+    p = jobmon(*args, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    runs = runs_per_job(log)
+    assert len(runs) == 12 and set(runs.values()) == {1}, runs
+
+

@@ -1,0 +1,54 @@
+"""The local scheduler adapter (jobauto/cluster/schedulers/local.py): ps as the queue, no
+accounting, a cancel that ends the job's whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from helpers import out
+
+from jobauto.cluster.schedulers.local import LocalAdapter
+from jobauto.core.model import CommandResult
+
+
+def test_local_adapter_parses_ps_and_has_no_accounting() -> None:
+    a = LocalAdapter()
+    q = a.parse_queue(CommandResult(("ps",), 0, b"  12 Ss\n  13 Z\n 14 R+\n"))
+    assert set(q.entries) == {"12", "14"}
+    assert a.acct_argv(["12"]) is None and a.parse_acct(out("")) == {}
+    assert a.cancel_argv(["12", "14"]) == ["kill", "-TERM", "--", "-12", "-14"]
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs util-linux setsid")
+def test_local_cancel_ends_the_job_and_its_children(tmp_path: Path) -> None:
+    """A real local job (its pid is its process group) and a child of it both end."""
+    script = tmp_path / "qsub.1"
+    script.write_text("#!/bin/sh\nsleep 300 &\necho $! > child\nwait\n")
+    script.chmod(0o755)
+    a = LocalAdapter()
+    started = subprocess.run(a.submit_argv("qsub.1", "ja1_1", []), cwd=tmp_path, capture_output=True)
+    pid = a.parse_submit(CommandResult((), started.returncode, started.stdout, started.stderr.decode()))
+    deadline = time.monotonic() + 5
+    while not (tmp_path / "child").exists() or not (tmp_path / "child").read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    child = int((tmp_path / "child").read_text())
+    assert os.getpgid(int(pid)) == int(pid) == os.getpgid(child)
+    assert subprocess.run(a.cancel_argv([pid])).returncode == 0
+    for p in (int(pid), child):
+        while True:
+            try:
+                os.kill(p, 0)
+            except ProcessLookupError:
+                break
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state == "Z":  # ended, not yet reaped by its parent
+                break
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.02)

@@ -1,0 +1,48 @@
+"""The loop around tick (jobauto/run/daemon.py) as jobmon runs it on the local scheduler: one
+monitor per run (the lock), SIGTERM stops it after its cycle, --daemon detaches and logs.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from helpers import chain, jobmon, start_jobmon
+
+
+def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "a", 3, body="sleep 1")
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.3",
+            "--datedir=r"]
+    first = start_jobmon(args, tmp_path / "first.out")
+    try:
+        for _ in range(100):
+            if (ldir / "r/quelist").exists():
+                break
+            time.sleep(0.1)
+        p = jobmon(*args, timeout=30)
+        assert p.returncode == 2 and "a monitor is already running on this run (pid" in p.stderr
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 128 + signal.SIGTERM
+        assert "stopped by signal 15" in (tmp_path / "first.out").read_text()
+    finally:
+        first.kill()
+    p = jobmon(*args, timeout=60, check_rc=0)
+    assert "resuming" in p.stdout and "spre@" in (ldir / "r/quelist").read_text()
+
+
+def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "a", 2)
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+               "--datedir=r", "--daemon", timeout=30, check_rc=0)
+    assert "detaching" in p.stdout
+    log = ldir / "r/.jobauto/jobmon.log"
+    for _ in range(200):
+        if log.exists() and "all jobs done" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "all jobs done" in log.read_text()
+    assert (ldir / "r/.jobauto/jobmon.pid").read_text().strip().isdigit()

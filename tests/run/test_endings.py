@@ -1,0 +1,178 @@
+"""Verdicts, queue states, retries and resets in tick() (jobauto/run/cycle.py), on the fake cluster
+with an explicit clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import RDIR, Rig, make_job
+
+from jobauto.core.model import Ending, JobState, Verdict
+from jobauto.store import Store
+
+
+def test_accounting_gives_the_verdict_when_no_marker_comes(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, lost_after_s=300)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "a/qsub.1", ["qsub.finished.0"])
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.end(rig.job("a/qsub.0"), Verdict.WALLTIME, 137, "qacct: failed=37 h_rt")
+    m.tick(10.0)   # gone from the queue: accounting is asked next cycle
+    r = m.tick(20.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and job.verdict == "walltime" and job.exit_code == 137
+    assert job.evidence == "qacct: failed=37 h_rt" and job.reason.startswith("walltime: killed at")
+    assert r.finished and r.exit_code == 1 and r.counts["blocked"] == 1
+    kinds = [k for _, k, _ in rig.store.events("a/qsub.0")]  # type: ignore[union-attr]
+    assert kinds[-2:] == ["accounting", "walltime"]
+
+
+def test_ended_normally_without_marker_waits_then_is_vanished_with_advice(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, lost_after_s=100)
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.end(rig.job("a/qsub.0"), Verdict.DONE, 0, "qacct: exit_status=0")
+    for t in (10.0, 20.0, 60.0):
+        assert m.tick(t).counts["running"] == 1  # a shared filesystem may show the marker late
+    m.tick(111.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.verdict == "vanished" and "ended normally" in job.reason and "markers" in job.reason
+
+
+def test_no_record_at_all_is_vanished_after_the_grace(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, lost_after_s=100)
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.queue.clear()
+    m.tick(10.0)
+    assert m.tick(50.0).counts["running"] == 1
+    m.tick(111.0)
+    assert m.jobs["a/qsub.0"].verdict == "vanished"
+    assert "no accounting record" in m.jobs["a/qsub.0"].evidence
+
+
+def test_a_late_marker_overrules_the_accounting_verdict(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "a/qsub.1", ["qsub.finished.0"])
+    m = rig.start()
+    m.tick(0.0)
+    fj = rig.job("a/qsub.0")
+    rig.cluster.end(fj, Verdict.NODE_FAILURE, None, "sacct: NODE_FAIL")
+    m.tick(1.0)
+    m.tick(2.0)
+    assert m.jobs["a/qsub.0"].verdict == "node-failure"
+    rig.cluster.finish(fj)  # the marker shows up after all
+    m.tick(3.0)
+    assert m.jobs["a/qsub.0"].state == JobState.DONE
+    assert m.jobs["a/qsub.1"].state == JobState.RUNNING
+
+
+def test_killed_by_signal_marker_is_refined_from_accounting(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    fj = rig.job("a/qsub.0")
+    rig.cluster.finish(fj, rc=143)  # scancel: SIGTERM, the template's trap writes the markers
+    fj.ending = Ending(fj.id, Verdict.CANCELLED, 0, "sacct: CANCELLED by 1001", name=fj.name)
+    m.tick(1.0)
+    assert m.jobs["a/qsub.0"].verdict == "failed" and m.jobs["a/qsub.0"].exit_code == 143
+    m.tick(2.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and job.verdict == "cancelled" and job.exit_code == 143
+    assert "marker a/qsub.failed.0: 143" in job.evidence and "CANCELLED by 1001" in job.evidence
+
+
+def test_a_record_of_another_job_with_a_reused_id_is_ignored(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, lost_after_s=100)
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    fj = rig.job("a/qsub.0")
+    rig.cluster.queue.clear()
+    fj.ending = Ending(fj.id, Verdict.FAILED, 1, "qacct: old job", name="someone-else")
+    m.tick(1.0)
+    m.tick(2.0)
+    assert m.jobs["a/qsub.0"].state == JobState.RUNNING
+
+
+def test_held_jobs_are_shown_and_do_not_take_a_slot(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, maxqsub=1)
+    for i in range(3):
+        make_job(rig.init, f"a/qsub.{i}")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.running()[0].state = "hqw"
+    r = m.tick(1.0)  # seen held: its slot is free again
+    assert r.counts["held"] == 1 and "held 1" in r.count_line
+    r = m.tick(2.0)
+    assert r.counts["running"] == 2
+    line = next(ln for ln in (rig.run / "quelist").read_text().splitlines() if ln.startswith("a/qsub.0"))
+    assert "queue=held" in line
+
+
+def test_eqw_is_reported_then_deleted_with_its_reason_after_the_grace(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, lost_after_s=100)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "b/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    fj = rig.job("a/qsub.0")
+    fj.state, fj.reason = "Eqw", "error: can't open output file /nonexistent"
+    r = m.tick(1.0)
+    assert r.counts["queue-error"] == 1 and m.jobs["a/qsub.0"].state == JobState.RUNNING
+    rig.cluster.finish(rig.job("b/qsub.0"))
+    r = m.tick(101.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and job.verdict == "rejected"
+    assert "can't open output file" in job.evidence and fj.id not in rig.cluster.queue
+    assert r.finished and r.exit_code == 1
+
+
+def test_retries_resubmit_after_removing_the_markers(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.settings.retries = 1
+    make_job(rig.init, "a/qsub.0")
+    (rig.init / "a/qsub.0").write_text((rig.init / "a/qsub.0").read_text()
+                                       + "#jobauto walltime-retry: -l h_rt=48:00:00\n")
+    m = rig.start()
+    m.tick(0.0)
+    first = rig.job("a/qsub.0")
+    rig.cluster.finish(first, rc=137)
+    first.ending = Ending(first.id, Verdict.WALLTIME, 137, "qacct: failed=37", name=first.name)
+    m.tick(1.0)   # failed marker with a signal: asks accounting
+    m.tick(2.0)   # walltime: retried, markers gone on the cluster and here
+    assert f"{RDIR}/a/qsub.failed.0" not in rig.cluster.files
+    assert not (rig.run / "a/qsub.failed.0").exists()
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.RUNNING and job.attempts == 2 and job.retried == 1
+    events = rig.store.events("a/qsub.0")  # type: ignore[union-attr]
+    assert any(k == "walltime-retry" and "-l h_rt=48:00:00" in d for _, k, d in events)
+    rig.cluster.finish(rig.job_latest("a/qsub.0"), rc=2)
+    r = m.tick(3.0)
+    assert r.finished and r.exit_code == 1 and m.jobs["a/qsub.0"].retried == 1  # no second retry
+
+
+def test_reset_request_applies_in_the_next_cycle(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "b/qsub.0", body="sleep 1")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.finish(rig.job("a/qsub.0"), rc=3)
+    m.tick(1.0)
+    assert m.jobs["a/qsub.0"].state == JobState.ERROR
+    other = Store(rig.run / ".jobauto" / "state.db")  # jobauto reset, another process
+    other.add_request(1.5, "reset", {"jobs": [], "status": ["error"]})
+    other.close()
+    r = m.tick(2.0)
+    assert any("reset 1 job(s)" in n for n in r.notes)
+    assert m.jobs["a/qsub.0"].state == JobState.RUNNING and m.jobs["a/qsub.0"].attempts == 2
+    assert f"{RDIR}/a/qsub.failed.0" not in rig.cluster.files
+    assert rig.store.open_requests() == []  # type: ignore[union-attr]
+
+
