@@ -153,13 +153,19 @@ def test_sigterm_returns_running_jobs_to_pending(tmp_path: Path) -> None:
     assert not out.strip()
 
 
-def test_killed_worker_on_this_host_its_commands_finish_and_count(tmp_path: Path) -> None:
-    db = import_table(tmp_path, FAN_IN)
+def two_jobs_running(tmp_path: Path, db: Path, sleep: float) -> subprocess.Popen[bytes]:
+    """A worker with --parallel 2 whose jobs sleep `sleep` s, once both slots are busy."""
     p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "2"})
+                         stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": str(sleep)})
     deadline = time.time() + 20
     while time.time() < deadline and len(runs_log(tmp_path)) < 2:
         time.sleep(0.05)
+    return p
+
+
+def test_killed_worker_on_this_host_its_commands_finish_and_count(tmp_path: Path) -> None:
+    db = import_table(tmp_path, FAN_IN)
+    p = two_jobs_running(tmp_path, db, sleep=2)
     p.kill()
     p.wait()
     assert sorted(states(db).values()) == ["pending", "pending", "running", "running"]
@@ -252,11 +258,7 @@ def test_worker_declared_lost_kills_its_jobs_and_records_nothing(tmp_path: Path)
 
 def test_status_while_running_and_watch(tmp_path: Path) -> None:
     db = import_table(tmp_path, FAN_IN)
-    p = subprocess.Popen(["jobauto", "run", db.name, "bash run.sh", "--parallel", "2"], cwd=tmp_path,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "SLEEP": "3"})
-    deadline = time.time() + 20
-    while time.time() < deadline and len(runs_log(tmp_path)) < 2:
-        time.sleep(0.05)
+    p = two_jobs_running(tmp_path, db, sleep=3)
     out = run(tmp_path, "jobauto", "status", db.name).stdout
     assert "Running: 2" in out and "  - Waiting: 2" in out
     assert f"worker 1 {socket.gethostname()}:{p.pid}" in out
