@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from jobauto.cli import guard, jobauto, jobmon, tables
 from jobauto.core.errors import JobautoError, StateError
 
-REPO = Path(__file__).resolve().parent.parent
 RUN = "RUNDIR"   # replaced by an existing directory: the push-mode face of reset and status
 
 
