@@ -7,7 +7,9 @@ Under CI=true a missing sshd or scheduler fails the test; on a developer machine
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,31 @@ def pbs(slurm: Cluster) -> Cluster:
     if "PBS-OK" not in r.stdout:
         _missing(f"the PBS/Torque wrappers do not answer in {TORQUE_BIN}: {r.stderr.strip()}")
     return slurm
+
+
+@pytest.fixture
+def sshfs_twice(sshd: Cluster, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """One fresh directory of the test cluster mounted twice with sshfs, as two hosts would mount
+    one shared directory: an fcntl lock taken through one mount is not seen through the other."""
+    if shutil.which("sshfs") is None or not os.path.exists("/dev/fuse"):
+        _missing("no sshfs or no /dev/fuse (install sshfs: sudo bash tests/tools.sh)")
+    rel = sshd.remote_dir("fs")
+    ssh(f"mkdir -p {rel}")
+    mounts: list[Path] = []
+    try:
+        for name in ("a", "b"):
+            mnt = tmp_path / f"host-{name}"
+            mnt.mkdir()
+            p = subprocess.run(["sshfs", "-F", str(sshd.ssh_config), f"{sshd.host}:{rel}", str(mnt)],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            if p.returncode != 0:
+                _missing(f"sshfs could not mount {sshd.host}:{rel}: {p.stderr.strip()}")
+            mounts.append(mnt)
+        yield mounts[0], mounts[1]
+    finally:
+        for mnt in mounts:
+            if subprocess.run(["fusermount", "-u", str(mnt)], capture_output=True).returncode:
+                subprocess.run(["fusermount", "-u", "-z", str(mnt)], capture_output=True)
 
 
 @pytest.fixture(params=["sge", "slurm", "pbs"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/run.sh [PYTEST ARGS...] - the project's one test command (CI runs it via .ci/run).
-# 1. installs jobauto with its test extra; 2. as root, installs graphviz/chromium/tmux
+# 1. installs jobauto with its test extra; 2. as root, installs graphviz/chromium/tmux/sshfs
 # (tests/tools.sh) and starts the real test cluster (sshd, Grid
 # Engine, Slurm with its PBS wrappers: tests/cluster/up.sh); 3. runs pytest. Under CI=true the cluster is required: failing to
 # start it fails the run. Elsewhere a non-root user gets a message and the cluster tests then
@@ -22,8 +22,8 @@ if [ "${JOBAUTO_SKIP_CLUSTER:-}" = 1 ]; then
     echo "run.sh: JOBAUTO_SKIP_CLUSTER=1: not starting the test cluster"
 elif [ "$(id -u)" = 0 ]; then
     if ! bash tests/tools.sh; then
-        if [ -n "$ci" ]; then echo "run.sh: FAILED: graphviz/chromium/tmux did not install" >&2; exit 1; fi
-        echo "run.sh: WARNING: graphviz/chromium/tmux missing; the view tests will fail" >&2
+        if [ -n "$ci" ]; then echo "run.sh: FAILED: graphviz/chromium/tmux/sshfs did not install" >&2; exit 1; fi
+        echo "run.sh: WARNING: graphviz/chromium/tmux/sshfs missing; the view and sshfs tests will fail" >&2
     fi
     if ! bash tests/cluster/up.sh sshd sge slurm; then
         if [ -n "$ci" ]; then echo "run.sh: FAILED: the test cluster did not start (see above)" >&2; exit 1; fi

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# tests/tools.sh - install the programs the view tests drive (as root, Debian): graphviz (`dot`,
+# tests/tools.sh - install the programs the tests drive (as root, Debian): graphviz (`dot`,
 # for jobauto graph/report), chromium (the report opened in a headless browser), tmux
-# (`status --watch` captured with capture-pane). Idempotent: installs only what is missing.
+# (`status --watch` captured with capture-pane), sshfs (one directory of the test cluster
+# mounted twice: a job table on a file system whose locks stay on one host). Idempotent:
+# installs only what is missing.
 set -euo pipefail
 need=()
 command -v dot >/dev/null || need+=(graphviz)
 command -v chromium >/dev/null || need+=(chromium)
 command -v tmux >/dev/null || need+=(tmux)
+command -v sshfs >/dev/null || need+=(sshfs)
 if [ ${#need[@]} -eq 0 ]; then
-    echo "TOOLS READY dot chromium tmux"
+    echo "TOOLS READY dot chromium tmux sshfs"
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -22,4 +25,4 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${n
     echo "tools.sh: FAILED: apt-get install ${need[*]}" >&2
     exit 1
 fi
-echo "TOOLS READY dot chromium tmux (installed ${need[*]})"
+echo "TOOLS READY dot chromium tmux sshfs (installed ${need[*]})"

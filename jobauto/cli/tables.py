@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from jobauto.cli.common import add_unsafe_fs
 from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser
 
 
@@ -19,11 +20,12 @@ def import_main(argv: list[str], prog: str = "jobauto import") -> int:
     p.add_argument("csv", type=Path, help="the CSV: parameter columns plus optional "
                    "JOBSCHEDULER_JOB_ID, _PRIORITY, _ESTIMATE_TIME (hours), _DEPENDS_ON")
     p.add_argument("db", type=Path, nargs="?", help="the table file (default: CSV with .db)")
+    add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
         from jobauto.table.ops import import_csv
-        db, n = import_csv(args.csv, args.db)
+        db, n = import_csv(args.csv, args.db, unsafe_fs=args.unsafe_fs)
         print(f"{prog}: {n} jobs from {args.csv} into {db}")
         return 0
     return guard(prog, go)
@@ -35,11 +37,12 @@ def add_main(argv: list[str], prog: str = "jobauto add") -> int:
                "in the table.", "example:\n  jobauto add experiments.db new_jobs.csv")
     p.add_argument("db", type=Path)
     p.add_argument("csv", type=Path)
+    add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
         from jobauto.table.ops import add_csv
-        n = add_csv(args.db, args.csv)
+        n = add_csv(args.db, args.csv, unsafe_fs=args.unsafe_fs)
         print(f"{prog}: {n} jobs from {args.csv} added to {args.db}")
         return 0
     return guard(prog, go)
@@ -75,11 +78,12 @@ def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
     p.add_argument("ids", nargs="*", help="job ids (default: every job in --status)")
     p.add_argument("--status", action="append", default=[],
                    help="reset the jobs in this state: error (default), done, running, pending")
+    add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
         from jobauto.table.ops import reset
-        done, refused, unknown = reset(args.db, args.ids, args.status)
+        done, refused, unknown = reset(args.db, args.ids, args.status, unsafe_fs=args.unsafe_fs)
         shown = ", ".join(done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
         print(f"{prog}: {len(done)} job(s) pending again{': ' + shown if done else ''}")
         if refused:
@@ -116,6 +120,7 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
                         "is lost and its jobs run again (default 30)")
     p.add_argument("--label", default="", help="shown by status (default: the batch job id)")
     p.add_argument("--quiet", action="store_true", help="do not report each job on stderr")
+    add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
@@ -135,7 +140,8 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
             raise ConfigError("must be a positive number of seconds", flag="--heartbeat")
         command = parse_command(args.command)
         opts = RunOptions(args.db, command, args.parallel, args.named_args, args.max_runtime,
-                          args.margin_time, args.heartbeat, label=args.label, quiet=args.quiet)
+                          args.margin_time, args.heartbeat, label=args.label, quiet=args.quiet,
+                          unsafe_fs=args.unsafe_fs)
         return Worker(opts).run()
     return guard(prog, go)
 

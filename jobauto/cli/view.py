@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobauto.cli.common import TARGET
+from jobauto.cli.common import TARGET, add_unsafe_fs
 from jobauto.cli.guard import guard, parser
 
 
@@ -27,11 +27,16 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                    help="print JSON (with --watch: one object per line, per refresh)")
     p.add_argument("--failures", type=int, default=5, metavar="N", help="last failures shown (5)")
     p.add_argument("--running", type=int, default=10, metavar="N", help="running jobs shown (10)")
+    add_unsafe_fs(p)
     args = p.parse_args(argv)
     if args.interval <= 0:
         p.error(f"--interval must be positive, not {args.interval:g}")
 
     def go() -> int:
+        if args.target.is_file():
+            # read-only, but the place to learn it early (`jobauto workers` checks a table so)
+            from jobauto.store.sqlite import require_shared_locks
+            require_shared_locks(args.target, unsafe_fs=args.unsafe_fs)
         from jobauto.view.campaign import gather, user_tty
         from jobauto.view.status import render_json, render_rich, render_text
         n = {"failures": args.failures, "running": args.running}

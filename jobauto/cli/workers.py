@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--name", help="the array's job name (default: w-TABLE, at most 15 characters)")
     a("--dry-run", dest="dry_run", action="store_true",
       help="check everything, print the script and the submit command, submit nothing")
+    a("--unsafe-fs", dest="unsafe_fs", action="store_true",
+      help="let the workers use a table on a file system whose locks do not reach other hosts "
+           "(jobauto run --unsafe-fs): safe only when all of them run on one host")
     a("command", nargs="*", metavar="-- COMMAND", help="the command each job runs with its row's "
       "parameters appended, as for jobauto run (e.g. -- bash run.sh)")
     return p
@@ -101,7 +104,8 @@ def workers_main(argv: list[str]) -> int:
                            margin_s=args.margin_time, parallel=args.parallel,
                            named_args=args.named_args, qsub_args=qsub_args,
                            jobauto=args.jobauto, workdir=args.workdir, log_dir=args.log_dir,
-                           setup=args.setup, name=args.name, dry_run=args.dry_run)
+                           setup=args.setup, name=args.name, dry_run=args.dry_run,
+                           unsafe_fs=args.unsafe_fs)
         sub = start_workers(o)
         print(describe(sub, args.remote), flush=True)
         return 0

@@ -80,7 +80,11 @@ def daemonize(run_dir: Path) -> None:
     import daemon  # heavy import, only here
 
     log = open(log_path(run_dir), "a", buffering=1)  # noqa: SIM115 - lives as long as the daemon
-    ctx = daemon.DaemonContext(working_directory=os.getcwd(), umask=0o022, stdout=log, stderr=log,
+    # keep the user's umask, not a fixed one: without --remote the jobs are started by this
+    # process and inherit it, and their results must be as readable as the user made them
+    mask = os.umask(0o077)
+    os.umask(mask)
+    ctx = daemon.DaemonContext(working_directory=os.getcwd(), umask=mask, stdout=log, stderr=log,
                                detach_process=True)
     ctx.open()
     pid_path(run_dir).write_text(f"{os.getpid()}\n")

@@ -23,7 +23,7 @@ from typing import Any
 
 from jobauto.core.errors import StateError
 from jobauto.core.model import JobState, TableFile, TableJob, Worker
-from jobauto.store.sqlite import connect, retrying, transaction
+from jobauto.store.sqlite import connect, require_shared_locks, retrying, transaction
 
 SCHEMA_VERSION = 1
 KIND = "jobauto-table"
@@ -102,11 +102,13 @@ def _worker(r: sqlite3.Row) -> Worker:
 class TableStore:
     """One connection to a job table (one per thread)."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, unsafe_fs: bool = False) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise StateError("no such job table (create it with: jobauto import FILE.csv)",
                              file=str(path))
+        if not readonly:
+            require_shared_locks(self.path, unsafe_fs=unsafe_fs)
         try:
             self.db = connect(self.path, readonly=readonly)
             kind = self.db.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
@@ -127,12 +129,13 @@ class TableStore:
 
     # -- creating and adding -----------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, table: TableFile, *, now: float) -> TableStore:
+    def create(cls, path: Path, table: TableFile, *, now: float, unsafe_fs: bool = False) -> TableStore:
         """Write a new table file atomically: it appears whole or not at all."""
         path = Path(path)
         if path.exists():
             raise StateError("already exists; add jobs with: jobauto add "
                              f"{path} FILE.csv, or remove it first", file=str(path))
+        require_shared_locks(path, unsafe_fs=unsafe_fs)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
@@ -153,7 +156,7 @@ class TableStore:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return cls(path)
+        return cls(path, unsafe_fs=unsafe_fs)
 
     def add(self, table: TableFile, *, now: float) -> int:
         """Add validated rows (validated against this table's ids and columns)."""

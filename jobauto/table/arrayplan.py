@@ -45,6 +45,7 @@ class WorkersOptions:
     setup: list[str] = field(default_factory=list)
     name: str | None = None
     dry_run: bool = False
+    unsafe_fs: bool = False       # jobauto run/status --unsafe-fs on the cluster
 
 
 @dataclass
@@ -167,6 +168,8 @@ def run_argv(o: WorkersOptions, p: Plan, paths: Paths) -> list[str]:
     argv += ["--margin-time", f"{o.margin_s:g}"]
     if o.named_args:
         argv.append("--named-args")
+    if o.unsafe_fs:
+        argv.append("--unsafe-fs")
     return [*argv, "--", paths.db, *p.command]
 
 

@@ -58,7 +58,7 @@ def cluster_path(path: str, local: bool) -> str:
 # check the table, the directories, the user's --setup lines, jobauto (which must start and read
 # the table) and the command. Prints "key<TAB>value" lines, then "ok"; or "error<TAB>FLAG<TAB>why".
 CHECK = r"""
-db=$1; wd=$2; ld=$3; setup=$4; c=$5; shift 5
+db=$1; wd=$2; ld=$3; setup=$4; c=$5; unsafe=$6; shift 6
 fail() { printf 'error\t%s\t%s\n' "$1" "$2"; exit 1; }
 abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$HOME" "$1" ;; esac; }
 db=$(abs "$db")
@@ -84,7 +84,7 @@ case $exe in
 esac
 printf 'jobauto\t%s\n' "$exe"
 out=$("$exe" "$@" version 2>&1) || fail --jobauto "$(printf '%s' "$out" | tail -n 3 | tr '\t\n' '  ')"
-out=$("$exe" "$@" status "$db" 2>&1 >/dev/null) || fail --db "$(printf '%s' "$out" | tail -n 3 | tr '\t\n' '  ')"
+out=$("$exe" "$@" status "$db" $unsafe 2>&1 >/dev/null) || fail --db "$(printf '%s' "$out" | tail -n 3 | tr '\t\n' '  ')"
 case $c in
   */*) [ -x "$c" ] || fail COMMAND "not found or not executable in $wd: $c" ;;
   *) type -P -- "$c" >/dev/null || fail COMMAND "$c: command not found" ;;
@@ -115,7 +115,7 @@ def check_argv(p: Plan, o: WorkersOptions, local: bool) -> list[str]:
     wd = cluster_path(p.workdir, local) if p.workdir else ""
     ld = cluster_path(p.log_dir, local) if p.log_dir else ""
     return ["bash", "-c", CHECK, "jobauto-workers-check", db, wd, ld, "\n".join(o.setup),
-            first_word(p.command), *p.jobauto]
+            first_word(p.command), "--unsafe-fs" if o.unsafe_fs else "", *p.jobauto]
 
 
 def first_word(command: list[str]) -> str:
@@ -164,7 +164,8 @@ def submit(o: WorkersOptions, p: Plan, host: Host, paths: Paths, now: float) -> 
     adapter, transport = host.adapter, host.transport
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     wall = adapter.walltime_args(p.walltime_s) if p.walltime_s is not None else []
-    status = [paths.jobauto, *p.jobauto[1:], "status", paths.db]
+    status = [paths.jobauto, *p.jobauto[1:], "status", paths.db,
+              *(["--unsafe-fs"] if o.unsafe_fs else [])]
     for attempt in range(1, 21):
         name = f"worker-{stamp}.sh" if attempt == 1 else f"worker-{stamp}-{attempt}.sh"
         argv = adapter.array_submit_argv(name, p.job_name, o.n, [*wall, *o.qsub_args])

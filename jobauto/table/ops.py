@@ -21,18 +21,18 @@ def default_csv(db: Path) -> Path:
     return db.with_suffix(".csv")
 
 
-def import_csv(csv: Path, db: Path | None = None) -> tuple[Path, int]:
+def import_csv(csv: Path, db: Path | None = None, *, unsafe_fs: bool = False) -> tuple[Path, int]:
     """Create a table from a CSV (validated completely first). Returns (db, number of jobs)."""
     db = db or default_db(csv)
     if db.exists():
         raise StateError(f"already exists; add the jobs with: jobauto add {db} {csv}", file=str(db))
     table = csvtable.read(csv)
-    TableStore.create(db, table, now=time.time()).close()
+    TableStore.create(db, table, now=time.time(), unsafe_fs=unsafe_fs).close()
     return db, len(table.rows)
 
 
-def add_csv(db: Path, csv: Path) -> int:
-    store = TableStore(db)
+def add_csv(db: Path, csv: Path, *, unsafe_fs: bool = False) -> int:
+    store = TableStore(db, unsafe_fs=unsafe_fs)
     try:
         table = csvtable.read(csv, existing=store.ids(), columns=store.columns(),
                               first_row=store.next_row())
@@ -80,10 +80,11 @@ def _record(job: TableJob, head: list[str], user_index: dict[str, int]) -> list[
     return [*rec, job.state.value, code, elapsed, str(job.attempts), job.error]
 
 
-def reset(db: Path, ids: list[str], states: list[str]) -> tuple[list[str], list[str], list[str]]:
+def reset(db: Path, ids: list[str], states: list[str], *, unsafe_fs: bool = False
+          ) -> tuple[list[str], list[str], list[str]]:
     """Make jobs pending. Default: the jobs in error. Returns (reset, refused running, unknown)."""
     states = check_states(states) if states else ([] if ids else ["error"])
-    store = TableStore(db)
+    store = TableStore(db, unsafe_fs=unsafe_fs)
     try:
         known = store.ids()
         unknown = [i for i in ids if i not in known]

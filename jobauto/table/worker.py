@@ -71,6 +71,7 @@ class RunOptions:
     lost_beats: int = LOST_BEATS
     label: str = ""
     quiet: bool = False
+    unsafe_fs: bool = False       # the user accepts a table on a mount whose locks stay local
 
 
 @dataclass
@@ -108,7 +109,7 @@ class Worker:
         self.signalled: set[int] = set()       # pids we terminated
         self.outcome = Outcome()
         self.idle_reasons: list[str] = []
-        self.store = TableStore(opts.db)
+        self.store = TableStore(opts.db, unsafe_fs=opts.unsafe_fs)
         self.table = opts.db.resolve()
         self.jobdir = self.table.parent / (self.table.name + ".jobs")   # exit codes, stderr
         self.columns = self.store.columns()
@@ -223,7 +224,7 @@ class Worker:
 
     # -- slots --------------------------------------------------------------------------------
     def _slot(self) -> None:
-        store = TableStore(self.o.db)
+        store = TableStore(self.o.db, unsafe_fs=self.o.unsafe_fs)
         finished: tuple[int, JobState, int | None, float, str] | None = None
         files: list[str] = []    # the exit-code and stderr files of `finished`, kept until recorded
         idle = 0.05
@@ -335,7 +336,7 @@ class Worker:
 
     # -- heartbeat and recovery ----------------------------------------------------------------
     def _heartbeat(self) -> None:
-        store = TableStore(self.o.db)
+        store = TableStore(self.o.db, unsafe_fs=self.o.unsafe_fs)
         try:
             while not self.stop.wait(self.o.beat_s):
                 if not store.beat(self.id):

@@ -91,6 +91,26 @@ def test_pbs_queue_pbspro_names_holds_and_arrays() -> None:
     assert q["4721"].held and q["4721"].error and "too many failed" in q["4721"].reason
 
 
+@pytest.mark.parametrize("name", ["hand-pbspro-depend-hold", "hand-torque-depend-hold"])
+def test_pbs_job_waiting_on_its_dependency_is_queued_not_held_nor_an_error(name: str) -> None:
+    """`qsub -W depend=afterok:ID`: the server keeps the job in H with a system hold until ID
+    ends well (tests/data/pbs/hand-*, written from the PBS Professional and Torque sources).
+    That is waiting, not a person's hold and not a stuck job: never deleted after --lost-after."""
+    q = PbsAdapter().parse_queue(captured(name, "pbs")).entries
+    parent, child = sorted(q)[:2]
+    assert q[parent].running and not q[parent].held
+    e = q[child]
+    assert e.state == "H" and not e.held and not e.error and not e.running
+    assert e.reason.startswith("waiting on its dependencies (afterok:" + parent)
+
+
+def test_pbs_dependency_with_a_user_hold_is_held_and_a_bare_system_hold_an_error() -> None:
+    q = PbsAdapter().parse_queue(captured("hand-pbspro-depend-hold", "pbs")).entries
+    assert q["4732"].held and not q["4732"].error      # Hold_Types us: its user holds it too
+    assert q["4733"].held and q["4733"].error          # s without a dependency: an administrator's
+    assert "too many failed attempts" in q["4733"].reason
+
+
 def test_pbs_queue_failure_is_unknown_not_empty() -> None:
     q = PbsAdapter().parse_queue(out("", 1, "Connection refused\nqstat: cannot connect to server pbs01"))
     assert not q.ok and "cannot connect" in q.error

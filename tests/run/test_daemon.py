@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from helpers import chain, jobmon, start_jobmon
+from helpers import chain, jobmon, make_job, run_cli, start_jobmon
 
 
 def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
@@ -46,3 +46,20 @@ def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert "all jobs done" in log.read_text()
     assert (ldir / "r/.jobauto/jobmon.pid").read_text().strip().isdigit()
+
+
+def test_daemon_mode_keeps_the_users_umask_for_the_jobs_it_starts(tmp_path: Path) -> None:
+    """Without --remote the detached monitor starts the jobs itself: they get the umask of the
+    user who started jobmon, not one of the daemon's own."""
+    ldir = tmp_path / "camp"
+    make_job(ldir / "init", "u/qsub.0", body="umask > umask.out")
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+            "--datedir=r", "--daemon"]
+    run_cli("sh", "-c", 'umask 027; exec jobmon "$@"', "jobmon", *args, timeout=30, check_rc=0)
+    log = ldir / "r/.jobauto/jobmon.log"
+    for _ in range(200):
+        if log.exists() and "all jobs done" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "all jobs done" in log.read_text()
+    assert (tmp_path / "remote/r/u/umask.out").read_text().strip() == "0027"

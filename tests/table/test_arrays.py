@@ -163,6 +163,26 @@ def test_submit_writes_the_script_next_to_the_table_and_submits_from_there(tmp_p
                    "--margin-time", "0", "--", str(site.db), "bash", "run.sh"]
 
 
+def test_unsafe_fs_reaches_the_check_and_every_worker(tmp_path: Path) -> None:
+    """Without --unsafe-fs the check's `jobauto status` refuses a table on a mount whose locks
+    stay on one host (one message, nothing submitted); with it, the check and the workers'
+    `jobauto run` both carry it."""
+    site = Site(tmp_path)
+    stub(site.jobauto, (
+        'case $1 in version) echo "jobauto 0.1.0";; '
+        'status) [ "$3" = --unsafe-fs ] || { echo "jobauto status: error: $2: the job table is on '
+        '/mnt/x (fuse.sshfs, ...)" >&2; exit 2; };; '
+        f'run) {{ pwd; for a in "$@"; do printf "%s\\n" "$a"; done; }} > {shlex.quote(str(site.run_record))};; esac\n'))
+    with pytest.raises(JobautoError) as e:
+        start_workers(site.options(), now=1.8e9)
+    assert e.value.flag == "--db" and "fuse.sshfs" in e.value.message and site.qsub_calls() == []
+    sub = start_workers(site.options(unsafe_fs=True), now=1.8e9)
+    assert sub.status_argv[-2:] == [str(site.db), "--unsafe-fs"]
+    subprocess.run([sub.script], check=True, cwd=Path(sub.script).parent)
+    ran = site.run_record.read_text().splitlines()
+    assert "--unsafe-fs" in ran and ran.index("--unsafe-fs") < ran.index("--")
+
+
 def test_a_second_call_in_the_same_second_gets_its_own_script(tmp_path: Path) -> None:
     site = Site(tmp_path)
     first = start_workers(site.options(), now=1.8e9)

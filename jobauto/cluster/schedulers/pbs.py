@@ -44,6 +44,10 @@ ACCT = (
     'exit 0'
 )
 
+# The dependency types that keep a job waiting (in PBS's `depend` attribute, "afterok:12.srv@srv"
+# or "on:2"); before* types are on the job that others wait for and hold nothing.
+AFTER = re.compile(r"(^|,)(after|afterok|afternotok|afterany|on):")
+
 FINISHED = {"C", "F", "X"}  # completed (Torque), finished (PBS Pro), finished subjob (PBS Pro)
 
 # Exit codes the PBS Pro / OpenPBS MoM sets instead of the script's (src/include/job.h,
@@ -200,14 +204,21 @@ class PbsAdapter:
         full: dict[str, QueueEntry] = {}
         for rec in parse_full(result.text):
             state = rec.get("job_state", "")
-            # H: held (Hold_Types u user, o operator, s system). A system hold (too many failed
-            # attempts to run, a bad uid) waits for an administrator: an error, like Eqw.
-            # Slurm's wrappers show a held job as Q and print no Hold_Types.
-            held = state == "H"
+            holds = rec.get("Hold_Types", "")
+            # H: held (Hold_Types u user, o operator, s system). A job waiting on its
+            # dependencies (qsub -W depend=afterok:...) is H with a system hold that the server
+            # itself lifts when they are met: queued, not held and not stuck. Any other system
+            # hold (too many failed attempts to run, a bad uid) waits for an administrator: an
+            # error, like Eqw. Slurm's wrappers show a held job as Q and print no Hold_Types.
+            depend = rec.get("depend", "")
+            waiting = (state == "H" and bool(AFTER.search(depend)) and "s" in holds
+                       and not any(c in holds for c in "uo"))
+            held = state == "H" and not waiting
             keep(full, QueueEntry(base_id(rec["Job Id"]), rec.get("Job_Name", ""), state,
-                                  held=held, error=held and "s" in rec.get("Hold_Types", ""),
+                                  held=held, error=held and "s" in holds and not AFTER.search(depend),
                                   running=state in ("R", "B", "E"),
-                                  reason=rec.get("comment", "")))
+                                  reason=one_line(f"waiting on its dependencies ({depend})")
+                                  if waiting else rec.get("comment", "")))
         entries.update({jid: e for jid, e in full.items() if jid in entries})
         return QueueSnapshot(True, {jid: e for jid, e in entries.items() if e.state not in FINISHED})
 

@@ -4,6 +4,11 @@ A batch runs many commands in one round trip: the script travels on stdin, is wr
 temporary file and runs only once it arrived whole (its last line is a sentinel), so a cut
 connection never runs half a command. Hang-ups are ignored: a batch that started finishes even
 when the monitor dies or the connection drops, which is what makes submission recoverable.
+
+The batch's own files (the script, each command's captured output) are private (umask 077), but
+every command runs with the login's umask, remembered before it was tightened: a job started by
+qsub/sbatch or the local scheduler inherits it, and its results must be as readable as the user
+made them (a group's shared directory), not private to the user.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ SENTINEL = "# jobauto-end"
 HEADER = re.compile(rb"@@jobauto (\d+) (-?\d+) +(\d+) +(\d+)\n")
 
 GUARD = (
-    'umask 077; t=$(mktemp "${TMPDIR:-/tmp}/jobauto.XXXXXX") || exit 125; '
+    'jobauto_umask=$(umask); umask 077; t=$(mktemp "${TMPDIR:-/tmp}/jobauto.XXXXXX") || exit 125; '
     "trap 'rm -f \"$t\" \"$t.o\" \"$t.e\"' EXIT; trap '' HUP PIPE; "
     'cat > "$t"; '
     f"[ \"$(tail -n 1 \"$t\")\" = '{SENTINEL}' ] || "
@@ -40,7 +45,8 @@ def batch_script(commands: list[Command]) -> bytes:
         inner = shlex.join(cmd.argv)
         if cmd.cwd is not None:
             inner = f"cd -- {shlex.quote(cmd.cwd)} && exec {inner}"
-        lines.append(f'( {inner} ) >"$t.o" 2>"$t.e" </dev/null; rc=$?')
+        # the redirections are made under umask 077 before the subshell restores the login's
+        lines.append(f'( umask "$jobauto_umask"; {inner} ) >"$t.o" 2>"$t.e" </dev/null; rc=$?')
         lines.append(f"printf '@@jobauto {i} %d %d %d\\n' \"$rc\" "
                      '"$(wc -c <"$t.o")" "$(wc -c <"$t.e")"; cat "$t.o" "$t.e"')
     lines.append(SENTINEL)
