@@ -6,27 +6,49 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from jobauto.core.errors import JobautoError
 
 EXIT = "exit codes: 0 success; 1 some jobs failed or cannot run; 2 bad usage or input"
+# A command that only looks (status) ends 0 whatever the jobs did, as qstat and squeue do: it
+# did its work, and a failed job is what it shows, not a failure of its own (docs/decisions.md).
+EXIT_VIEW = ("exit codes: 0 shown, whatever the jobs' states (to test for failed jobs in a script:\n"
+             "  jobauto status DB --json | jq -e '.counts.error == 0'); 2 bad usage or input;\n"
+             "  130 --watch stopped with Ctrl-C")
+# The reader of our output went away (`jobauto status DB | head -1`): end as `cat` would when
+# SIGPIPE kills it, 128 + 13, quietly (docs/decisions.md "A closed pipe").
+EXIT_PIPE = 141
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that --help into a pipe already closed ends quietly too."""
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            status = closed_pipe()
+        super().exit(status, message)
 
 
 def parser(prog: str, description: str, epilog: str, exit_codes: str = EXIT) -> argparse.ArgumentParser:
     """An argparse parser whose help ends with EPILOG (the examples) and then the exit codes."""
-    return argparse.ArgumentParser(prog=prog, description=description,
-                                   epilog=f"{epilog}\n\n{exit_codes}",
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return Parser(prog=prog, description=description, epilog=f"{epilog}\n\n{exit_codes}",
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def guard(prog: str, fn: Callable[[], int]) -> int:
     """Run FN: a JobautoError becomes `PROG: error: ...` (and `PROG: hint: ...` when it carries
-    one) on stderr and its exit code; Ctrl-C becomes 130."""
+    one) on stderr and its exit code; Ctrl-C becomes 130; a reader of stdout that went away
+    (`| head`) becomes a quiet 141."""
     try:
-        return fn()
+        rc = fn()
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's exit
+        return rc
     except JobautoError as e:
         print(f"{prog}: error: {e.describe()}", file=sys.stderr)
         if e.hint:
@@ -34,6 +56,47 @@ def guard(prog: str, fn: Callable[[], int]) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        if not (reader_gone(sys.stdout) or reader_gone(sys.stderr)):
+            raise  # a pipe of our own (a subprocess, a socket): a bug to see, not to hide
+        return closed_pipe()
+
+
+def reader_gone(stream: object) -> bool:
+    """Whether STREAM is a pipe whose reading end is closed (poll: POLLERR, POLLHUP on BSD)."""
+    try:
+        import select
+        poll = select.poll()
+        poll.register(stream.fileno(), select.POLLOUT)  # type: ignore[attr-defined]
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+    except (AttributeError, OSError, ValueError):   # no fd (captured), no poll (Windows)
+        return False
+
+
+def closed_pipe() -> int:
+    """Point stdout (and stderr, when its reader is gone too) at /dev/null, so that what is
+    still buffered does not fail again at exit; return EXIT_PIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is sys.stdout or reader_gone(stream):
+                try:
+                    os.dup2(devnull, stream.fileno())
+                except (AttributeError, OSError, ValueError):
+                    pass   # not a file descriptor (captured by a test): nothing left to fail
+    finally:
+        os.close(devnull)
+    return EXIT_PIPE
+
+
+def say(text: str) -> int:
+    """Print TEXT outside a guard (usage texts), quietly when the reader went away; return 0
+    (EXIT_PIPE if it did)."""
+    try:
+        print(text, flush=True)
+        return 0
+    except BrokenPipeError:
+        return closed_pipe()
 
 
 class Verb(NamedTuple):

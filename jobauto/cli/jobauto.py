@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jobauto.cli.guard import Verb, call, command_line, parser
+from jobauto.cli.guard import Verb, call, command_line, parser, say
 
 RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
     "jobmon": Verb("jobauto.cli.jobmon:main", "ARGS...", "the monitor (same as the jobmon command)"),
@@ -83,8 +83,7 @@ def pick(cmd: str, rest: list[str]) -> Verb | None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if args else 2
+        return say(USAGE) or (0 if args else 2)
     cmd, rest = args[0], args[1:]
     if cmd == "--version":
         cmd = "version"
@@ -100,8 +99,7 @@ def version_main(argv: list[str], prog: str = "jobauto version") -> int:
                "exit codes: 0 printed")
     p.parse_known_args(argv)    # anything after the verb was ignored before it had a --help
     from jobauto import __version__
-    print(f"jobauto {__version__}")
-    return 0
+    return say(f"jobauto {__version__}")
 
 
 if __name__ == "__main__":

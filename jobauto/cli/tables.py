@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from jobauto.cli.common import add_unsafe_fs
-from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser
+from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser, say
 
 
 # -- import / add / export / reset -------------------------------------------------------------
@@ -52,16 +52,39 @@ def export_main(argv: list[str], prog: str = "jobauto export") -> int:
     p = parser(prog, "Write the table as CSV: the imported columns, then JOBSCHEDULER_STATUS, "
                "_EXIT_CODE, _ELAPSED (s), _ATTEMPTS and _ERROR. The file imports again.",
                "examples:\n  jobauto export experiments.db                  # writes experiments.csv\n"
-               "  jobauto export experiments.db error.csv --status error")
+               "  jobauto export experiments.db error.csv --status error\n"
+               "  jobauto export experiments.db - | column -s, -t      # to stdout\n"
+               "  jobauto export experiments.db for-excel.csv --spreadsheet-safe",
+               "exit codes: 0 written; 2 bad usage or input")
     p.add_argument("db", type=Path)
-    p.add_argument("out", type=Path, nargs="?", help="output CSV (default: DB with .csv)")
+    p.add_argument("out", nargs="?",
+                   help="output CSV (default: DB with .csv); - for stdout (./- for a file named -)")
     p.add_argument("--status", action="append", default=[],
                    help="only jobs in this state: pending, running, done, error (repeatable)")
+    p.add_argument("--spreadsheet-safe", action="store_true",
+                   help="for opening in Excel, LibreOffice or Google Sheets: put a single quote "
+                        "(') before every cell that starts with = + - @ (or their full-width "
+                        "forms), a tab or a carriage return (plain numbers such as -1.5 excepted), so that the spreadsheet "
+                        "shows it as text and never runs it as a formula (OWASP \"CSV "
+                        "injection\"). The file is then for reading: imported again, such cells "
+                        "keep their quote")
     args = p.parse_args(argv)
 
     def go() -> int:
         from jobauto.table.ops import export
-        out, n = export(args.db, args.out, args.status)
+        if args.out == "-":
+            import codecs
+            import io
+            stream = sys.stdout
+            if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+                stream.reconfigure(encoding="utf-8")   # the same bytes as the file would hold
+            _, n = export(args.db, None, args.status, stream=stream,
+                          spreadsheet_safe=args.spreadsheet_safe)
+            stream.flush()
+            print(f"{prog}: {n} jobs written to stdout", file=sys.stderr)
+            return 0
+        out, n = export(args.db, Path(args.out) if args.out else None, args.status,
+                        spreadsheet_safe=args.spreadsheet_safe)
         print(f"{prog}: {n} jobs written to {out}")
         return 0
     return guard(prog, go)
@@ -174,8 +197,7 @@ examples:
 def db_util_main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
-        print(DB_UTIL)
-        return 0 if args else 2
+        return say(DB_UTIL) or (0 if args else 2)
     cmd, rest = args[0], args[1:]
     verb = DB_UTIL_VERBS.get(DB_UTIL_ALIASES.get(cmd, cmd))
     if verb is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jobauto.cli.common import TARGET, add_unsafe_fs
-from jobauto.cli.guard import guard, parser
+from jobauto.cli.guard import EXIT_VIEW, guard, parser
 
 
 def status_main(argv: list[str], prog: str = "jobauto status") -> int:
@@ -19,7 +19,7 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                "NO_COLOR is set.",
                "examples:\n  jobauto status experiments.db\n"
                "  jobauto status foobar/20261121-100000 --watch\n"
-               "  jobauto status experiments.db --json | jq .counts")
+               "  jobauto status experiments.db --json | jq .counts", EXIT_VIEW)
     p.add_argument("target", type=Path, help=TARGET)
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")

@@ -74,4 +74,6 @@ def parse_line(text: str) -> Line:
 
 
 def parse(text: str) -> list[Line]:
-    return [parse_line(t) for t in text.splitlines() if t.strip()]
+    # lines end in "\n" only: str.splitlines() also breaks at "\r", "\x0b", "\x85", "\u2028"...,
+    # which a job name may hold (inside its quotes); the property tests found it
+    return [parse_line(t) for t in text.split("\n") if t.strip()]

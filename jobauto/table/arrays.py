@@ -221,9 +221,11 @@ def start_workers(o: WorkersOptions, *, transport: Transport | None = None,
 
 
 # -- what is printed ------------------------------------------------------------------------------
+# Local workers are processes: ps takes their pids comma-separated, kill space-separated (a
+# worker's SIGTERM returns its running jobs to pending and ends it).
 QUEUE = {"sge": 'qstat -u "$USER"', "slurm": "squeue -j {id}", "pbs": 'qstat -u "$USER"',
          "local": "ps -o pid,etime,args -p {pids}"}
-STOP = {"sge": "qdel {id}", "slurm": "scancel {id}", "pbs": "qdel {id}", "local": "kill {pids}"}
+STOP = {"sge": "qdel {id}", "slurm": "scancel {id}", "pbs": "qdel {id}", "local": "kill {id}"}
 LOGS = {"sge": "{name}.oJOB.TASK and {name}.eJOB.TASK",
         "slurm": "{name}.oJOB.TASK and {name}.eJOB.TASK",
         "pbs": "{name}.oJOB-TASK (Torque) or {name}.oJOB.TASK", "local": "{name}.oPID"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import re
 import time
 from pathlib import Path
+from typing import TextIO
 
 from jobauto.core.errors import ConfigError, StateError
 from jobauto.core.model import JobState, TableJob
@@ -11,6 +14,10 @@ from jobauto.store import TableStore
 from jobauto.table import csvfile as csvtable
 
 STATES = [s.value for s in JobState]
+# OWASP "CSV injection": a spreadsheet takes a cell that starts with one of these for a formula
+# (the full-width forms too: Excel with a Japanese input method converts them)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def default_db(csv: Path) -> Path:
@@ -48,9 +55,11 @@ def check_states(states: list[str], flag: str = "--status") -> list[str]:
     return states
 
 
-def export(db: Path, out: Path | None = None, states: list[str] | tuple[str, ...] = ()) -> tuple[Path, int]:
-    """Write the table as CSV: the imported header (an id column added when ids were row numbers),
-    then the outcome columns. The file imports again as the same jobs."""
+def export(db: Path, out: Path | None = None, states: list[str] | tuple[str, ...] = (), *,
+           stream: TextIO | None = None, spreadsheet_safe: bool = False) -> tuple[Path, int]:
+    """Write the table as CSV (to STREAM when given, else to OUT): the imported header (an id
+    column added when ids were row numbers), then the outcome columns. The file imports again
+    as the same jobs, unless SPREADSHEET_SAFE quoted formula-like cells (safe_cell)."""
     states = check_states(list(states))
     out = out or default_csv(db)
     store = TableStore(db, readonly=True)
@@ -65,9 +74,34 @@ def export(db: Path, out: Path | None = None, states: list[str] | tuple[str, ...
     head = [h for h in header if h not in csvtable.OUTPUT]
     if id_mode == "row" and csvtable.ID not in head:
         head = [csvtable.ID, *head]
+    head_out = [*head, *csvtable.OUTPUT]
     records = [_record(j, head, user_index) for j in jobs]
-    csvtable.write(out, [*head, *csvtable.OUTPUT], records)
+    if spreadsheet_safe:
+        head_out = [safe_cell(c) for c in head_out]
+        records = [[safe_cell(c) for c in rec] for rec in records]
+    if stream is None:
+        csvtable.write(out, head_out, records)
+    else:
+        write_rows(stream, [head_out, *records])
     return out, len(jobs)
+
+
+def write_rows(f: TextIO, rows: list[list[str]]) -> None:
+    """Write ROWS as csvtable.write does, except that a row with a carriage return in a cell is
+    quoted whole: csv quotes a CR only when it is part of the line ending, and an unquoted CR
+    ends the row for every reader (docs/failure-modes.md "Job tables")."""
+    plain = csv.writer(f, lineterminator="\n")
+    quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any("\r" in c for c in row) else plain).writerow(row)
+
+
+def safe_cell(cell: str) -> str:
+    """CELL as a spreadsheet shows text and never runs it: a single quote before a formula-like
+    start; a plain number (-1.5, +3, -2e-3) is not a formula and stays a number."""
+    if cell.startswith(FORMULA_START) and not NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _record(job: TableJob, head: list[str], user_index: dict[str, int]) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from jobauto.run import quelist
 
 SPEC_EXAMPLE = """\
@@ -31,3 +34,47 @@ def test_names_with_spaces_and_quotes_stay_one_field() -> None:
     assert back.name == "it's a $(dir);/qsub.0" and back.extra == {"reason": "vanished"}
 
 
+
+
+# -- properties (hypothesis): any name, any times, any extras; any text parses or is a ValueError
+# Job names: any text without NUL or a line break (the two things a job ID may not hold).
+NAMES = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n"),
+                min_size=1, max_size=40)
+# Times: whole seconds (the format's resolution) between 1970 and 2100, as jobs have them; not
+# the hour a clock repeats when summer time ends, which local time without an offset cannot name
+# (docs/file-formats.md).
+TIMES = st.dictionaries(st.sampled_from(quelist.TIME_KEYS),
+                        st.integers(0, 4_102_444_800).map(float).filter(
+                            lambda t: quelist.parse_time(quelist.fmt_time(t)) == t))
+# Extras: jobauto's own keys are words (jobid, queue, attempt, reason); values any text but NUL
+# and line breaks, non-empty (an empty value is not written).
+EXTRAS = st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True), NAMES, max_size=4)
+PROPERTY = settings(max_examples=150, deadline=None, database=None)
+
+
+@PROPERTY
+@given(NAMES, TIMES, EXTRAS)
+def test_any_line_round_trips(name: str, times: dict[str, float], extra: dict[str, str]) -> None:
+    text = quelist.render_line(quelist.Line(name, times, extra))
+    assert "\n" not in text
+    back = quelist.parse_line(text)
+    assert (back.name, back.times, back.extra) == (name, times, extra)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(NAMES, TIMES, EXTRAS), max_size=5))
+def test_any_file_round_trips(lines: list[tuple[str, dict[str, float], dict[str, str]]]) -> None:
+    text = "".join(quelist.render_line(quelist.Line(*ln)) + "\n" for ln in lines)
+    back = quelist.parse(text)
+    assert [(b.name, b.times, b.extra) for b in back] == lines
+
+
+@PROPERTY
+@given(st.text(max_size=80) | st.from_regex(
+    r"[\w/.' \"\\]{0,12}( (spre|started|finished|failed)@[-0-9T:]{0,22}| \w{0,5}=['\"\\\w]{0,6})+",
+    fullmatch=True))
+def test_any_text_parses_or_is_a_value_error(text: str) -> None:
+    try:
+        quelist.parse(text)
+    except ValueError:
+        pass
