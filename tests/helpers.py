@@ -166,6 +166,14 @@ def run_cli(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return p
 
 
+def as_a_user(*argv: str) -> list[str]:
+    """ARGV to run so that file permissions apply: under root, without the capabilities that
+    let root write any file (setpriv, util-linux)."""
+    if os.geteuid() != 0:
+        return list(argv)
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *argv]
+
+
 def jobauto(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 120, check_rc: int | None = None, text: bool = True
             ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

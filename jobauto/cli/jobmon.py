@@ -38,13 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     a("--binpath", help="value of __binpath__ in job scripts")
     a("--pythonpath", help="value of __pythonpath__ in job scripts")
     a("--maxcore", help="value of __maxcore__ in job scripts")
-    a("--maxqsub", help="most jobs submitted and not finished at once (default 10)")
-    a("--interval", help="seconds between cycles (default 60)")
+    a("--maxqsub", help="most jobs submitted and not finished at once (default 10; 1 to 100000)")
+    a("--interval", help="seconds between cycles (default 60; 0.1 to 86400)")
     a("--lost-after", dest="lost_after",
       help="seconds a job may be missing from the scheduler without a marker before it is an "
-           "error (default 300)")
+           "error (default 300; 0 to 30 days)")
     a("--retries", help="submit a job again up to N times when it failed, was killed at its "
-      "walltime or by a node failure, or vanished (default 0); see docs/failure-modes.md")
+      "walltime or by a node failure, or vanished (default 0; at most 100); see "
+      "docs/failure-modes.md")
     a("--scheduler-bin", dest="scheduler_bin", metavar="DIR[:DIR]",
       help="directories holding qsub/sbatch/qstat on the cluster, when a non-interactive login "
            "does not have them on its PATH")

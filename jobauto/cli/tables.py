@@ -131,39 +131,38 @@ def run_main(argv: list[str], prog: str = "jobauto run") -> int:
                "JOBAUTO_WORKER and JOBAUTO_ATTEMPT in its environment.")
     p.add_argument("db", type=Path)
     p.add_argument("command", nargs="+", help="the command, e.g. \"bash run.sh\"")
-    p.add_argument("--parallel", type=int, default=1, help="jobs run at once by this process")
+    # numbers are read as text and checked by core.config.number, like every numeric setting
+    p.add_argument("--parallel", default="1", help="jobs run at once by this process (1 to 4096)")
     p.add_argument("--named-args", action="store_true",
                    help="pass parameters as --COLUMN VALUE instead of positionally")
-    p.add_argument("--max-runtime", type=float, help="stop within this many seconds; never start "
-                   "a job whose estimate does not fit")
-    p.add_argument("--margin-time", type=float, default=0.0,
+    p.add_argument("--max-runtime", help="stop within this many seconds (1 to 366 days); never "
+                   "start a job whose estimate does not fit")
+    p.add_argument("--margin-time", default="0",
                    help="seconds kept free at the end of --max-runtime (default 0)")
-    p.add_argument("--heartbeat", type=float, default=30.0,
-                   help="seconds between heartbeats; a worker silent for 4 of its heartbeats "
-                        "is lost and its jobs run again (default 30)")
+    p.add_argument("--heartbeat", default="30",
+                   help="seconds between heartbeats (0.1 to 3600); a worker silent for 4 of its "
+                        "heartbeats is lost and its jobs run again (default 30)")
     p.add_argument("--label", default="", help="shown by status (default: the batch job id)")
     p.add_argument("--quiet", action="store_true", help="do not report each job on stderr")
     add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
+        from jobauto.core.config import setting
         from jobauto.core.errors import ConfigError
         from jobauto.table.process import parse_command
         from jobauto.table.worker import RunOptions, Worker
-        if args.parallel < 1:
-            raise ConfigError("must be at least 1", flag="--parallel")
-        if args.max_runtime is not None and args.max_runtime <= 0:
-            raise ConfigError("must be a positive number of seconds", flag="--max-runtime")
-        if args.margin_time < 0:
-            raise ConfigError("must not be negative", flag="--margin-time")
-        if args.max_runtime is not None and args.margin_time >= args.max_runtime:
-            raise ConfigError(f"{args.margin_time:g} s leaves no time within --max-runtime "
-                              f"{args.max_runtime:g}", flag="--margin-time")
-        if args.heartbeat <= 0:
-            raise ConfigError("must be a positive number of seconds", flag="--heartbeat")
+        parallel = int(setting("parallel", args.parallel, flag="--parallel"))
+        max_runtime = (None if args.max_runtime is None
+                       else float(setting("max_runtime", args.max_runtime, flag="--max-runtime")))
+        margin = float(setting("margin_time", args.margin_time, flag="--margin-time"))
+        if max_runtime is not None and margin >= max_runtime:
+            raise ConfigError(f"{margin:g} s leaves no time within --max-runtime "
+                              f"{max_runtime:g}", flag="--margin-time")
+        heartbeat = float(setting("heartbeat", args.heartbeat, flag="--heartbeat"))
         command = parse_command(args.command)
-        opts = RunOptions(args.db, command, args.parallel, args.named_args, args.max_runtime,
-                          args.margin_time, args.heartbeat, label=args.label, quiet=args.quiet,
+        opts = RunOptions(args.db, command, parallel, args.named_args, max_runtime,
+                          margin, heartbeat, label=args.label, quiet=args.quiet,
                           unsafe_fs=args.unsafe_fs)
         return Worker(opts).run()
     return guard(prog, go)

@@ -22,17 +22,17 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                "  jobauto status experiments.db --json | jq .counts", EXIT_VIEW)
     p.add_argument("target", type=Path, help=TARGET)
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument("--interval", default="2", help="seconds between refreshes (default 2; 0.1 to 86400)")
     p.add_argument("--json", action="store_true",
                    help="print JSON (with --watch: one object per line, per refresh)")
     p.add_argument("--failures", type=int, default=5, metavar="N", help="last failures shown (5)")
     p.add_argument("--running", type=int, default=10, metavar="N", help="running jobs shown (10)")
     add_unsafe_fs(p)
     args = p.parse_args(argv)
-    if args.interval <= 0:
-        p.error(f"--interval must be positive, not {args.interval:g}")
 
     def go() -> int:
+        from jobauto.core.config import setting
+        interval = float(setting("refresh", args.interval, name="--interval"))
         if args.target.is_file():
             # read-only, but the place to learn it early (`jobauto workers` checks a table so)
             from jobauto.store.sqlite import require_shared_locks
@@ -49,7 +49,7 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                 if not args.watch:
                     return 0
                 print(between, end="", flush=True)
-                time.sleep(args.interval)
+                time.sleep(interval)
         from rich.console import Console
         from rich.text import Text
         colour = user_tty(sys.stdout)   # NO_COLOR: the plain text, still redrawn in place
@@ -66,7 +66,7 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
         # Live rewrites the lines it drew in place (cursor up, overwrite): no clear, no flicker
         with Live(view(), console=console, auto_refresh=False, redirect_stdout=False) as live:
             while True:
-                time.sleep(args.interval)
+                time.sleep(interval)
                 live.update(view(), refresh=True)
     return guard(prog, go)
 

@@ -1,13 +1,122 @@
-"""jobmon's options: flags, an optional YAML file (--config, LDIR/jobauto.yaml); flags win."""
+"""jobmon's options: flags, an optional YAML file (--config, LDIR/jobauto.yaml); flags win.
+
+Every numeric setting of the project (flags of every command, YAML keys, `#jobauto` lines of
+dependency files, a job table's reserved columns) is checked by one function, number(), against
+its Limit in LIMITS: a number, finite, whole where it must be, in range."""
 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
-from jobauto.core.errors import ConfigError
+from jobauto.core.errors import ConfigError, JobautoError
+
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True)
+class Limit(Generic[N]):
+    """The values a numeric setting may take: its kind (int: a whole number) and range, both
+    ends included; `positive` refuses zero too (said as "must be positive")."""
+
+    kind: type[N]
+    low: N
+    high: N
+    positive: bool = False
+
+
+# Every numeric setting, wherever it is written (flag, YAML, `#jobauto` line, CSV column):
+# docs/decisions.md "Numeric settings" says why each range is what it is.
+DAY_S = 86_400
+LIMITS: dict[str, Limit[Any]] = {
+    "maxqsub": Limit(int, 1, 100_000),
+    "retries": Limit(int, 0, 100),
+    "interval": Limit(float, 0.1, DAY_S),
+    "lost_after": Limit(float, 0.0, 30 * DAY_S),
+    "priority": Limit(int, -1_000_000_000, 1_000_000_000),
+    "estimate": Limit(float, 0.0, 100_000.0),              # hours
+    "parallel": Limit(int, 1, 4096),
+    "max_runtime": Limit(float, 1.0, 366 * DAY_S, positive=True),
+    "margin_time": Limit(float, 0.0, 366 * DAY_S),
+    "heartbeat": Limit(float, 0.1, 3600.0),
+    "refresh": Limit(float, 0.1, DAY_S, positive=True),    # jobauto status --interval
+}
+SHOWN = 40  # characters of a refused value quoted in a message
+
+
+def shorten(value: object) -> str:
+    """VALUE as a message quotes it: stripped text, or repr, cut after SHOWN characters."""
+    text = value.strip() if isinstance(value, str) else repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def number(value: object, limit: Limit[N], *, name: str | None = None, flag: str | None = None,
+           file: str | None = None, line: int | None = None,
+           error: type[JobautoError] = ConfigError) -> N:
+    """Return VALUE (a string as typed, or a number from YAML) as LIMIT's kind, finite and in its
+    range; else raise ERROR placed at FLAG or FILE:LINE. NAME, when given, is the subject of the
+    message (`#jobauto priority`, a YAML key, `row 2, column 3 (...)`)."""
+    def refuse(problem: str) -> JobautoError:
+        return error(f"{name} {problem}" if name else problem, flag=flag, file=file, line=line)
+
+    shown = shorten(value)
+    got = _parse(value, limit.kind is int)
+    if isinstance(got, str):  # not a number at all: GOT says what was expected
+        quoted = repr(shown) if isinstance(value, str) else shown
+        raise error(f"{name}={quoted} is not {got}" if name else f"invalid value {quoted}: not {got}",
+                    flag=flag, file=file, line=line)
+    if isinstance(got, float) and not math.isfinite(got):
+        raise refuse(f"must be a finite number, not {shown}")
+    if limit.kind is int and isinstance(got, float):
+        raise refuse(f"must be a whole number, not {shown}")
+    if limit.positive and got <= 0:
+        raise refuse(f"must be positive, not {shown}")
+    if got < limit.low:
+        raise refuse(f"must be at least {_fmt(limit.low)}, not {shown}")
+    if got > limit.high:
+        raise refuse(f"must be at most {_fmt(limit.high)}, not {shown}")
+    return limit.kind(got)
+
+
+def _parse(value: object, whole: bool) -> int | float | str:
+    """VALUE as a number (an int when WHOLE and it is written as one), or what it is not."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return "a number"
+    if isinstance(value, (int, float)):
+        return value
+    text = value.strip()
+    if whole:
+        if len(text) > 4000 and INTEGER.fullmatch(text):
+            # past Python's digit limit int() refuses: out of every range, and said so
+            return -10 ** 30 if text.startswith("-") else 10 ** 30
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    try:
+        return float(text)
+    except ValueError:
+        return "a number"
+
+
+INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def setting(key: str, value: object, *, name: str | None = None, flag: str | None = None,
+            file: str | None = None, line: int | None = None,
+            error: type[JobautoError] = ConfigError) -> int | float:
+    """Check VALUE for the numeric setting KEY (a key of LIMITS) with number()."""
+    limit = LIMITS[key]
+    return number(value, limit, name=name, flag=flag, file=file, line=line, error=error)
 
 
 @dataclass
@@ -81,47 +190,42 @@ def load_yaml(path: Path) -> dict[str, object]:
 
 
 def merge(flags: dict[str, object], files: list[Path]) -> Options:
-    """Build Options from config files (later files win) and flags (win over everything)."""
-    merged: dict[str, object] = {}
-    for path in files:
-        merged.update(load_yaml(path))
-    merged.update({k: v for k, v in flags.items() if v is not None and v != [] and v != {}})
+    """Build Options from config files (later files win) and flags (win over everything). Each
+    value is checked where it was written: a YAML value names its file and key, a flag its flag."""
     opts = Options()
-    for key, value in merged.items():
-        setattr(opts, key, _coerce(key, value))
+    for path in files:
+        for key, value in load_yaml(path).items():
+            setattr(opts, key, _coerce(key, value, file=str(path), name=key))
+    for key, value in flags.items():
+        if value is not None and value != [] and value != {}:
+            setattr(opts, key, _coerce(key, value, flag="--" + key.replace("_", "-")))
     return opts
 
 
-def _coerce(key: str, value: object) -> object:
-    where = "--" + key.replace("_", "-")
+def _coerce(key: str, value: object, *, flag: str | None = None, file: str | None = None,
+            name: str | None = None) -> object:
+    if key in LIMITS:
+        return setting(key, value, flag=flag, file=file, name=name)
     try:
         if key in ("ldir", "ssh_config"):
             return Path(str(value)).expanduser()
-        if key in ("maxqsub", "retries"):
-            n = int(str(value))
-            if n < (1 if key == "maxqsub" else 0):
-                raise ValueError
-            return n
         if key == "scheduler_bin":
             dirs = value.split(":") if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
             if any(not d or "\n" in d for d in dirs):
                 raise ValueError
             return dirs
-        if key in ("interval", "lost_after"):
-            f = float(str(value))
-            if f < 0:
-                raise ValueError
-            return f
         if key == "qsub_args":
             return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key == "define":
             if isinstance(value, dict):
                 return {str(k): str(v) for k, v in value.items()}
-            return parse_define(list(value), where)  # type: ignore[call-overload]
+            return parse_define(list(value), flag or f"{name} in {file}")  # type: ignore[call-overload]
         if key == "fetch":
             return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key in ("initonly", "daemon", "once"):
             return bool(value)
         return None if value is None else str(value)
     except (ValueError, TypeError):
-        raise ConfigError(f"invalid value {value!r}", flag=where) from None
+        shown = repr(shorten(value)) if isinstance(value, str) else shorten(value)
+        raise ConfigError(f"{name}: invalid value {shown}" if name else f"invalid value {shown}",
+                          flag=flag, file=file) from None

@@ -64,6 +64,7 @@ class Graph:
         self.ready: set[str] = set()
         self.blocked: set[str] = set()
         self.file_waiters: set[str] = set()              # only plain files left to wait for
+        self.unasked: set[str] = set()                   # file waiters not yet in an ask_files()
         self.counts: dict[JobState, int] = {s: 0 for s in JobState}
         self.changed: set[str] = set()                   # names whose derived state may have moved
 
@@ -121,6 +122,14 @@ class Graph:
         for name in self.file_waiters:
             out |= self.nodes[name].unmet_files
         return out
+
+    def ask_files(self) -> list[str]:
+        """The watched paths, sorted, for the cluster to be asked about now. Until the next
+        call, `unasked` holds the jobs that came to wait only for files since: a job whose last
+        job dependency finished in this cycle has not had its files looked for, and must not be
+        called stuck before they were."""
+        self.unasked.clear()
+        return sorted(self.watched_files())
 
     # -- changes -----------------------------------------------------------------------------
     def add(self, name: str, deps: Iterable[str], state: JobState = JobState.PENDING) -> None:
@@ -214,6 +223,10 @@ class Graph:
         is_ready = pending and not node.bad and not node.unmet_jobs and not node.unmet_files
         is_blocked = pending and node.bad > 0
         waits_files = pending and not node.bad and not node.unmet_jobs and bool(node.unmet_files)
+        if waits_files and name not in self.file_waiters:
+            self.unasked.add(name)
+        elif not waits_files:
+            self.unasked.discard(name)
         for flag, bucket in ((is_ready, self.ready), (is_blocked, self.blocked),
                              (waits_files, self.file_waiters)):
             if flag:

@@ -4,6 +4,7 @@ Shared by jobmon's tree (filling a copy of init/) and `jobauto render` (writing 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -64,8 +65,19 @@ def script_directive(path: Path, key: str) -> list[str] | None:
 
 
 def read_script(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
+    return read_text(path, "job script")
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a job's file; anything that keeps it from being read (a symbolic link to
+    nothing, a directory, no permission, bytes that are not UTF-8) is a TreeError naming it."""
+    try:  # bytes, then text: no newline translation, so a stray \r is seen where it is
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise TreeError(f"job script is not UTF-8 text ({e.reason} at byte {e.start})",
+        raise TreeError(f"{what} is not UTF-8 text ({e.reason} at byte {e.start})",
                         file=str(path)) from None
+    except OSError as e:
+        if path.is_symlink() and not path.exists():
+            raise TreeError(f"{what} is a symbolic link to {os.readlink(path)!r}, which does not "
+                            f"exist", file=str(path)) from None
+        raise TreeError(f"cannot read the {what}: {e.strerror or e}", file=str(path)) from None

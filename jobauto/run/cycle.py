@@ -164,7 +164,7 @@ class Monitor:
         asked += [self.jobs[n] for n in self.refine]
         acct = {j.sched_id or "" for j in asked}
         return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
-                                   sorted(self.graph.watched_files()), running, keys,
+                                   self.graph.ask_files(), running, keys,
                                    sorted(i for i in acct if i))
 
     def _learn(self, obs: Observation, now: float) -> None:
@@ -275,7 +275,8 @@ class Monitor:
             result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
         elif not submitted and counts["ready"] and notes:
             result.paused = notes[-1]
-        settling = self.refine or self.to_retry or self.to_cancel  # verdicts not final yet
+        # verdicts not final yet, or files not looked for yet (a job that only now waits for them)
+        settling = self.refine or self.to_retry or self.to_cancel or self.graph.unasked
         if submitted and counts["running"] == 0 and counts["ready"] == 0 and not settling:
             result.finished = True
             ok = counts["done"] == len(self.jobs)

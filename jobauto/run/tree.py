@@ -6,10 +6,12 @@ import os
 import posixpath
 import re
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobauto.core.config import setting
 from jobauto.core.deps import DEPENDENCY
 from jobauto.core.errors import ConfigError, TreeError
 from jobauto.core.layout import STATE_DIR
@@ -17,6 +19,7 @@ from jobauto.core.scripts import (
     BUILTIN_FLAGS,
     placeholders,
     read_script,
+    read_text,
     script_directives,
 )
 
@@ -63,19 +66,24 @@ def parse_dependency(root: Path, name: str, text: str | None = None) -> JobSpec:
     shown = str(root / rel_file)
     check_name(name, shown)
     if text is None:
-        try:
-            text = (root / rel_file).read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise TreeError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=shown) from None
+        text = read_text(root / rel_file, "dependency file")
+    if text.startswith(BOM):  # docs/decisions.md: a leading byte-order mark is dropped
+        text = text[1:]
     deps: list[str] = []
     priority, estimate = 0, None
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    # lines end at \n only (\r\n too), so that line numbers are an editor's
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        if "\x00" in raw:
+            raise TreeError(f"a NUL byte at column {raw.index(chr(0)) + 1}: not a text file",
+                            file=shown, line=lineno)
         line = raw.strip()
         if line.startswith("#jobauto"):
+            line = _content(raw, shown, lineno)
             priority, estimate = _directive(line, shown, lineno, priority, estimate)
             continue
         if not line or line.startswith("#"):
             continue
+        line = _content(raw, shown, lineno)
         if line.startswith("/") or line.startswith("~"):
             raise TreeError(f"dependency path {line!r} is absolute; write it relative to this file",
                             file=shown, line=lineno)
@@ -89,20 +97,46 @@ def parse_dependency(root: Path, name: str, text: str | None = None) -> JobSpec:
     return JobSpec(name, tuple(deps), priority, estimate)
 
 
+BOM = "\ufeff"
+COMMENT = re.compile(r"\s#")  # a comment after a path: `qsub.finished.0   # the step before`
+# control and format characters (zero-width spaces and joiners, byte-order marks, direction
+# marks), surrogates, line and paragraph separators; spaces other than " " are checked apart
+INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+CONTROL = {"\t": "TAB", "\r": "CARRIAGE RETURN", "\x0b": "VERTICAL TAB", "\x0c": "FORM FEED"}
+
+
+def _content(raw: str, shown: str, lineno: int) -> str:
+    """The line without white space around it and without a comment after it; a character
+    that cannot be seen in an editor (zero-width, byte-order mark, control, a space that is not
+    a space) is refused: inside a path it makes a dependency that never comes."""
+    lead = len(raw) - len(raw.lstrip())
+    body = COMMENT.split(raw.strip(), maxsplit=1)[0].rstrip()
+    for i, ch in enumerate(body):
+        kind = unicodedata.category(ch)
+        if kind in INVISIBLE or (kind == "Zs" and ch != " "):
+            what = CONTROL.get(ch, "") or unicodedata.name(ch, "a control character")
+            if ch == BOM:
+                what += ", a byte-order mark"
+            raise TreeError(f"invisible character U+{ord(ch):04X} ({what}) at column "
+                            f"{lead + i + 1}: it would become part of the dependency and never "
+                            f"be met; delete it", file=shown, line=lineno)
+    return body
+
+
 def _directive(line: str, shown: str, lineno: int, priority: int,
                estimate: float | None) -> tuple[int, float | None]:
     for item in line[len("#jobauto"):].split():
         key, _, value = item.partition("=")
-        try:
+        if key in ("priority", "estimate"):
+            got = setting(key, value, name=f"#jobauto {key}", file=shown, line=lineno,
+                          error=TreeError)
             if key == "priority":
-                priority = int(value)
-            elif key == "estimate":
-                estimate = float(value)
+                priority = int(got)
             else:
-                raise TreeError(f"unknown #jobauto setting {key!r} (known: priority, estimate)",
-                                file=shown, line=lineno)
-        except ValueError:
-            raise TreeError(f"#jobauto {key}={value!r} is not a number", file=shown, line=lineno) from None
+                estimate = float(got)
+        else:
+            raise TreeError(f"unknown #jobauto setting {key!r} (known: priority, estimate)",
+                            file=shown, line=lineno)
     return priority, estimate
 
 
@@ -132,22 +166,48 @@ def substitute(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def fill_job(root: Path, name: str, values: dict[str, str]) -> None:
-    """Replace the placeholders of one job script in place and make it executable."""
+def fill_job(root: Path, name: str, values: dict[str, str], source: Path | None = None) -> None:
+    """Fill the placeholders of one job script (read from SOURCE, default the script itself) and
+    make it executable. A job script or dependency file that is a symbolic link becomes a
+    regular file of the same content: a link's target (a shared template) is never written."""
     path = root / name
+    src = source or path
     ident = posixpath.basename(name)[len("qsub."):]
-    text = read_script(path)
+    text = read_script(src)
     new = substitute(text, {**values, "id": ident})
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    path.chmod(path.stat().st_mode | 0o100)
+    mode = (src.stat().st_mode & 0o7777) | 0o100
+    if new != text or path.is_symlink():
+        _replace(path, new.encode("utf-8"), mode)
+    else:
+        path.chmod(mode)
+    dep = path.with_name(DEPENDENCY + ident)
+    if dep.is_symlink():
+        dep_src = (source.with_name(DEPENDENCY + ident) if source is not None else dep)
+        data = read_text(dep_src, "dependency file").encode("utf-8")
+        _replace(dep, data, dep_src.stat().st_mode & 0o7777)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    """Put DATA at PATH as a new regular file: a symbolic link there is replaced, never followed."""
+    tmp = path.with_name(f".{path.name}.jobauto-tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise TreeError(f"cannot write the filled job file: {e.strerror or e}", file=str(path)) from None
 
 
 def copy_init(init: Path, date: Path, jobs: list[JobSpec], values: dict[str, str]) -> None:
-    """Copy init/ to DATE/ and fill every job's placeholders (validation happened before)."""
+    """Copy init/ to DATE/ and fill every job's placeholders (validation happened before). Other
+    symbolic links are copied as links; a job's script and dependency file become regular files,
+    filled from init/'s content."""
     shutil.copytree(init, date, symlinks=True, ignore=shutil.ignore_patterns(STATE_DIR))
     for job in jobs:
-        fill_job(date, job.name, values)
+        fill_job(date, job.name, values, source=init / job.name)
 
 
 def validate_tree(root: Path, values: dict[str, str]) -> list[JobSpec]:

@@ -17,7 +17,8 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,7 @@ class TableStore:
                              file=str(path))
         if not readonly:
             require_shared_locks(self.path, unsafe_fs=unsafe_fs)
+            _check_writable(self.path)
         try:
             self.db = connect(self.path, readonly=readonly)
             kind = self.db.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
@@ -124,8 +126,15 @@ class TableStore:
     def close(self) -> None:
         self.db.close()
 
-    def tx(self):  # type: ignore[no-untyped-def]
-        return transaction(self.db, self.path)
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with transaction(self.db, self.path) as db:
+                yield db
+        except sqlite3.OperationalError as e:  # the table became read-only after it was opened
+            if "readonly" not in str(e) and "unable to open" not in str(e):
+                raise
+            raise StateError(f"cannot write the job table ({e})", file=str(self.path)) from None
 
     # -- creating and adding -----------------------------------------------------------------
     @classmethod
@@ -136,7 +145,11 @@ class TableStore:
             raise StateError("already exists; add jobs with: jobauto add "
                              f"{path} FILE.csv, or remove it first", file=str(path))
         require_shared_locks(path, unsafe_fs=unsafe_fs)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as e:
+            raise StateError(f"cannot create the job table in {path.parent.absolute()}: {e.strerror}",
+                             file=str(path)) from None
         os.close(fd)
         try:
             db = sqlite3.connect(tmp, isolation_level=None)
@@ -395,6 +408,17 @@ class TableStore:
             args = (time_left_s,)
         return retrying(lambda: self.db.execute(q + " LIMIT 1", args).fetchone() is not None,
                         self.path)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a table this process may not write, before anything is read or changed."""
+    if not os.access(path, os.W_OK):
+        raise StateError("the job table is read-only: no permission to write it (chmod u+w, or "
+                         "work on a copy)", file=str(path))
+    if not os.access(path.parent, os.W_OK):
+        raise StateError(f"the job table's directory {path.parent.absolute()} is read-only, and SQLite writes "
+                         "a journal beside the table (move the table, or work on a copy)",
+                         file=str(path))
 
 
 def _insert(db: sqlite3.Connection, table: TableFile, have: dict[str, int]) -> None:

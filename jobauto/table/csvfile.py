@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from jobauto.core.config import INTEGER, setting, shorten
 from jobauto.core.deps import Graph
 from jobauto.core.errors import TableError
 from jobauto.core.model import TableFile, TableRow
@@ -34,7 +35,13 @@ BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
 def _where(row: int, col: int, name: str) -> str:
-    return f"row {row}, column {col} ({name})"
+    return f"row {row}, column {col} ({_label(name)})"
+
+
+def _label(text: str) -> str:
+    """A column name or id as a one-line message shows it: as it is, or quoted when it holds a
+    line break or another character that cannot be seen."""
+    return text if text.isprintable() else repr(text)
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -82,10 +89,10 @@ def _header(path: Path, line: int, header: list[str]) -> None:
             raise TableError(f"column {i} ({name!r}) has spaces around its name", file=str(path),
                              line=line)
         if name.startswith(PREFIX) and name not in RESERVED and name not in OUTPUT:
-            raise TableError(f"column {i} ({name}): unknown reserved column (known: "
+            raise TableError(f"column {i} ({_label(name)}): unknown reserved column (known: "
                              f"{', '.join(RESERVED)})", file=str(path), line=line)
         if name in seen:
-            raise TableError(f"column {i} ({name}) repeats column {seen[name]}", file=str(path),
+            raise TableError(f"column {i} ({_label(name)}) repeats column {seen[name]}", file=str(path),
                              line=line)
         seen[name] = i
 
@@ -110,8 +117,8 @@ def read(path: Path, *, existing: dict[str, int] | None = None,
         missing = [c for c in columns if c not in names]
         extra = [c for c in names if c not in columns]
         raise TableError("the parameter columns differ from the table's"
-                         + (f"; missing: {', '.join(missing)}" if missing else "")
-                         + (f"; not in the table: {', '.join(extra)}" if extra else ""),
+                         + (f"; missing: {', '.join(map(_label, missing))}" if missing else "")
+                         + (f"; not in the table: {', '.join(map(_label, extra))}" if extra else ""),
                          file=str(path), line=hline)
     order = [user[names.index(c)] for c in columns] if columns is not None else user
     col = {n: i for i, n in enumerate(header)}
@@ -134,22 +141,30 @@ def _row(path: Path, line: int, number: int, rec: list[str], col: dict[str, int]
     def err(name: str, msg: str) -> TableError:
         return TableError(f"{_where(number, col[name] + 1, name)}: {msg}", file=str(path), line=line)
 
+    def checked(name: str, key: str, raw: str) -> float:
+        # the range of every numeric setting is core.config's (SQLite's INTEGER ends at 2**63)
+        return setting(key, raw, name=_where(number, col[name] + 1, name), file=str(path),
+                       line=line, error=TableError)
+
     priority = 0
     if PRIORITY in col and rec[col[PRIORITY]].strip():
         raw = rec[col[PRIORITY]].strip()
         try:
-            priority = int(raw)
-        except ValueError:
-            raise err(PRIORITY, f"{raw!r} is not an integer (higher runs first)") from None
+            int(raw)
+        except ValueError:  # also past Python's digit limit: then the range check says so
+            if not INTEGER.fullmatch(raw):
+                raise err(PRIORITY, f"{shorten(raw)!r} is not an integer (higher runs first)") from None
+        priority = int(checked(PRIORITY, "priority", raw))
     estimate = None
     if ESTIMATE in col and rec[col[ESTIMATE]].strip():
         raw = rec[col[ESTIMATE]].strip()
         try:
             estimate = float(raw)
         except ValueError:
-            raise err(ESTIMATE, f"{raw!r} is not a number of hours") from None
+            raise err(ESTIMATE, f"{shorten(raw)!r} is not a number of hours") from None
         if not math.isfinite(estimate) or estimate < 0:
-            raise err(ESTIMATE, f"{raw!r} is not a non-negative number of hours")
+            raise err(ESTIMATE, f"{shorten(raw)!r} is not a non-negative number of hours")
+        estimate = float(checked(ESTIMATE, "estimate", raw))
     deps = tuple(dict.fromkeys(rec[col[DEPENDS]].split())) if DEPENDS in col else ()
     ident = rec[col[ID]].strip() if ID in col else ""
     if ID in col:
@@ -196,7 +211,7 @@ def _check_deps(table: TableFile, col: dict[str, int], existing: dict[str, int])
     path = table.path
     ids = {r.id for r in table.rows} | set(existing)
     how = {"column": f"the {ID} column",
-           "first": f"the first column's values ({table.columns[0] if table.columns else ''}), "
+           "first": f"the first column's values ({_label(table.columns[0]) if table.columns else ''}), "
                     f"because they are unique",
            "row": "row numbers, because the first column's values are not unique"}[table.id_mode]
     for r in table.rows:
@@ -214,7 +229,7 @@ def _check_deps(table: TableFile, col: dict[str, int], existing: dict[str, int])
     if cycle:
         by_id = {r.id: r for r in table.rows}
         first = by_id[cycle[0]]
-        shown = " -> ".join(f"{c} (row {by_id[c].number})" for c in cycle)
+        shown = " -> ".join(f"{_label(c)} (row {by_id[c].number})" for c in cycle)
         raise TableError(f"{_where(first.number, col[DEPENDS] + 1, DEPENDS)}: dependency cycle: "
                          f"{shown}", file=path, line=first.line)
 

@@ -5,10 +5,12 @@ the real cluster: run/test_cycle_sge.py, run/test_cycle_cluster.py."""
 from __future__ import annotations
 
 import random
+import stat
 from pathlib import Path
 
 import pytest
 from helpers import (
+    SCRIPT,
     chain,
     failing_tree,
     job_body,
@@ -67,8 +69,33 @@ def _tree_snapshot(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+BAD_NUMBERS = {  # flag or YAML line -> the message (core/config.py LIMITS)
+    "--interval=nan": "--interval: must be a finite number, not nan",
+    "--interval=inf": "--interval: must be a finite number, not inf",
+    "--interval=0": "--interval: must be at least 0.1, not 0",
+    "--lost-after=nan": "--lost-after: must be a finite number, not nan",
+    "--lost-after=1e400": "--lost-after: must be a finite number, not 1e400",
+    "--maxqsub=-1": "--maxqsub: must be at least 1, not -1",
+    "--maxqsub=1e3": "--maxqsub: must be a whole number, not 1e3",
+    "--retries=-1": "--retries: must be at least 0, not -1",
+    "--retries=99999999999999999999": "--retries: must be at most 100, not 99999999999999999999",
+    "interval: .inf": "jobauto.yaml: interval must be a finite number, not inf",
+    "maxqsub: -5": "jobauto.yaml: maxqsub must be at least 1, not -5",
+}
+BAD_TREES = {  # a case of a bad dependency file or job script -> the message
+    "priority": "Si/qsub.dependency.2:1: #jobauto priority must be at most 1000000000, not 12345678901234567890",
+    "estimate": "Si/qsub.dependency.2:1: #jobauto estimate must be a finite number, not nan",
+    "bom-inside": "Si/qsub.dependency.2:2: invisible character U+FEFF (ZERO WIDTH NO-BREAK SPACE, a byte-order mark) at column 1",
+    "zero-width": "Si/qsub.dependency.2:2: invisible character U+200B (ZERO WIDTH SPACE) at column 4",
+    "nul": "Si/qsub.dependency.2:2: a NUL byte at column 16: not a text file",
+    "dangling-dependency": "Si/qsub.dependency.2: dependency file is a symbolic link to 'missing', which does not exist",
+    "dangling-script": "Si/qsub.2: job script is a symbolic link to '../shared/gone.sh', which does not exist",
+}
+
+
 @pytest.mark.parametrize("case", ["placeholder", "define", "deppath", "cycle", "nojobs", "badkey",
-                                  "badmaxqsub", "nordir", "badhost", "baddatedir"])
+                                  "badmaxqsub", "nordir", "badhost", "baddatedir",
+                                  *BAD_NUMBERS, *BAD_TREES])
 def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str) -> None:
     ldir = tmp_path / "camp"
     init = ldir / "init"
@@ -110,6 +137,24 @@ def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str)
     elif case == "baddatedir":
         args.append("--datedir=../x")
         expect = "--datedir: '../x' is not a run name"
+    elif case in BAD_NUMBERS:
+        if case.startswith("--"):
+            args.append(case)
+        else:
+            (ldir / "jobauto.yaml").write_text(case + "\n")
+        expect = BAD_NUMBERS[case]
+    elif case in BAD_TREES:
+        lines = {"priority": ["#jobauto priority=12345678901234567890"],
+                 "estimate": ["#jobauto estimate=nan"], "bom-inside": ["#", "\ufeffrst.Si"],
+                 "zero-width": ["#", "rst\u200b.Si"], "nul": ["#", "qsub.finished.1\x00"]}
+        make_job(init, "Si/qsub.2", lines.get(case, []))
+        if case == "dangling-dependency":
+            (init / "Si/qsub.dependency.2").unlink()
+            (init / "Si/qsub.dependency.2").symlink_to("missing")
+        elif case == "dangling-script":
+            (init / "Si/qsub.2").unlink()
+            (init / "Si/qsub.2").symlink_to("../shared/gone.sh")
+        expect = f"{init}/{BAD_TREES[case]}"
     before = _tree_snapshot(tmp_path)
     p = jobmon(*args, timeout=60)
     assert p.returncode == 2, p.stdout + p.stderr
@@ -146,3 +191,41 @@ def test_kill_9_at_random_moments_then_resume_runs_every_job_once(tmp_path: Path
     assert len(runs) == 12 and set(runs.values()) == {1}, runs
 
 
+
+
+def test_a_plain_file_written_by_an_earlier_job_is_found(tmp_path: Path) -> None:
+    """A job that needs a finished marker and a file the same earlier job writes: looked for
+    on the cluster in the cycle after the marker came, not called stuck before it was."""
+    ldir = tmp_path / "camp"
+    make_job(ldir / "init", "Si/qsub.0", body="echo data > rst.Si")
+    make_job(ldir / "init", "Si/qsub.1", ["qsub.finished.0", "rst.Si"], body="cat rst.Si > copy.Si")
+    make_job(ldir / "init", "Si/qsub.2", ["qsub.finished.1", "never.dat"])
+    p = jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local",
+               "--interval=0.2", "--datedir=r", timeout=120, check_rc=1)
+    assert "waiting  Si/qsub.2: needs Si/never.dat: no such file yet, and no job of the run writes it" in p.stdout
+    assert "Si/qsub.1" not in p.stdout.split("cannot finish")[1]
+    assert (tmp_path / "remote/r/Si/copy.Si").read_text() == "data\n"
+    names = [ln.name for ln in quelist.parse((ldir / "r/quelist").read_text())]
+    assert names == ["Si/qsub.0", "Si/qsub.1"]
+
+
+def test_a_linked_script_runs_filled_and_its_shared_template_is_untouched(tmp_path: Path) -> None:
+    """init/Si/qsub.1 -> ../../shared/template.sh: DATE/ gets a regular file with the filled
+    content, the template keeps its placeholders and mode; its dependency file starts with a
+    byte-order mark, which is dropped."""
+    ldir = tmp_path / "camp"
+    template = ldir / "shared" / "template.sh"
+    template.parent.mkdir(parents=True)
+    template.write_text(SCRIPT.format(directives="", body="echo __binpath__ __id__ > out.__id__"))
+    template.chmod(0o644)
+    before = template.read_bytes()
+    make_job(ldir / "init", "Si/qsub.0")
+    make_job(ldir / "init", "Si/qsub.1", ["\ufeffqsub.finished.0"])
+    (ldir / "init/Si/qsub.1").unlink()
+    (ldir / "init/Si/qsub.1").symlink_to("../../shared/template.sh")
+    jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+           "--datedir=r", "--binpath=/opt/b", timeout=120, check_rc=0)
+    assert template.read_bytes() == before and stat.S_IMODE(template.stat().st_mode) == 0o644
+    for copy in (ldir / "r/Si/qsub.1", tmp_path / "remote/r/Si/qsub.1"):
+        assert not copy.is_symlink() and "echo /opt/b 1 > out.1" in copy.read_text()
+    assert (tmp_path / "remote/r/Si/out.1").read_text() == "/opt/b 1\n"

@@ -1,18 +1,29 @@
 """The job-table commands (jobauto/cli/tables.py): every command of the users' examples, verbatim,
 under the seed-compatible names (db_util, job_scheduler, progress_viewer) and as jobauto verbs;
-a file that is not a table.
+a file that is not a table; a table that may not be written; numeric flags out of range.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, FAN_IN, RECORD, run_cli, runs_log, write_file
+from helpers import (
+    EXPERIMENTS,
+    FAN_IN,
+    RECORD,
+    as_a_user,
+    import_table,
+    run_cli,
+    runs_log,
+    write_file,
+)
 
 
 def test_not_a_table(tmp_path: Path) -> None:
@@ -81,3 +92,60 @@ def test_user_examples_verbatim(tmp_path: Path, verbs: str) -> None:
     assert "end plot figure1" in runs_log(tmp_path)
     s = cmd("db_util stats experiments.db" if a else "jobauto status experiments.db")
     assert s.returncode == 0 and "Done: 4" in s.stdout
+
+
+def _listing(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize(("verb", "what"), [("import", "directory"), ("add", "file"),
+                                            ("add", "directory"), ("reset", "file"),
+                                            ("reset", "directory")])
+def test_a_read_only_table_is_refused_in_one_line_and_nothing_changes(tmp_path: Path, verb: str,
+                                                                      what: str) -> None:
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot apply")
+    db = import_table(tmp_path, FAN_IN)
+    write_file(tmp_path, "JOBSCHEDULER_JOB_ID,task\njobE,more\n", "more.csv")
+    argv = {"import": ["import", "more.csv"], "add": ["add", db.name, "more.csv"],
+            "reset": ["reset", db.name, "jobA", "--status", "pending"]}[verb]
+    locked = tmp_path if what == "directory" else db
+    before = _listing(tmp_path)
+    locked.chmod(0o555 if what == "directory" else 0o444)
+    try:
+        r = run_cli(*as_a_user("jobauto", *argv), cwd=tmp_path)
+    finally:
+        locked.chmod(0o755 if what == "directory" else 0o644)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+    expect = {"file": f"jobauto {verb}: error: jobs.db: the job table is read-only",
+              "directory": (f"jobauto import: error: more.db: cannot create the job table in "
+                            f"{tmp_path}: Permission denied" if verb == "import" else
+                            f"jobauto {verb}: error: jobs.db: the job table's directory {tmp_path} "
+                            "is read-only")}[what]
+    assert r.stderr.startswith(expect), r.stderr
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(("flag", "value", "expect"), [
+    ("--parallel", "nan", "--parallel: must be a finite number, not nan"),
+    ("--parallel", "1.5", "--parallel: must be a whole number, not 1.5"),
+    ("--parallel", "99999999999999999999", "--parallel: must be at most 4096"),
+    ("--parallel", "two", "--parallel: invalid value 'two': not a number"),
+    ("--max-runtime", "inf", "--max-runtime: must be a finite number, not inf"),
+    ("--max-runtime", "nan", "--max-runtime: must be a finite number, not nan"),
+    ("--margin-time", "-5", "--margin-time: must be at least 0, not -5"),
+    ("--heartbeat", "nan", "--heartbeat: must be a finite number, not nan"),
+    ("--heartbeat", "0", "--heartbeat: must be at least 0.1, not 0"),
+    ("--heartbeat", "1e400", "--heartbeat: must be a finite number, not 1e400"),
+])
+def test_run_refuses_a_bad_number_in_one_line_and_runs_nothing(tmp_path: Path, flag: str,
+                                                               value: str, expect: str) -> None:
+    db = import_table(tmp_path, FAN_IN)
+    before = _listing(tmp_path)
+    r = run_cli("jobauto", "run", db.name, "bash run.sh", flag, value, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"jobauto run: error: {expect}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1 and runs_log(tmp_path) == []
+    assert _listing(tmp_path) == before

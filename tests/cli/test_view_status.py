@@ -327,6 +327,21 @@ def test_interval_must_be_positive(tmp_path: Path, value: str) -> None:
         assert f"--interval must be positive, not {value}" in r.stderr
 
 
+@pytest.mark.parametrize(("value", "expect"), [
+    ("nan", "--interval must be a finite number, not nan"),
+    ("inf", "--interval must be a finite number, not inf"),
+    ("0.01", "--interval must be at least 0.1, not 0.01"),
+    ("1e9", "--interval must be at most 86400, not 1e9"),
+    ("soon", "--interval='soon' is not a number"),
+])
+def test_interval_is_a_finite_number_in_range(tmp_path: Path, value: str, expect: str) -> None:
+    db = import_table(tmp_path, FAN_IN)
+    for extra in (("--watch",), ("--json", "--watch"), ()):
+        r = status(str(db), "--interval", value, *extra)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == f"jobauto status: error: {expect}\n"
+
+
 def test_help_has_an_example() -> None:
     r = status("--help")
     assert r.returncode == 0 and "jobauto status experiments.db" in r.stdout

@@ -80,3 +80,21 @@ def test_incremental_cost_does_not_touch_unrelated_jobs() -> None:
     g.changed.clear()
     g.set_state("d7/qsub.0", JobState.DONE)
     assert g.changed == {"d7/qsub.0", "d7/qsub.1"}
+
+
+def test_a_job_that_only_now_waits_for_a_file_is_unasked_until_the_files_are_asked_for() -> None:
+    """The cycle asks the cluster for the watched files before it learns this cycle's markers:
+    a job whose last job dependency finished meanwhile has not had its file looked for, and the
+    run must not be called stuck for it (tests/cli/test_jobmon.py runs it end to end)."""
+    g = Graph()
+    g.add("a/qsub.0", [])
+    g.add("a/qsub.1", ["a/qsub.finished.0", "a/rst.a"])
+    g.add("a/qsub.2", ["a/never.dat"])
+    assert g.unasked == {"a/qsub.2"}
+    assert g.ask_files() == ["a/never.dat"] and g.unasked == set()
+    g.set_state("a/qsub.0", JobState.RUNNING)
+    g.set_state("a/qsub.0", JobState.DONE)
+    assert g.unasked == {"a/qsub.1"}
+    assert g.ask_files() == ["a/never.dat", "a/rst.a"] and g.unasked == set()
+    g.file_seen("a/rst.a")
+    assert g.derived("a/qsub.1") == Derived.READY and g.unasked == set()

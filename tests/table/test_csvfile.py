@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from helpers import EXPERIMENTS, FAN_IN, run_cli, write_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from jobauto.core.errors import TableError
+from jobauto.core.config import LIMITS
+from jobauto.core.errors import JobautoError, TableError
 from jobauto.table import csvfile as csvtable
 
 
@@ -73,6 +76,12 @@ BAD = {
     "empty id": ("JOBSCHEDULER_JOB_ID,x\n,1\n", 2, "row 1, column 1 (JOBSCHEDULER_JOB_ID): empty job id"),
     "id with space": ("JOBSCHEDULER_JOB_ID,x\na b,1\n", 2, "contains white space"),
     "bad quoting": ('a,b\n1,"2\n', None, "malformed CSV"),
+    "huge priority": (EXPERIMENTS.replace(",3,2.0,", f",{10**30},2.0,"), 3, "row 2, column 3 (JOBSCHEDULER_PRIORITY) must be at most 1000000000, not 1000000000000000000000000000000"),
+    "huge negative priority": (EXPERIMENTS.replace(",3,2.0,", ",-99999999999999999999,2.0,"), 3, "row 2, column 3 (JOBSCHEDULER_PRIORITY) must be at least -1000000000"),
+    "priority past int's digits": (EXPERIMENTS.replace(",3,2.0,", "," + "9" * 5000 + ",2.0,"), 3, "must be at most 1000000000, not " + "9" * 40 + "..."),
+    "huge estimate": (EXPERIMENTS.replace(",0.3,", ",1e300,"), 4, "row 3, column 4 (JOBSCHEDULER_ESTIMATE_TIME) must be at most 100000, not 1e300"),
+    "inf estimate": (EXPERIMENTS.replace(",0.3,", ",inf,"), 4, "not a non-negative number"),
+    "newline in a repeated column": ('"a\nb","a\nb"\n1,2\n', 1, "column 2 ('a\\nb') repeats column 1"),
 }
 
 
@@ -87,7 +96,8 @@ def test_bad_csv_is_refused_with_row_and_column(tmp_path: Path, case: str) -> No
     assert msg.startswith(f"{path}:{line}:" if line else f"{path}:")
 
 
-@pytest.mark.parametrize("case", ["duplicate id", "cycle", "bom", "latin1", "ragged short", "priority"])
+@pytest.mark.parametrize("case", ["duplicate id", "cycle", "bom", "latin1", "ragged short", "priority",
+                                  "huge priority", "huge estimate"])
 def test_cli_import_refuses_and_writes_nothing(tmp_path: Path, case: str) -> None:
     text, _line, expect = BAD[case]
     write_file(tmp_path, text, "bad.csv")
@@ -98,3 +108,52 @@ def test_cli_import_refuses_and_writes_nothing(tmp_path: Path, case: str) -> Non
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+
+
+# -- arbitrary input: a table or a refusal of one line naming the file, never anything else ----
+CELL = st.one_of(st.text(max_size=8), st.sampled_from([
+    "", "a", "a b", '"', '""', "\n", "\r", "\x00", "\ufeff", "1", "-1", "1.5", "nan", "inf",
+    "9" * 25, "1e400", "JOBSCHEDULER_JOB_ID", "JOBSCHEDULER_PRIORITY", "JOBSCHEDULER_DEPENDS_ON",
+    "JOBSCHEDULER_ESTIMATE_TIME", "JOBSCHEDULER_STATUS", "JOBSCHEDULER_X"]))
+ROWS = st.lists(st.lists(CELL, min_size=1, max_size=5), max_size=6)
+CSV_SETTINGS = settings(max_examples=300, deadline=None, database=None,
+                        suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _check_read(path: Path) -> None:
+    try:
+        table = csvtable.read(path)
+    except JobautoError as e:
+        assert type(e) is TableError
+        msg = e.describe()
+        assert msg.startswith(f"{path}:") and "\n" not in msg
+        return
+    low, high = LIMITS["priority"].low, LIMITS["priority"].high
+    for row in table.rows:
+        assert low <= row.priority <= high
+        assert row.estimate_h is None or 0 <= row.estimate_h <= LIMITS["estimate"].high
+    assert len({r.id for r in table.rows}) == len(table.rows)
+
+
+@CSV_SETTINGS
+@given(rows=ROWS, sep=st.sampled_from([",", ";"]), end=st.sampled_from(["\n", "\r\n", ""]))
+def test_any_csv_text_reads_or_is_refused_in_one_line(tmp_path: Path, rows: list[list[str]],
+                                                      sep: str, end: str) -> None:
+    text = "\n".join(sep.join(row) for row in rows) + end
+    _check_read(write_file(tmp_path, text))
+
+
+@CSV_SETTINGS
+@given(rows=ROWS)
+def test_any_quoted_csv_reads_or_is_refused_in_one_line(tmp_path: Path, rows: list[list[str]]) -> None:
+    import csv
+    import io
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    _check_read(write_file(tmp_path, buf.getvalue()))
+
+
+@CSV_SETTINGS
+@given(data=st.binary(max_size=300))
+def test_any_csv_bytes_read_or_are_refused_in_one_line(tmp_path: Path, data: bytes) -> None:
+    _check_read(write_file(tmp_path, data))
