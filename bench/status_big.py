@@ -184,6 +184,7 @@ def build_run(d: Path, n_chains: int) -> Path:
     store = Store(run / ".jobauto" / "state.db")
     with store.transaction():
         store.save_jobs(jobs)
+        store.set_meta("created", str(len(jobs)))   # the creation record jobmon writes last
     store.close()
     return run
 

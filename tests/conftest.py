@@ -2,6 +2,7 @@
 tests/cluster/up.sh (tests/run.sh does it).
 
 Under CI=true a missing sshd or scheduler fails the test; on a developer machine it skips.
+`small_disk` mounts a tmpfs (a disk to fill up or make read-only); it needs root.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,26 @@ def ecalj(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def ecalj_run(ecalj: tuple[Path, str]) -> Path:
     """The run directory of `ecalj`."""
     return ecalj[0]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """A factory of small disks: `small_disk(size="512k")` mounts a fresh tmpfs of that size
+    under tmp_path and returns it, to be filled up or remounted read-only (helpers.remount); all
+    are unmounted at the end. Mounting needs root: skipped otherwise (CI runs as root)."""
+    mounted: list[Path] = []
+
+    def mount(size: str = "512k", name: str = "disk") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("a small disk is a tmpfs mounted by the test: needs root")
+        d = tmp_path / f"{name}{len(mounted)}"
+        d.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], check=True)
+        mounted.append(d)
+        return d
+
+    try:
+        yield mount
+    finally:
+        for d in reversed(mounted):
+            subprocess.run(["umount", "-l", str(d)], check=False)

@@ -479,3 +479,29 @@ def runs_log(directory: Path) -> list[str]:
     """The lines of directory/runs.log (RECORD writes it), [] before any."""
     p = directory / "runs.log"
     return p.read_text().splitlines() if p.exists() else []
+
+
+# -- disks that fill up or turn read-only (conftest's small_disk mounts them) -------------------
+def remount(disk: Path, *options: str) -> None:
+    """Remount a small_disk with OPTIONS (ro, rw, size=2m)."""
+    subprocess.run(["mount", "-o", "remount," + ",".join(options), str(disk)], check=True)
+
+
+def fill_disk_command(disk: Path) -> str:
+    """A shell command (for a job body) that fills DISK to the last block."""
+    return f"dd if=/dev/zero of={disk}/filler bs=512 2>/dev/null || true"
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files and half-made runs under DIRECTORY: what a stopped jobmon must not leave."""
+    pats = ("*.tmp", "*-journal", "*.jobauto-tmp", ".*.jobauto-new", ".jobauto-creating")
+    return sorted(str(p.relative_to(directory)) for pat in pats for p in directory.rglob(pat))
+
+
+def check_ran_once(run: Path, log: Path, n: int) -> None:
+    """Every one of the N jobs of a job_body campaign ran exactly once, and quelist says each
+    finished."""
+    runs = runs_per_job(log)
+    assert len(runs) == n and set(runs.values()) == {1}, runs
+    lines = (run / "quelist").read_text().splitlines()
+    assert len(lines) == n and all("finished@" in ln for ln in lines), lines

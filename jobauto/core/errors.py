@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class JobautoError(Exception):
     """Bad usage or bad input: reported as one line, exit code 2, nothing changed. HINT, when
@@ -68,3 +70,35 @@ class SchedulerError(JobautoError):
         self.rc = rc
         self.stderr = stderr
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+# The local disk refused a write: errno -> (what happened, what the user does about it).
+UNWRITABLE = {
+    errno.ENOSPC: ("no space left on device", "free space"),
+    errno.EDQUOT: ("disk quota exceeded", "free space or raise the quota"),
+    errno.EROFS: ("read-only file system", "make it writable"),
+    errno.EACCES: ("permission denied", "make it writable"),
+    errno.EPERM: ("operation not permitted (immutable?)", "make it writable"),
+}
+
+
+def refused_write(e: BaseException) -> tuple[str, int] | None:
+    """(path, errno) when E says the local disk refused a write (full, over quota, read-only,
+    not permitted), else None. shutil.copytree gathers its errors as (src, dst, text) lines."""
+    if not isinstance(e, OSError):
+        return None
+    if e.errno in UNWRITABLE:
+        return str(e.filename2 or e.filename or ""), e.errno
+    items = e.args[0] if e.args and isinstance(e.args[0], list) else []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 3:
+            for code in UNWRITABLE:
+                if f"[Errno {code}]" in str(item[2]):
+                    return str(item[1]), code
+    return None
+
+
+def stopped_by_disk(path: str, code: int, date: str) -> StateError:
+    """The one message for a write the disk refused: the file, what happened, what to do."""
+    what, todo = UNWRITABLE[code]
+    return StateError(f"{what}; {todo}, then resume with --datedir={date}", file=path or None)

@@ -1,11 +1,13 @@
 """The one lock module: one monitor per run, an flock that dies with its process (never stale),
-and a way to see who holds it without taking it."""
+a way to see who holds it without taking it, and the lock monitors creating runs take."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from jobauto.core.errors import StateError
@@ -46,6 +48,59 @@ class Lock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+@contextmanager
+def exclusive(path: Path, wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold PATH, a lock file that exists only while held, exclusively: monitors creating runs
+    in one LDIR go one at a time. WAIT is called once if another holds it. The file is removed
+    on release; one opened before that removal is noticed (another inode) and opened again."""
+    told = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not told:
+                    wait()
+                    told = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def clear_stale(path: Path) -> None:
+    """Remove PATH, an `exclusive` lock file, when no one holds it: what a process killed while
+    holding it left behind."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def holder(lock: Path) -> str | None:

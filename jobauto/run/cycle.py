@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jobauto.core.deps import FAILED, Graph, marker_path
 from jobauto.core.errors import TransportError
+from jobauto.core.faults import point
 from jobauto.core.files import write_atomic
 from jobauto.core.model import Derived, Ending, Job, JobState
 from jobauto.core.states import check_move, count_line
@@ -103,7 +104,8 @@ class Monitor:
     # -- creation ----------------------------------------------------------------------------
     @staticmethod
     def create(store: Store, specs: list[JobSpec], run_dir: Path) -> None:
-        """Record the jobs of a new run (markers already in the tree count: they were copied)."""
+        """Record the jobs of a new run (markers already in the tree count: they were copied),
+        and with them, last, the creation record: a store without it was never made whole."""
         with store.transaction():
             store.set_meta("tag", submitting.b36(secrets.randbelow(36 ** 4)).rjust(4, "0"))
             jobs = []
@@ -115,6 +117,7 @@ class Monitor:
                     job.reason = "failed marker was already in init/" if failed.exists() else ""
                 jobs.append(job)
             store.save_jobs(jobs)
+            store.set_meta("created", str(len(jobs)))
 
     def add(self, job: Job) -> None:
         """Take a job into the run's state and its dependency graph."""
@@ -144,8 +147,10 @@ class Monitor:
         except TransportError as e:
             notes.append(f"cluster unreachable, will retry: {e.message}")
             return self._finish(now, notes, submitted=False)
+        point("cycle.observed")
         self._learn(obs, now)
         self.commit(scan_acked=self.scan_acked + 1)
+        point("cycle.learned")
         try:
             self._act(now, notes)
         except TransportError as e:
@@ -262,6 +267,7 @@ class Monitor:
             text = "".join(self.lines[n] + "\n" for n in self.order)
             write_atomic(self.run_dir / "quelist", text)
             self.quelist_stale = False
+            point("cycle.quelist")
 
     def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
         self.write_quelist()

@@ -1,20 +1,23 @@
 """The loop around tick: lock, signals, fetch at the end; python-daemon only behind --daemon.
-start() is all of jobmon after its options are read."""
+start() is all of jobmon after its options are read. A monitor that cannot go on (the local
+disk refuses a write, the store is damaged) stops with one message naming the file and what to
+do (exit 2); a --daemon run removes its pid file when it ends, however it ends."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from jobauto.core.config import Options
-from jobauto.core.errors import TransportError
-from jobauto.core.layout import lock_path, log_path, pid_path
-from jobauto.core.lock import Lock
+from jobauto.core.errors import TransportError, refused_write, stopped_by_disk
+from jobauto.core.layout import log_path, pid_path
 from jobauto.run.cycle import Monitor, TickResult
 from jobauto.run.opener import Run, open_run
 
@@ -92,16 +95,46 @@ def daemonize(run_dir: Path) -> None:
     sys.stderr = log
 
 
+@contextmanager
+def stopping_cleanly(run_dir: Path) -> Iterator[None]:
+    """A write the local disk refused (full, over quota, read-only) becomes one message naming
+    the file and what to do, then how to resume RUN_DIR."""
+    try:
+        yield
+    except OSError as e:
+        refused = refused_write(e)
+        if refused is None:
+            raise
+        raise stopped_by_disk(*refused, run_dir.name) from None
+
+
+def fetch_results(run: Run, opts: Options) -> None:
+    """The end-of-run fetch; a disk that refused the files (rsync says so) is an OSError, as a
+    local write's is."""
+    try:
+        run.remote.fetch(run.date_dir, opts.fetch or None)
+    except TransportError as e:
+        # ("Permission denied" is no evidence: ssh says it too, of a login)
+        for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            if os.strerror(code) in e.message:
+                raise OSError(code, os.strerror(code), str(run.date_dir)) from None
+        raise
+
+
 def start(opts: Options, say: Callable[[str], None]) -> int:
     """Open (or create) the run; with --initonly initialise or fetch and stop, else serve it."""
     run = open_run(opts, log=say)
     if opts.initonly:
-        if run.created:
-            say(f"jobmon: initialised {run.date_dir} (--initonly: no job submitted)")
-        else:
-            run.remote.fetch(run.date_dir, opts.fetch or None)
-            say(f"jobmon: fetched results into {run.date_dir}")
-        run.remote.transport.close()
+        try:
+            with stopping_cleanly(run.date_dir), run.store.reported():
+                if run.created:
+                    say(f"jobmon: initialised {run.date_dir} (--initonly: no job submitted)")
+                else:
+                    fetch_results(run, opts)
+                    say(f"jobmon: fetched results into {run.date_dir}")
+        finally:
+            run.remote.transport.close()
+            run.lock.release()
         return 0
     return serve(opts, run, say)
 
@@ -109,25 +142,44 @@ def start(opts: Options, say: Callable[[str], None]) -> int:
 def serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
     """Drive RUN to its end: detach first with --daemon (and open the run again in the detached
     process), hold the run's lock, stop cleanly on a signal, fetch the results at the end."""
-    if opts.daemon:
-        date = run.date_dir.name
-        run.remote.transport.close()
-        run.store.close()
-        say(f"jobmon: detaching; log: {log_path(run.date_dir)}")
-        daemonize(run.date_dir)
-        opts.datedir = date
-        run = open_run(opts, log=say)
-    lock = Lock(lock_path(run.date_dir))
-    lock.acquire()
+    if not opts.daemon:
+        return _serve(opts, run, say)
+    date_dir = run.date_dir
+    run.remote.transport.close()
+    run.store.close()
+    run.lock.release()
+    say(f"jobmon: detaching; log: {log_path(date_dir)}")
+    try:
+        with stopping_cleanly(date_dir):
+            daemonize(date_dir)
+        say(f"jobmon: detached: pid {os.getpid()} (also in {pid_path(date_dir)} while it runs)")
+        opts.datedir = date_dir.name
+        return _serve(opts, open_run(opts, log=say), say)
+    finally:
+        remove_pid_file(date_dir)
+
+
+def remove_pid_file(run_dir: Path) -> None:
+    """Remove the pid file this process wrote (never another monitor's)."""
+    path = pid_path(run_dir)
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
     stopper = Stopper()
     stopper.install()
     try:
-        if not run.created:
-            run.monitor.restart(time.time())
-            say(f"jobmon: resuming {run.date_dir}")
-        return loop(run.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
-                    fetch=lambda: run.remote.fetch(run.date_dir, opts.fetch or None),
-                    max_ticks=1 if opts.once else None)
+        with stopping_cleanly(run.date_dir), run.store.reported():
+            if not run.created:
+                run.monitor.restart(time.time())
+                say(f"jobmon: resuming {run.date_dir}")
+            return loop(run.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
+                        fetch=lambda: fetch_results(run, opts),
+                        max_ticks=1 if opts.once else None)
     finally:
         run.remote.transport.close()
-        lock.release()
+        run.lock.release()

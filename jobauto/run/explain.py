@@ -79,42 +79,46 @@ def rule(job: Job, g: Graph) -> str:
 def explain(run_dir: Path, name: str) -> list[str]:
     store = open_run_store(run_dir, readonly=True)
     try:
-        jobs = {j.name: j for j in store.load_jobs()}
-        job = find_job(jobs, name, run_dir)
-        g = graph_of(store, jobs)
-        out = [f"{job.name}   (job {job.id} of {run_dir})",
-               f"state:      {job.state.value}" + (f" ({g.derived(job.name).value})"  # type: ignore[union-attr]
-                                                   if job.state == JobState.PENDING else ""),
-               f"rule:       {rule(job, g)}"]
-        if job.verdict:
-            last = "verdict:   " if job.state in (JobState.DONE, JobState.ERROR) else "last end:  "
-            code = f", exit code {job.exit_code}" if job.exit_code is not None else ""
-            out.append(f"{last} {job.verdict}{code}")
-            out.append(f"evidence:   {job.evidence}")
-        if job.reason:
-            out.append(f"reason:     {job.reason}")
-        sub = [f"submissions {job.attempts}"]
-        if job.sched_id:
-            sub.append(f"scheduler id {job.sched_id}")
-        if job.token:
-            sub.append(f"name {job.token}")
-        if job.retried:
-            sub.append(f"automatic retries {job.retried}")
-        out.append("scheduler:  " + ", ".join(sub))
-        for dep in job.deps:
-            prod = g.producer(dep)
-            state = (prod.state.value if prod else
-                     "exists" if dep in g.files else "not seen yet")
-            out.append(f"depends:    {dep} ({state})")
-        out.append("history:")
-        for at, kind, detail in store.events(job.name):
-            out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")
-        for rid, at, kind, args, done_at, _ in store.requests():
-            named = args.get("jobs") or []
-            if done_at is None and (job.name in named or not named):  # type: ignore[operator]
-                out.append(f"request:    {kind} #{rid} of {fmt_time(at)} not applied yet (the "
-                           "monitor applies it at its next cycle)")
-        return out
+        with store.reported():
+            return _explain(store, run_dir, name)
     finally:
         store.close()
 
+
+def _explain(store: Store, run_dir: Path, name: str) -> list[str]:
+    jobs = {j.name: j for j in store.load_jobs()}
+    job = find_job(jobs, name, run_dir)
+    g = graph_of(store, jobs)
+    out = [f"{job.name}   (job {job.id} of {run_dir})",
+           f"state:      {job.state.value}" + (f" ({g.derived(job.name).value})"  # type: ignore[union-attr]
+                                               if job.state == JobState.PENDING else ""),
+           f"rule:       {rule(job, g)}"]
+    if job.verdict:
+        last = "verdict:   " if job.state in (JobState.DONE, JobState.ERROR) else "last end:  "
+        code = f", exit code {job.exit_code}" if job.exit_code is not None else ""
+        out.append(f"{last} {job.verdict}{code}")
+        out.append(f"evidence:   {job.evidence}")
+    if job.reason:
+        out.append(f"reason:     {job.reason}")
+    sub = [f"submissions {job.attempts}"]
+    if job.sched_id:
+        sub.append(f"scheduler id {job.sched_id}")
+    if job.token:
+        sub.append(f"name {job.token}")
+    if job.retried:
+        sub.append(f"automatic retries {job.retried}")
+    out.append("scheduler:  " + ", ".join(sub))
+    for dep in job.deps:
+        prod = g.producer(dep)
+        state = (prod.state.value if prod else
+                 "exists" if dep in g.files else "not seen yet")
+        out.append(f"depends:    {dep} ({state})")
+    out.append("history:")
+    for at, kind, detail in store.events(job.name):
+        out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")
+    for rid, at, kind, args, done_at, _ in store.requests():
+        named = args.get("jobs") or []
+        if done_at is None and (job.name in named or not named):  # type: ignore[operator]
+            out.append(f"request:    {kind} #{rid} of {fmt_time(at)} not applied yet (the "
+                       "monitor applies it at its next cycle)")
+    return out

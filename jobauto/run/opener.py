@@ -1,4 +1,9 @@
-"""Open a run: validate everything, connect, copy init/ to DATE/, push; or resume or fetch."""
+"""Open a run: validate everything, connect, copy init/ to DATE/, push; or resume or fetch.
+
+Creation is all or nothing (a hidden copy renamed to DATE last, one creator at a time per
+LDIR); a resume first takes the run's lock and checks its store is whole. The fault points
+(core/faults.py) name each step for the tests that kill jobmon there.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,25 @@ import os
 import posixpath
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.cluster import host
 from jobauto.core.config import Options
 from jobauto.core.deps import DEPENDENCY, Graph, marker_path
-from jobauto.core.errors import ConfigError, StateError, TreeError
+from jobauto.core.errors import ConfigError, StateError, TreeError, refused_write, stopped_by_disk
+from jobauto.core.faults import point
 from jobauto.core.layout import lock_path, state_db
-from jobauto.core.lock import Lock
+from jobauto.core.lock import Lock, clear_stale, exclusive
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
 from jobauto.run.tree import copy_init, validate_tree
-from jobauto.store import Store
+from jobauto.store import Store, open_run_store
+
+DATE_FORMAT = "%Y%m%d-%H%M%S"     # a new run's default name
+BUILDING = ".jobauto-new"         # LDIR/.DATE.jobauto-new/: a run being created
+CREATING = ".jobauto-creating"    # LDIR/.jobauto-creating: held by the monitor creating a run
 
 
 @dataclass
@@ -28,6 +39,7 @@ class Run:
     remote: Remote
     monitor: Monitor
     created: bool
+    lock: Lock              # held: this monitor's claim on the run
 
 
 def remote_dir(opts: Options) -> str:
@@ -53,79 +65,167 @@ def check_cycles(root: Path, specs: list) -> None:  # type: ignore[type-arg]
 
 
 def create(init: Path, date_dir: Path, specs: list, values: dict[str, str],  # type: ignore[type-arg]
-           sched: str, rundir: str) -> None:
+           sched: str, rundir: str) -> Lock:
     """Make the run directory complete or not at all: it is built under a hidden name and renamed
     to DATE last, so a monitor killed while creating leaves no half-made run to resume (a
-    leftover hidden copy is removed by the next creation of the same DATE)."""
-    building = date_dir.with_name(f".{date_dir.name}.jobauto-new")
-    shutil.rmtree(building, ignore_errors=True)
-    copy_init(init, building, specs, values)
-    store = Store(state_db(building))
+    leftover hidden copy is removed by the next creation in LDIR). The store's creation record
+    is its last write. Returns the run's lock, taken before the rename and held."""
+    building = date_dir.with_name(f".{date_dir.name}{BUILDING}")
+    lock = Lock(lock_path(building))
     try:
-        Monitor.create(store, specs, building)
-        store.set_meta("scheduler", sched)
-        store.set_meta("rundir", rundir)
-        store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
-    finally:
-        store.close()
-    os.rename(building, date_dir)
+        copy_init(init, building, specs, values)
+        point("create.copied")
+        store = Store(state_db(building))
+        point("create.store")
+        try:
+            with store.transaction():
+                store.set_meta("scheduler", sched)
+                store.set_meta("rundir", rundir)
+                store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
+            Monitor.create(store, specs, building)  # the jobs and, last, the creation record
+        finally:
+            store.close()
+        point("create.jobs")
+        lock.acquire()  # the same file after the rename: no second monitor between the two
+        os.rename(building, date_dir)
+    except BaseException:
+        lock.release()
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    point("create.renamed")
+    return lock
 
 
-def open_run(opts: Options, log=print) -> Run:  # type: ignore[no-untyped-def]
-    """Validate, connect and open (or create) the run; raise before changing anything."""
+def create_run(opts: Options, date: str, specs: list, sched: str, rdir_base: str,  # type: ignore[type-arg]
+               log: Callable[[str], None]) -> tuple[Path, Lock | None]:
+    """Create a new run in LDIR, one creating monitor at a time (LDIR/.jobauto-creating).
+    Without --datedir a name another monitor took in the same second is not reused: the next
+    free second's name is. Returns the run and its lock; no lock when --datedir's run was made
+    by another monitor meanwhile (then it is resumed, or refused while that monitor runs)."""
+    assert opts.ldir is not None
+    ldir = opts.ldir
+    date_dir = ldir / date
+    try:
+        with exclusive(ldir / CREATING, wait=lambda: log(
+                f"jobmon: waiting for another monitor that is creating a run in {ldir}")):
+            for left in sorted(ldir.glob(f".*{BUILDING}")):
+                log(f"jobmon: removing {left}, a run whose creation was cut short")
+                shutil.rmtree(left, ignore_errors=True)
+            while not opts.datedir and date_dir.exists():
+                time.sleep(0.1)
+                date_dir = ldir / time.strftime(DATE_FORMAT)
+            if date_dir.exists():
+                return date_dir, None
+            rundir = posixpath.join(rdir_base, date_dir.name)
+            return date_dir, create(ldir / "init", date_dir, specs, opts.values(), sched, rundir)
+    except OSError as e:
+        refused = refused_write(e)
+        if refused is None:
+            raise
+        path, code = refused   # named as the run it was for: the hidden copy is gone
+        building = str(date_dir.with_name(f".{date_dir.name}{BUILDING}"))
+        if path.startswith(building):
+            path = str(date_dir) + path[len(building):]
+        raise stopped_by_disk(path, code, date_dir.name) from None
+
+
+def take_run(date_dir: Path, cluster_copy: str) -> Lock:
+    """Hold an existing run (refused while another monitor does) and check that its store is
+    whole before anything is written into it."""
+    lock = Lock(lock_path(date_dir))
+    lock.acquire()
+    try:
+        open_run_store(date_dir, readonly=False, cluster_copy=cluster_copy).close()
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def open_run(opts: Options, log: Callable[[str], None] = print) -> Run:
+    """Validate, connect and open (or create) the run; raise before changing anything. A write
+    the local disk refuses (full, read-only) ends it with one message naming the file."""
     if opts.ldir is None:
         raise ConfigError("is required (the local campaign directory holding init/)", flag="--ldir")
     rdir_base = remote_dir(opts)
-    date = opts.datedir or time.strftime("%Y%m%d-%H%M%S")
+    date = opts.datedir or time.strftime(DATE_FORMAT)
     if "/" in date or date in (".", "..", "init", ""):
         raise ConfigError(f"{date!r} is not a run name (a plain directory name like 20261121-100000)",
                           flag="--datedir")
     date_dir = opts.ldir / date
-    exists = (state_db(date_dir)).exists()
+    try:
+        return _open(opts, date_dir, rdir_base, log)
+    except OSError as e:
+        refused = refused_write(e)
+        if refused is None:
+            raise
+        raise stopped_by_disk(*refused, date_dir.name) from None
+
+
+def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], None]) -> Run:
+    assert opts.ldir is not None
+    exists = bool(opts.datedir) and state_db(date_dir).exists()
     if opts.datedir and date_dir.exists() and not exists:
         raise StateError("exists but is not a jobmon run (no .jobauto/state.db); pick another "
                          "--datedir", file=str(date_dir))
+    where = f"{opts.remote}:" if opts.remote else ""
+    lock: Lock | None = None
     specs = None
-    if not exists:
+    if exists:
+        lock = take_run(date_dir, where + posixpath.join(rdir_base, date_dir.name))
+        clear_stale(opts.ldir / CREATING)  # left by a monitor killed just after creating a run
+    else:
         specs = validate_tree(opts.ldir / "init", opts.values())
         check_cycles(opts.ldir / "init", specs)
-    transport = host.open_transport(opts)
     created = False
+    try:
+        transport = host.open_transport(opts)
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
     try:
         cluster = host.open_host(opts, transport)
         sched = cluster.adapter.name
-        rundir = posixpath.join(rdir_base, date)
-        remote = Remote(cluster, rundir)
-        lock = Lock(lock_path(date_dir))
-        if exists:
-            lock.check()
         if not exists:
             assert specs is not None
-            create(opts.ldir / "init", date_dir, specs, opts.values(), sched, rundir)
-            created = True
+            date_dir, lock = create_run(opts, date_dir.name, specs, sched, rdir_base, log)
+            created = lock is not None
+            if lock is None:  # made by another monitor meanwhile: resume it, or be refused
+                lock = take_run(date_dir, where + posixpath.join(rdir_base, date_dir.name))
+        rundir = posixpath.join(rdir_base, date_dir.name)
+        remote = Remote(cluster, rundir)
         store = Store(state_db(date_dir))
-        if not created:
-            was = store.get_meta("rundir")
-            if was and was != rundir:
-                raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass the "
-                                 "same --rdir as when it started", flag="--rdir")
-        settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
-                            fetch=opts.fetch or None, values=opts.values(), retries=opts.retries,
-                            backoff_s=max(opts.interval, 1.0))
-        monitor = Monitor(date_dir, store, remote, settings, log=log)
-        if created:
-            log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
-                f"{len(specs or [])} jobs)")
-        elif store.get_meta("pushed") != "1":
-            log("jobmon: the run's first push to the cluster did not finish (the monitor was "
-                "killed); pushing it again")
-        if store.get_meta("pushed") != "1":
-            remote.push(date_dir)
-            remote.stamp(0)
-            store.set_meta("pushed", "1")
-        return Run(date_dir, store, remote, monitor, created)
+        with store.reported():
+            if not created:
+                was = store.get_meta("rundir")
+                if was and was != rundir:
+                    raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass "
+                                     "the same --rdir as when it started", flag="--rdir")
+            settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
+                                fetch=opts.fetch or None, values=opts.values(), retries=opts.retries,
+                                backoff_s=max(opts.interval, 1.0))
+            monitor = Monitor(date_dir, store, remote, settings, log=log)
+            if created:
+                log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
+                    f"{len(specs or [])} jobs)")
+            elif store.get_meta("pushed") != "1":
+                log("jobmon: the run's first push to the cluster did not finish (the monitor was "
+                    "killed); pushing it again")
+            if store.get_meta("pushed") != "1":
+                point("push.started")
+                remote.push(date_dir)
+                point("push.sent")
+                remote.stamp(0)
+                with store.transaction():
+                    store.set_meta("pushed", "1")
+                point("push.recorded")
+        assert lock is not None
+        return Run(date_dir, store, remote, monitor, created, lock)
     except BaseException:
         transport.close()
+        if lock:
+            lock.release()
         if created:  # a run that never reached the cluster leaves nothing behind
             shutil.rmtree(date_dir, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
 from jobauto.core.scripts import script_directive
 from jobauto.run import endings
@@ -61,8 +62,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         job.missing_since = None
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
+    point("cycle.intent")
     results = mon.remote.submit(batch, [(j.token or "", j.name, _extra_args(mon, j, now))
                                         for j in chosen])
+    point("cycle.submitted")
     lost = 0
     for job, res in zip(chosen, results, strict=True):
         if res is None:

@@ -1,4 +1,10 @@
-"""A jobmon run's state database: schema, version, rows."""
+"""A jobmon run's state database: schema, version, rows, and the check that it is whole.
+
+A run's store is complete only once its creation record is in (meta `created`: the number of
+jobs the run was created with, committed with the jobs, last). `open_run_store`, the door every
+command uses to an existing run, refuses a store that is empty, not SQLite, damaged, or without
+that record, before anything is written into it.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,12 @@ from typing import Any
 from jobauto.core.errors import StateError
 from jobauto.core.layout import state_db
 from jobauto.core.model import Job, JobState
-from jobauto.store.sqlite import connect, transaction
+from jobauto.store.sqlite import connect, reported, transaction
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4      # 4: the creation record (meta `created`)
+SQLITE_MAGIC = b"SQLite format 3\0"
+RESTORE = "restore it from a backup, or start a new run (jobmon without --datedir)"
+STATES = tuple(s.value for s in JobState)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -108,14 +117,19 @@ class Store:
                 raise StateError("no jobauto state here (not a run directory?)", file=str(path))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = connect(path, readonly=readonly)
-        if not readonly:
-            self._migrate()
-        else:
-            self._check_version()
+        with reported(path):
+            self.db = connect(path, readonly=readonly)
+            if not readonly:
+                self._migrate()
+            else:
+                self._check_version()
 
     def close(self) -> None:
         self.db.close()
+
+    def reported(self):  # type: ignore[no-untyped-def]
+        """A context in which SQLite's errors say what they mean for this file (sqlite.reported)."""
+        return reported(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -152,6 +166,10 @@ class Store:
                     have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
                     if col not in have:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
+                if 1 <= v < 4 and self.get_meta("tag") is not None:
+                    # made before the creation record: its jobs were committed with its tag
+                    db.execute("INSERT OR IGNORE INTO meta(key, value) SELECT 'created', COUNT(*) "
+                               "FROM jobs")
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)",
                            (str(SCHEMA_VERSION),))
 
@@ -165,7 +183,14 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------------------
     def load_jobs(self) -> list[Job]:
-        return [_from_row(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id")]
+        out = []
+        for r in self.db.execute("SELECT * FROM jobs ORDER BY id"):
+            try:
+                out.append(_from_row(r))
+            except (ValueError, TypeError) as e:   # a state or a dependency list that is not ours
+                raise StateError(f"the run's state is damaged (job {r['id']}: {e}); {RESTORE}",
+                                 file=str(self.path)) from None
+        return out
 
     def view_rows(self, *, done: bool = True) -> list[tuple[Any, ...]]:
         """Every job (done=False: every job not done) as a plain tuple of what a viewer shows
@@ -230,10 +255,91 @@ class Store:
                 self.db.execute("SELECT at, kind, detail FROM events WHERE job=? ORDER BY id", (job,))]
 
 
-def open_run_store(run_dir: Path, *, readonly: bool) -> Store:
-    """The store of run directory LDIR/DATE; an error naming it when it is not a run."""
+def damage(path: Path, *, thorough: bool) -> str | None:
+    """What makes the run store at PATH unusable, or None when it is whole: empty, not SQLite,
+    damaged (with THOROUGH, PRAGMA quick_check and every job's state and dependency list), or
+    never completely created. Writes nothing (a read-write connection, when thorough, may roll
+    back what a killed monitor left half-written: SQLite's own recovery)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as e:
+        return f"the run's state cannot be read ({e.strerror})"
+    if not head:
+        return "the run's state is empty (0 bytes)"
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        return "the run's state is not an SQLite database any more (overwritten or cut short)"
+    try:
+        db = connect(path, readonly=not thorough)
+        try:
+            return _damage(db, path, thorough)
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return f"the run's state is damaged ({e})"
+
+
+def _cut_short(path: Path) -> str | None:
+    """The file is shorter than its header says (SQLite would read the missing end as zeros).
+    Not while a journal is beside it: a monitor killed mid-commit left it for SQLite to undo."""
+    if Path(f"{path}-journal").exists():
+        return None
+    with open(path, "rb") as f:
+        head = f.read(100)
+        size = f.seek(0, 2)
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    if head[24:28] == head[92:96] and size < page * pages:   # the header's size is valid
+        return f"the run's state is cut short ({size} of {page * pages} bytes)"
+    return None
+
+
+def _damage(db: sqlite3.Connection, path: Path, thorough: bool) -> str | None:
+    if thorough:
+        found = [r[0] for r in db.execute("PRAGMA quick_check(5)")]   # also undoes a killed commit
+        if found != ["ok"]:
+            return f"the run's state is damaged (quick_check: {found[0].splitlines()[-1]})"
+    cut = _cut_short(path)
+    if cut:
+        return cut
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"meta", "jobs"} <= tables:
+        return "the run's state has no jobs table (it was never completely created)"
+    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'created', 'tag')"))
+    jobs = int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+    created = meta.get("created")
+    if created is None:
+        legacy = meta.get("schema", "0").isdigit() and int(meta.get("schema", "0")) < 4
+        if not (legacy and "tag" in meta and jobs):
+            return "the run's state has no creation record (it was never completely created)"
+    elif not created.isdigit() or jobs < int(created):
+        return f"the run's state has lost jobs ({jobs} of the {created} it was created with)"
+    if thorough:
+        marks = ", ".join("?" for _ in STATES)
+        try:
+            bad = db.execute(f"SELECT COUNT(*) FROM jobs WHERE state NOT IN ({marks}) OR name IS "
+                             "NULL OR NOT json_valid(deps)", STATES).fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "json_valid" not in str(e):   # an SQLite built without JSON: states only
+                raise
+            bad = db.execute(f"SELECT COUNT(*) FROM jobs WHERE state NOT IN ({marks}) OR name IS "
+                             "NULL", STATES).fetchone()[0]
+        if bad:
+            return f"the run's state is damaged ({bad} job(s) with an unreadable state or dependencies)"
+    return None
+
+
+def open_run_store(run_dir: Path, *, readonly: bool, cluster_copy: str | None = None) -> Store:
+    """The store of run directory LDIR/DATE; an error naming it when it is not a run, or when it
+    is damaged or incomplete (damage(); thorough for a writer). CLUSTER_COPY, where the run's
+    mirror is, goes into that message."""
     db = state_db(run_dir)
     if not db.exists():
         raise StateError("not a jobmon run directory (no .jobauto/state.db): pass LDIR/DATE",
                          file=str(run_dir))
+    problem = damage(db, thorough=not readonly)
+    if problem:
+        where = f"; the cluster copy is {cluster_copy}" if cluster_copy else ""
+        raise StateError(f"{problem}; {RESTORE}{where}", file=str(db))
     return Store(db, readonly=readonly)

@@ -10,6 +10,8 @@
   mount whose locks stay on the host that takes them (NFS `nolock`, Lustre `localflock`, sshfs,
   ...) is refused (`require_shared_locks`): found from the mount table, and by a lock probe
   where locks fail outright; SQLite's docs warn that such a file gets corrupted.
+- A write the disk refuses (full, read-only) is an OSError naming the file, as any other local
+  write is, so that jobmon stops with one message; a damaged file is a StateError naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +38,9 @@ LOCK_WAIT_S = 600.0          # give up on a lock after this long (then: an error
 BACKOFF_MAX_S = 2.0
 
 T = TypeVar("T")
+
+# SQLite's primary result codes (the low byte of an extended code) that are not our bugs
+SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 8, 11, 13, 14, 26
 
 
 def connect(path: Path, *, readonly: bool = False, busy_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -76,24 +81,63 @@ def retrying(fn: Callable[[], T], path: Path, *, wait_s: float = LOCK_WAIT_S) ->
         delay = min(delay * 2, BACKOFF_MAX_S)
 
 
+def translated(e: sqlite3.Error, path: Path) -> Exception:
+    """What an SQLite error says about the file: the disk refused a write (an OSError with its
+    errno, like any local write), the file is damaged (a StateError naming it), or E itself."""
+    code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+    text = str(e)
+    if code == SQLITE_FULL or "disk is full" in text:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if code == SQLITE_READONLY or "readonly database" in text:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+    if code == SQLITE_CANTOPEN:   # in a transaction: the journal beside it could not be made
+        return OSError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
+    if code == SQLITE_CORRUPT or "malformed" in text or "Could not decode" in text:
+        return StateError(f"the file is damaged ({text}); restore it from a backup", file=str(path))
+    if code == SQLITE_NOTADB or "not a database" in text:
+        return StateError(f"not an SQLite database any more ({text}); restore it from a backup",
+                          file=str(path))
+    return e
+
+
+@contextmanager
+def reported(path: Path) -> Iterator[None]:
+    """Let SQLite errors out as translated() says: a full disk or a damaged file, never a
+    traceback of sqlite3's own."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        t = translated(e, path)
+        if t is e:
+            raise
+        raise t from None
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection, path: Path, *, wait_s: float = LOCK_WAIT_S
                 ) -> Iterator[sqlite3.Connection]:
     """One short write transaction: BEGIN IMMEDIATE (retried while locked), then COMMIT."""
-    retrying(lambda: db.execute("BEGIN IMMEDIATE"), path, wait_s=wait_s)
-    try:
-        yield db
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    else:
+    with reported(path):
+        retrying(lambda: db.execute("BEGIN IMMEDIATE"), path, wait_s=wait_s)
         try:
-            retrying(lambda: db.execute("COMMIT"), path, wait_s=wait_s)
+            yield db
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            _rollback(db)
             raise
+        else:
+            try:
+                retrying(lambda: db.execute("COMMIT"), path, wait_s=wait_s)
+            except BaseException:
+                _rollback(db)
+                raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed transaction (SQLite may have done it already: a full
+    disk ends the transaction), keeping the error that failed it."""
+    if db.in_transaction:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 @dataclass(frozen=True)

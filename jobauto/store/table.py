@@ -24,7 +24,7 @@ from typing import Any
 
 from jobauto.core.errors import StateError
 from jobauto.core.model import JobState, TableFile, TableJob, Worker
-from jobauto.store.sqlite import connect, require_shared_locks, retrying, transaction
+from jobauto.store.sqlite import connect, reported, require_shared_locks, retrying, transaction
 
 SCHEMA_VERSION = 1
 KIND = "jobauto-table"
@@ -115,16 +115,24 @@ class TableStore:
             self.db = connect(self.path, readonly=readonly)
             kind = self.db.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
         except sqlite3.DatabaseError as e:
+            if "malformed" in str(e):
+                raise StateError(f"the job table is damaged ({e}); restore it from a backup",
+                                 file=str(path)) from None
             raise StateError(f"not a jobauto job table ({e})", file=str(path)) from None
         if kind is None or kind[0] != KIND:
             raise StateError("not a jobauto job table", file=str(path))
-        version = int(self.meta("schema") or 0)
+        with reported(self.path):
+            version = int(self.meta("schema") or 0)
         if version != SCHEMA_VERSION:
             raise StateError(f"job table schema {version}, this jobauto reads {SCHEMA_VERSION}; "
                              f"use a matching jobauto", file=str(path))
 
     def close(self) -> None:
         self.db.close()
+
+    def reported(self):  # type: ignore[no-untyped-def]
+        """A context in which SQLite's errors say what they mean for this file (sqlite.reported)."""
+        return reported(self.path)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -176,7 +176,11 @@ def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
     done_names = done.names if done else set()
     index = {r[0]: i for i, r in enumerate(rows)}
     # one JSON document for all dependency lists: one parse instead of one per job
-    all_deps = json.loads("[" + ",".join(str(r[2]) for r in rows) + "]")
+    try:
+        all_deps = json.loads("[" + ",".join(str(r[2]) for r in rows) + "]")
+    except ValueError:
+        raise StateError("the run's state is damaged (unreadable dependency lists); restore it "
+                         "from a backup, or start a new run", file=str(state_db(run_dir))) from None
     views = []
     producers: list[tuple[int, ...]] = []
     files_unmet: list[bool] = []
@@ -216,9 +220,10 @@ def _read(store: Any, summary: bool, more: Callable[[Any], T], *, run: bool
     """One read of either store (they share view_rows/done_rows): the rows, what `more` reads,
     and with `summary` the done jobs as a summary instead of rows; the store is closed after."""
     try:
-        rows = store.view_rows(done=not summary)
-        extra = more(store)
-        done = _done_summary(store.done_rows(), run=run) if summary else None
+        with store.reported():   # a damaged file: one line naming it, not sqlite3's traceback
+            rows = store.view_rows(done=not summary)
+            extra = more(store)
+            done = _done_summary(store.done_rows(), run=run) if summary else None
     finally:
         store.close()
     return rows, extra, done

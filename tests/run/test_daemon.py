@@ -4,6 +4,7 @@ monitor per run (the lock), SIGTERM stops it after its cycle, --daemon detaches 
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -45,7 +46,43 @@ def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert "all jobs done" in log.read_text()
-    assert (ldir / "r/.jobauto/jobmon.pid").read_text().strip().isdigit()
+    # the pid file lived while the daemon ran (its pid is in the log) and is gone once it ended
+    pid = re.search(r"detached: pid (\d+)", log.read_text())
+    assert pid is not None
+    pid_file = ldir / "r/.jobauto/jobmon.pid"
+    for _ in range(100):
+        if not pid_file.exists():
+            break
+        time.sleep(0.1)
+    assert not pid_file.exists()
+
+
+def test_a_daemon_that_cannot_go_on_says_why_in_one_line_and_removes_its_pid_file(
+        tmp_path: Path) -> None:
+    """The store is overwritten under a running --daemon monitor: its log ends with one line
+    naming the file and what to do (no traceback), and its pid file is gone."""
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "a", 3, body="sleep 1")
+    jobmon(f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+           "--datedir=r", "--daemon", timeout=30, check_rc=0)
+    log, db = ldir / "r/.jobauto/jobmon.log", ldir / "r/.jobauto/state.db"
+    pid_file = ldir / "r/.jobauto/jobmon.pid"
+    for _ in range(200):
+        if log.exists() and "running 1" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert pid_file.exists()
+    with open(db, "r+b") as f:
+        f.write(b"\xa5" * 100)   # what an editor or a bad copy does to the file
+    for _ in range(200):
+        if "error:" in log.read_text() and not pid_file.exists():
+            break
+        time.sleep(0.1)
+    text = log.read_text()
+    errors = [ln for ln in text.splitlines() if "error" in ln.lower() and "error 0" not in ln]
+    assert errors == [f"jobmon: error: {db}: not an SQLite database any more (file is not a "
+                      "database); restore it from a backup"], text
+    assert "Traceback" not in text and not pid_file.exists()
 
 
 def test_daemon_mode_keeps_the_users_umask_for_the_jobs_it_starts(tmp_path: Path) -> None:

@@ -1,15 +1,17 @@
 """What the two stores share, one suite run over both (a run's state, jobauto/store/run.py `Store`,
 and a job table, jobauto/store/table.py `TableStore`, over jobauto/store/sqlite.py): the rollback
 journal (never WAL: the file may sit on NFS or Lustre), writes in BEGIN IMMEDIATE transactions
-that roll back on error and wait for a lock, read-only opens that change nothing, and the
-refusals: a missing file read-only, a newer schema, an SQLite file that is not theirs.
+that roll back on error and wait for a lock, read-only opens that change nothing, the
+refusals: a missing file read-only, a newer schema, an SQLite file that is not theirs, and a
+full disk reported as the OSError any local write gives.
 
 Where they differ today, and so nothing is asserted here: a read-write open of a missing file
 creates a run's store but is refused for a table (tables are made by TableStore.create); an older
 schema is read as it is and upgraded in place for a run (store/test_run.py) but refused for a
-table; a file that is not SQLite at all is a StateError for a table (cli/test_tables.py) but an
-sqlite3.DatabaseError for a run; a newer schema's message says "upgrade jobauto" for a run and
-"use a matching jobauto" for a table.
+table; a file that is not SQLite at all is "not a jobauto job table" for a table
+(cli/test_tables.py) but "not an SQLite database any more" for a run, which checks more before
+jobmon writes into it (store/run.py `open_run_store`, run/test_opener_faults.py); a newer
+schema's message says "upgrade jobauto" for a run and "use a matching jobauto" for a table.
 """
 
 from __future__ import annotations
@@ -199,3 +201,31 @@ def test_a_read_only_open_refuses_an_sqlite_file_that_is_not_theirs(backend: Bac
         backend.open(foreign, readonly=True)
     assert e.value.file == str(foreign)
     assert snapshot(foreign) == before
+
+
+def test_a_write_a_full_disk_refuses_is_an_oserror_naming_the_file(
+        backend: Backend, small_disk: Callable[..., Path]) -> None:
+    """SQLite's "database or disk is full" is the OSError any local write gives (ENOSPC, the
+    file), so jobmon stops with its one message; the transaction is rolled back, no journal
+    is left, and the next write goes through once there is room."""
+    import errno
+    disk = small_disk("512k")
+    path = backend.make(disk)
+    s = backend.open(path)
+    try:
+        with open(disk / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 512)
+            except OSError:
+                pass
+        with pytest.raises(OSError) as e, backend.tx(s) as db:
+            db.execute(PROBE, ("x" * 100_000,))
+        assert e.value.errno == errno.ENOSPC and e.value.filename == str(path)
+        assert not s.db.in_transaction and not Path(f"{path}-journal").exists()
+        (disk / "filler").unlink()
+        with backend.tx(s) as db:
+            db.execute(PROBE, ("y",))
+        assert backend.meta(s, "probe") == "y"
+    finally:
+        s.close()

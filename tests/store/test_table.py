@@ -68,3 +68,25 @@ def test_only_the_holder_finishes_a_job(tmp_path: Path) -> None:
     again = store.claim(w2, 4)
     assert again is not None and again.id == job.id and again.attempts == 2
     assert not store.beat(w1) and store.beat(w2)
+
+
+def test_a_damaged_table_file_is_one_line_for_status_never_a_traceback(tmp_path: Path) -> None:
+    """Garbage over the jobs' rows of a table: `jobauto status` says, in one line naming the
+    file, that it is damaged and to restore it (exit 2)."""
+    import sqlite3
+
+    from helpers import jobauto
+    store = make(tmp_path, 300, random.Random(3))
+    store.close()
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as con:
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name='jobs'").fetchone()[0]
+    con.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page)   # the header of the jobs' root page
+        f.write(b"\xa5" * 64)
+    p = jobauto("status", str(db))
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert str(db) in lines[0] and "damaged" in lines[0] and "restore it from a backup" in lines[0]

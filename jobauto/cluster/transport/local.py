@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
+from contextlib import suppress
 from pathlib import Path
 
 from jobauto.cluster.transport.base import glob_regex, run_many_via
@@ -41,7 +43,13 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
         except FileNotFoundError:
             pass
         d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(s, d, follow_symlinks=False)
+        try:
+            shutil.copy2(s, d, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):   # part-copied: it would keep the disk full
+                with suppress(OSError):
+                    d.unlink()
+            raise
 
 
 def _parents(rel: str) -> list[str]:
