@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from jobauto.core.config import INTEGER, setting, shorten
 from jobauto.core.deps import Graph
@@ -240,19 +241,25 @@ def write(path: Path, header: list[str], records: Iterable[list[str]]) -> None:
     path = Path(path)
     if path.exists() and not path.is_file():
         with open(path, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(records)
+            write_rows(f, [header, *records])
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(records)
+            write_rows(f, [header, *records])
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_rows(f: TextIO, rows: Iterable[list[str]]) -> None:
+    """Write CSV rows; a row with a carriage return in a cell is quoted whole: csv quotes a CR
+    only when it is part of the line ending, and an unquoted CR ends the row for every reader
+    (docs/failure-modes.md "Job tables")."""
+    plain = csv.writer(f, lineterminator="\n")
+    quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any("\r" in c for c in row) else plain).writerow(row)

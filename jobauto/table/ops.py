@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import time
 from pathlib import Path
@@ -82,18 +81,8 @@ def export(db: Path, out: Path | None = None, states: list[str] | tuple[str, ...
     if stream is None:
         csvtable.write(out, head_out, records)
     else:
-        write_rows(stream, [head_out, *records])
+        csvtable.write_rows(stream, [head_out, *records])
     return out, len(jobs)
-
-
-def write_rows(f: TextIO, rows: list[list[str]]) -> None:
-    """Write ROWS as csvtable.write does, except that a row with a carriage return in a cell is
-    quoted whole: csv quotes a CR only when it is part of the line ending, and an unquoted CR
-    ends the row for every reader (docs/failure-modes.md "Job tables")."""
-    plain = csv.writer(f, lineterminator="\n")
-    quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    for row in rows:
-        (quoted if any("\r" in c for c in row) else plain).writerow(row)
 
 
 def safe_cell(cell: str) -> str:

@@ -8,7 +8,6 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
 from helpers import import_table, jobauto, run_cli
 
 # parameters a user may well have (negative energies) and ones a spreadsheet would run
@@ -83,9 +82,6 @@ def test_a_carriage_return_in_a_cell_survives_an_export_to_stdout(tmp_path: Path
     jobauto("import", "out.csv", "again.db", cwd=tmp_path, check_rc=0)
 
 
-@pytest.mark.xfail(strict=True, reason="jobauto/table/csvfile.py write() leaves a CR unquoted: "
-                   "the file does not import again (docs/failure-modes.md); the stdout export "
-                   "quotes it")
 def test_a_carriage_return_in_a_cell_survives_an_export_to_a_file(tmp_path: Path) -> None:
     import_table(tmp_path, CR)
     jobauto("export", "jobs.db", "out.csv", cwd=tmp_path, check_rc=0)
