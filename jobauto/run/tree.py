@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -89,6 +90,11 @@ def parse_dependency(root: Path, name: str, text: str | None = None) -> JobSpec:
     return JobSpec(name, tuple(deps), priority, estimate)
 
 
+# A dependency file may come from a job (one created on the cluster): its numbers are bounded
+# before they reach the store, whose integers are 64-bit.
+PRIORITY_RANGE = (-10 ** 9, 10 ** 9)
+
+
 def _directive(line: str, shown: str, lineno: int, priority: int,
                estimate: float | None) -> tuple[int, float | None]:
     for item in line[len("#jobauto"):].split():
@@ -96,13 +102,21 @@ def _directive(line: str, shown: str, lineno: int, priority: int,
         try:
             if key == "priority":
                 priority = int(value)
+                if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+                    raise TreeError(f"#jobauto priority={value} is out of range (from "
+                                    f"{PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]})", file=shown,
+                                    line=lineno)
             elif key == "estimate":
                 estimate = float(value)
+                if not math.isfinite(estimate) or estimate < 0:
+                    raise TreeError(f"#jobauto estimate={value} is not a number of hours",
+                                    file=shown, line=lineno)
             else:
                 raise TreeError(f"unknown #jobauto setting {key!r} (known: priority, estimate)",
                                 file=shown, line=lineno)
         except ValueError:
-            raise TreeError(f"#jobauto {key}={value!r} is not a number", file=shown, line=lineno) from None
+            raise TreeError(f"#jobauto {key}={value[:40]!r} is not a number", file=shown,
+                            line=lineno) from None
     return priority, estimate
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.cluster.schedulers.common import fail, first_id
+from jobauto.core.files import TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
@@ -134,7 +135,7 @@ class FakeCluster:
         for dirpath, dirnames, filenames in os.walk(local):
             dirnames[:] = [d for d in dirnames if d != ".jobauto"]
             for f in filenames:
-                if f in ("quelist", ".quelist.tmp"):
+                if f == "quelist" or TMP_TAG in f:  # as Remote.push excludes them
                     continue
                 rel = os.path.relpath(os.path.join(dirpath, f), local).replace(os.sep, "/")
                 self.write(posixpath.join(remote, rel), Path(dirpath, f).read_bytes())
