@@ -5,6 +5,7 @@ cluster's Rig, the test cluster's coordinates, captured scheduler output, a stub
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -12,6 +13,7 @@ import shlex
 import signal
 import stat
 import subprocess
+import tarfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -22,7 +24,7 @@ from pathlib import Path
 from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster, FakeJob
 from jobauto.cluster.transport.fake import FakeTransport
-from jobauto.core.model import CommandResult
+from jobauto.core.model import Command, CommandResult
 from jobauto.core.states import COUNT_KEYS
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
@@ -268,6 +270,39 @@ class Rig:
     def states(self) -> dict[str, str]:
         assert self.monitor is not None
         return {n: j.state.value for n, j in self.monitor.jobs.items()}
+
+    def answer_next_scan(self, tar: bytes) -> None:
+        """The cluster's next scan (stamped as usual) sends `tar` instead of what it found: a
+        hostile or broken cluster, or find listing files in an unusual order."""
+        real = self.transport.handler
+
+        def handler(cmd: Command) -> CommandResult:
+            res = real(cmd)
+            if cmd.argv[3:4] == ("jobauto-scan",):
+                self.transport.handler = real
+                return CommandResult(res.argv, 0, tar)
+            return res
+        self.transport.handler = handler
+
+
+# -- tar streams as a cluster might send them ------------------------------------------------------
+def tar_entry(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "",
+              mtime: float = 1_700_000_000.0) -> tuple[tarfile.TarInfo, bytes]:
+    """One member: a regular file with data, or (kind SYMTYPE, LNKTYPE, CHRTYPE, DIRTYPE ...) an
+    entry of another type pointing at `link`."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mtime = kind, link, mtime  # type: ignore[assignment]
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    return info, data
+
+
+def make_tar(*entries: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    """A tar stream holding the entries in this order (names as given, any format needed)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return buf.getvalue()
 
 
 # -- the real test cluster (tests/cluster/up.sh) ------------------------------------------------

@@ -19,6 +19,7 @@ from jobauto.core.model import Derived, JobState, TableJob
 FINISHED = "qsub.finished."
 FAILED = "qsub.failed."
 DEPENDENCY = "qsub.dependency."
+SCRIPT = "qsub."  # a job script, qsub.ID: the scan brings one back beside its dependency file
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -41,6 +42,15 @@ def job_of_marker(path: str) -> tuple[str, str] | None:
             ident = base[len(kind):]
             return (posixpath.join(d, "qsub." + ident) if d else "qsub." + ident), kind
     return None
+
+
+def scan_kind(path: str) -> str | None:
+    """What a file the scan brings back is: FINISHED, FAILED, DEPENDENCY, SCRIPT, or None."""
+    hit = job_of_marker(path)
+    if hit is not None:
+        return hit[1]
+    base = posixpath.basename(path)
+    return SCRIPT if base.startswith(SCRIPT) and len(base) > len(SCRIPT) else None
 
 
 @dataclass(slots=True)

@@ -41,6 +41,11 @@ class TableError(JobautoError):
     """A CSV job table is wrong (row and column in the message)."""
 
 
+class PathError(JobautoError):
+    """A path below a run that jobauto will not write or read: it leaves the run, goes through a
+    symbolic link, into the run's state directory, or is not a name the scan asks for."""
+
+
 class StateError(JobautoError):
     """The run directory or store is unusable (locked, wrong version, missing)."""
 

@@ -25,6 +25,7 @@ from jobauto.run.tree import JobSpec
 from jobauto.store import Store
 
 SUMMARY_LINES = 40
+WARNING_LINES = 10   # of warnings shown a cycle; the store's events keep every one
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Monitor:
         self.refine: dict[str, float] = {}       # killed-by-signal jobs to refine from accounting: since
         self.to_retry: set[str] = set()
         self.to_cancel: dict[str, str] = {}      # name -> why it is removed from the queue
+        self.warnings: list[str] = []            # this cycle's, about what the cluster sent
+        self.quelist_error = ""
         self.closed_requests: list[tuple[int, str]] = []
         self.paused_until = 0.0
         self.pause_reason = ""
@@ -174,8 +177,10 @@ class Monitor:
 
     def _learn(self, obs: Observation, now: float) -> None:
         """Take in what the cluster said: files, markers, accounting, the queue, lost answers."""
-        pickup.take_files(self, obs.files, now,
-                          lambda job, mtime: endings.read_markers(self, job, mtime, now))
+        for text in obs.warnings:
+            self.warn(now, "", text)
+        pickup.take_files(self, obs.files, now, lambda job, mtime, failed:
+                          endings.read_markers(self, job, mtime, now, failed))
         for path in obs.existing:
             if path not in self.graph.files:
                 self.graph.file_seen(path)
@@ -215,6 +220,18 @@ class Monitor:
         job.state = state
         self.events.append((now, job.name, kind, detail))
         self.touch(job)
+
+    def warn(self, now: float, job: str, text: str) -> None:
+        """Record a problem with what the cluster or a job sent: an event, and a note this cycle."""
+        self.events.append((now, job, "warning", text))
+        self.warnings.append(text)
+
+    def _warning_lines(self) -> list[str]:
+        lines, self.warnings = self.warnings, []
+        if len(lines) > WARNING_LINES:
+            lines = lines[:WARNING_LINES - 1] + [f"... and {len(lines) - WARNING_LINES + 1} more "
+                                                 f"warnings this cycle ({len(lines)} in all)"]
+        return lines
 
     def touch(self, job: Job) -> None:
         """Mark a job for the next commit."""
@@ -262,15 +279,31 @@ class Monitor:
         queue = "held" if job.name in self.held else "error" if job.name in self.queue_errors else ""
         return quelist.job_line(job, queue)
 
-    def write_quelist(self) -> None:
-        if self.quelist_stale:
-            text = "".join(self.lines[n] + "\n" for n in self.order)
-            write_atomic(self.run_dir / "quelist", text)
-            self.quelist_stale = False
-            point("cycle.quelist")
+    def write_quelist(self, now: float, notes: list[str]) -> None:
+        """Rewrite quelist if it changed. One that cannot be written (a job made a directory of
+        that name, a full disk) is a note each cycle until it can; the run goes on."""
+        if not self.quelist_stale:
+            return
+        path = self.run_dir / "quelist"
+        try:
+            write_atomic(path, "".join(self.lines[n] + "\n" for n in self.order))
+        except OSError as e:
+            what = ("it is a directory (made by a job, or fetched from the cluster): move it "
+                    "away and" if path.is_dir() and not path.is_symlink() else
+                    f"{e.strerror or e}; once that is fixed")
+            problem = f"cannot write {path}: {what} quelist is written again at the next cycle"
+            if problem != self.quelist_error:
+                self.events.append((now, "", "warning", problem))
+            self.quelist_error = problem
+            notes.append(problem)
+            return
+        self.quelist_stale = False
+        self.quelist_error = ""
+        point("cycle.quelist")
 
     def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
-        self.write_quelist()
+        notes[:0] = self._warning_lines()
+        self.write_quelist(now, notes)
         counts = self.graph.summary()
         if self.held:
             counts["held"] = len(self.held)

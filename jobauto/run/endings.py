@@ -7,9 +7,12 @@ after their grace. docs/verdicts.md has the rules.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from jobauto.core.deps import FAILED, marker_path
+from jobauto.core.errors import PathError
+from jobauto.core.files import read_head, reason
 from jobauto.core.model import MEANING, Ending, Job, JobState, Verdict
 from jobauto.run.mirror import Observation
 
@@ -22,20 +25,58 @@ RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE
 SIGNAL_EXIT = 128
 
 
-def read_markers(mon: Monitor, job: Job, mtime: float, now: float) -> None:
-    """Judge a job whose finished marker arrived; markers overrule a verdict read elsewhere."""
+# What a failed marker may say. The templates write the shell's $? (0-255, 128+N for signal N);
+# PBS reports 256+N and small negative codes for jobs it could not start. Anything beyond this
+# range is not an exit code a scheduler gives: it is kept as the marker's message.
+EXIT_RANGE = (-255, 1_000_000)
+MARKER_HEAD = 4096            # bytes of a failed marker read: an exit code or the start of a message
+DETAIL_CHARS = 200            # of the message kept as evidence
+_EXIT_CODE = re.compile(rb"[ \t\r\n]*(-?[0-9]{1,7})[ \t\r\n]*")
+
+
+def parse_failed(data: bytes) -> tuple[int | None, str]:
+    """Read a failed marker's content (its first bytes): (exit code, detail), where the code is
+    None unless the whole content is one ASCII number in EXIT_RANGE. The detail is one printable
+    line, at most DETAIL_CHARS characters (and an ellipsis)."""
+    head = data[:MARKER_HEAD]
+    m = _EXIT_CODE.fullmatch(head)
+    if m is not None:
+        number = m.group(1).decode("ascii")
+        if EXIT_RANGE[0] <= int(number) <= EXIT_RANGE[1]:
+            return int(number), number
+    text = head.decode("utf-8", "replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(text) > DETAIL_CHARS or len(data) > MARKER_HEAD:
+        text = text[:DETAIL_CHARS] + "\u2026"
+    if m is not None or (text and text.lstrip("+-").isdigit()):
+        text += f" (not an exit code in {EXIT_RANGE[0]}..{EXIT_RANGE[1]})"
+    return None, text
+
+
+def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
+                 failed: bytes | None = None) -> None:
+    """Judge a job whose finished marker arrived; markers overrule a verdict read elsewhere.
+    `failed` is its failed marker when the same scan brought one, else the local copy is read;
+    one that is there but cannot be read makes the job error all the same, saying why."""
     if job.state == JobState.DONE or (job.state == JobState.ERROR and
                                       (job.evidence.startswith("marker") or not job.verdict)):
         return
     if job.state == JobState.ERROR:
         mon.events.append((now, job.name, "overruled",
                            f"a marker appeared after the verdict {job.verdict}; markers win"))
-    failed = mon.run_dir / marker_path(job.name, FAILED)
-    if failed.exists():
-        detail = failed.read_text(errors="replace").strip()[:200]
-        code = int(detail) if detail.lstrip("-").isdigit() else None
-        end(mon, job, Verdict.FAILED, code, f"marker {marker_path(job.name, FAILED)}: "
-            f"{detail or '(empty)'}", now, at=mtime)
+    path = marker_path(job.name, FAILED)
+    if failed is None:
+        try:
+            failed = read_head(mon.run_dir, path, MARKER_HEAD)
+        except FileNotFoundError:
+            failed = None
+        except (PathError, OSError) as e:
+            end(mon, job, Verdict.FAILED, None, f"marker {path} is there but cannot be read: "
+                f"{reason(e)}", now, at=mtime)
+            return
+    if failed is not None:
+        code, detail = parse_failed(failed)
+        end(mon, job, Verdict.FAILED, code, f"marker {path}: {detail or '(empty)'}", now, at=mtime)
         if code is not None and code > SIGNAL_EXIT and job.sched_id and mon.has_acct:
             mon.refine[job.name] = now  # killed by a signal: accounting may say by whom
             mon.to_retry.discard(job.name)
@@ -52,6 +93,8 @@ def plan_retry(mon: Monitor, job: Job) -> None:
 def end(mon: Monitor, job: Job, verdict: Verdict, code: int | None, evidence: str, now: float,
         at: float | None = None, detail: str = "") -> None:
     """Record how a job ended, with the evidence, and decide on an automatic retry."""
+    if code is not None and not EXIT_RANGE[0] <= code <= EXIT_RANGE[1]:
+        code = None  # not an exit code (the evidence keeps what was said); no store holds 10**30
     job.verdict, job.exit_code, job.evidence = verdict.value, code, evidence
     mon.acct_seen.pop(job.name, None)
     mon.queue_errors.pop(job.name, None)

@@ -7,14 +7,18 @@ ever travel as arguments, never inside the script text, so they cannot inject an
 from __future__ import annotations
 
 import io
+import math
 import posixpath
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from jobauto.cluster.host import Host
 from jobauto.cluster.transport.base import BatchCut
-from jobauto.core.errors import SchedulerError, TransportError
+from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, SCRIPT, scan_kind
+from jobauto.core.errors import PathError, SchedulerError, TransportError
+from jobauto.core.files import MTIME_MAX, TMP_TAG, check_name, shown
 from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
 
 REMOTE_STATE = ".jobauto"
@@ -67,22 +71,126 @@ class Observation:
     journal: list[list[str]] = field(default_factory=list)
     endings: dict[str, Ending] | None = None  # accounting records; None: not asked or no answer
     acct_error: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the scan brought and was not taken
 
 
-def parse_tar(data: bytes) -> dict[str, tuple[float, bytes]]:
-    out: dict[str, tuple[float, bytes]] = {}
-    if not data:
-        return out
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        for m in tar:
-            if not m.isfile():
-                continue
-            f = tar.extractfile(m)
-            path = posixpath.normpath(m.name)
-            if path.startswith("../") or path.startswith("/") or f is None:
-                continue
-            out[path] = (float(m.mtime), f.read())
-    return out
+# How much of each file the scan brings back is read, in bytes. A marker says how a job ended and
+# its head is all a verdict needs; a dependency file of 4 MiB lists some 100 000 paths; a script
+# may carry its input inline. A larger marker is kept cut short, a larger dependency file or
+# script is not taken; either way the cycle says so (docs/failure-modes.md).
+LIMITS = {FINISHED: 64 << 10, FAILED: 64 << 10, DEPENDENCY: 4 << 20, SCRIPT: 4 << 20}
+MAX_WARNINGS = 50       # per scan: a hostile stream of a million entries is counted, not listed
+# tarfile's own errors for a stream that is not (or no longer) a tar: cut short, garbage, or a
+# header it cannot decode
+TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError)
+# what an adapter's parser raises on scheduler output its format did not foresee (a field
+# missing, a number out of range): the answer counts as unknown, as an unanswered query does
+PARSE_ERRORS = (ValueError, IndexError, KeyError, OverflowError, UnicodeError)
+
+
+@dataclass
+class Scan:
+    """What a scan's tar stream brought: files by normalised name (mtime, content; an mtime of 0
+    is unknown) and a warning for each entry not taken."""
+
+    files: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+    def drop(self, name: str, why: str) -> None:
+        self.dropped += 1
+        self.warn(f"the cluster sent {shown(name)}: not taken ({why})")
+
+    def warn(self, text: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(text)
+
+
+def parse_tar(stream: bytes | BinaryIO) -> Scan:
+    """Take from the scan's tar stream what the scan asks for (markers, dependency files, the
+    script beside a dependency file), each read up to its limit; drop everything else with a
+    warning. Never raises on what the stream holds."""
+    scan = Scan()
+    if isinstance(stream, bytes):
+        if not stream:
+            return scan
+        stream = io.BytesIO(stream)
+    entries = 0
+    try:
+        # streaming mode: members are read in order and what is not read is skipped, never held
+        with tarfile.open(fileobj=_EndsOnce(stream), mode="r|") as tar:
+            for member in tar:
+                entries += 1
+                _take(tar, member, scan)
+    except TAR_ERRORS as e:
+        scan.warn(f"the scan's tar stream is unreadable after {entries} entries ({e}); "
+                  "the next scan brings those files again")
+    for path in [p for p in scan.files if scan_kind(p) == SCRIPT]:
+        d, base = posixpath.split(path)
+        if posixpath.join(d, DEPENDENCY + base[len(SCRIPT):]) not in scan.files:
+            del scan.files[path]
+            scan.drop(path, "a job script without its dependency file")
+    if scan.dropped > MAX_WARNINGS:
+        scan.warnings.append(f"... {scan.dropped} entries of the scan not taken in all")
+    return scan
+
+
+class _EndsOnce(io.RawIOBase):
+    """A stream that raises when read again and again past its end. tarfile's streaming mode
+    skips a member block by block: a header claiming 10**20 bytes would have it read nothing
+    for ever."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self.empty = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buf))
+        if not data and len(buf):
+            self.empty += 1
+            if self.empty > 2:
+                raise EOFError("the stream ends inside a member")
+        buf[:len(data)] = data
+        return len(data)
+
+
+def _take(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
+    """Keep one member if it is a regular file the scan asks for, within its limit."""
+    try:
+        path = check_name(m.name)
+    except PathError as e:
+        scan.drop(m.name, e.message)
+        return
+    if not m.isreg():
+        what = ("a symbolic link" if m.issym() else "a hard link" if m.islnk() else
+                "a directory" if m.isdir() else "a device or FIFO" if m.isdev() else "not a file")
+        scan.drop(m.name, what)
+        return
+    kind = scan_kind(path)
+    if kind is None:
+        scan.drop(m.name, "not a marker, dependency file or job script")
+        return
+    limit = LIMITS[kind]
+    if m.size > limit and kind in (DEPENDENCY, SCRIPT):
+        scan.drop(m.name, f"{m.size} bytes, over the limit of {limit}")
+        return
+    f = tar.extractfile(m)
+    if f is None:
+        scan.drop(m.name, "no content")
+        return
+    data = f.read(limit)
+    if m.size > limit:
+        scan.warn(f"the cluster sent {shown(path)} of {m.size} bytes: only its first {limit} "
+                  "bytes are kept")
+    try:
+        mtime = float(m.mtime)
+    except (TypeError, ValueError, OverflowError):
+        mtime = 0.0
+    scan.files[path] = (mtime if math.isfinite(mtime) and 0 < mtime < MTIME_MAX else 0.0, data)
 
 
 class Remote:
@@ -114,13 +222,17 @@ class Remote:
         if scan.rc != 0:
             raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
                                  f"{scan.stderr.strip() or 'exit ' + str(scan.rc)}", transient=False)
-        obs = Observation(files=parse_tar(scan.stdout))
+        taken = parse_tar(scan.stdout)
+        obs = Observation(files=taken.files, warnings=taken.warnings)
         i = 1
         if watched:
             obs.existing = {p.decode("utf-8", "surrogateescape") for p in results[i].stdout.split(b"\0") if p}
             i += 1
         if want_queue:
-            obs.queue = self.adapter.parse_queue(results[i])
+            try:
+                obs.queue = self.adapter.parse_queue(results[i])
+            except PARSE_ERRORS as e:  # an answer no parser expected proves nothing
+                obs.queue = QueueSnapshot(False, error=f"unreadable queue listing ({e!r:.200})")
             i += 1
         if journal_keys:
             obs.journal = [ln.split("\t") for ln in results[i].text.splitlines()]
@@ -130,6 +242,8 @@ class Remote:
                 obs.endings = self.adapter.parse_acct(results[i])
             except SchedulerError as e:
                 obs.acct_error = e.message
+            except PARSE_ERRORS as e:
+                obs.acct_error = f"unreadable accounting output ({e!r:.200})"
         return obs
 
     def cancel(self, ids: list[str]) -> CommandResult:
@@ -177,7 +291,9 @@ class Remote:
                                      f"{self.transport.host}: {res.stderr.strip() or res.rc}")
 
     def push(self, local: Path) -> None:
-        self.transport.push(local, self.rundir, exclude=["/" + REMOTE_STATE + "/", "/quelist", "/.quelist.tmp"])
+        # a temporary file a kill -9 left behind in DATE/ is never pushed
+        self.transport.push(local, self.rundir,
+                            exclude=["/" + REMOTE_STATE + "/", "/quelist", f"*{TMP_TAG}*"])
 
     def fetch(self, local: Path, include: list[str] | None) -> None:
         self.transport.pull(self.rundir, local, include=include, exclude=["/" + REMOTE_STATE + "/"])

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobauto.core.deps import DEPENDENCY, FINISHED, job_of_marker
-from jobauto.core.errors import JobautoError
+from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, job_of_marker, marker_path
+from jobauto.core.errors import JobautoError, PathError
+from jobauto.core.files import read_head, reason, shown, write_from_cluster
 from jobauto.core.layout import STATE_DIR
 from jobauto.core.model import Job, JobState
 from jobauto.run.tree import JobSpec, check_placeholders, fill_job, iter_job_files, parse_dependency
@@ -94,34 +95,44 @@ def _spec_or_error(mon: Monitor, name: str) -> tuple[JobSpec, str | None]:
 
 
 def take_files(mon: Monitor, files: dict[str, tuple[float, bytes]], now: float,
-               on_finished: Callable[[Job, float], None]) -> None:
-    """Write a scan's files into DATE/ and register the jobs found on the cluster; hand each
-    finished marker to on_finished (with its mtime) as soon as it is written."""
+               on_finished: Callable[[Job, float, bytes | None], None]) -> None:
+    """Write a scan's files into DATE/ and register the jobs found on the cluster; then hand each
+    finished marker to on_finished with its mtime and the failed marker the same scan brought.
+    Every file is written before any job is judged: find lists them in no particular order, and
+    a failed marker listed after its finished marker must still count. A file that cannot be
+    written is a warning; its marker still counts (the scan saw it)."""
     # scripts, then dependency files, then markers: so markers of brand-new jobs find their job
     def order(p: str) -> int:
         hit = job_of_marker(p)
         return 0 if hit is None else 1 if hit[1] == DEPENDENCY else 2
+    finished: list[tuple[str, float]] = []
     for path in sorted(files, key=order):
         mtime, content = files[path]
         hit = job_of_marker(path)
-        if hit is None:  # a job script that came with its dependency file
-            _write_local(mon.run_dir, path, content, mtime, only_new=True)
+        job = hit[0] if hit is not None else path
+        try:
+            write_from_cluster(mon.run_dir, path, content, mtime=mtime)
+        except (PathError, OSError) as e:
+            mon.warn(now, job if job in mon.jobs else "",
+                     f"the cluster sent {shown(path)}: not written ({reason(e)})")
+            if hit is None or hit[1] != FINISHED:
+                continue
+        if hit is None:
             continue
-        name, kind = hit
-        _write_local(mon.run_dir, path, content, mtime, only_new=kind == DEPENDENCY)
-        if kind == DEPENDENCY and name not in mon.jobs and (mon.run_dir / name).exists():
-            add_job(mon, name, now, "found on the cluster")
-        elif kind == FINISHED and name in mon.jobs:
-            on_finished(mon.jobs[name], mtime)
+        if hit[1] == DEPENDENCY and job not in mon.jobs and _is_file(mon.run_dir, job):
+            add_job(mon, job, now, "found on the cluster")
+        elif hit[1] == FINISHED:
+            finished.append((job, mtime))
+    for name, mtime in finished:
+        if name in mon.jobs:
+            failed = files.get(marker_path(name, FAILED))
+            on_finished(mon.jobs[name], mtime, None if failed is None else failed[1])
 
 
-def _write_local(run_dir: Path, path: str, content: bytes, mtime: float, only_new: bool) -> None:
-    """Write a file from the cluster into the run directory, atomically, with its mtime."""
-    target = run_dir / path
-    if only_new and target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.jobauto-tmp")
-    tmp.write_bytes(content)
-    os.utime(tmp, (mtime, mtime))
-    os.replace(tmp, target)
+def _is_file(run_dir: Path, name: str) -> bool:
+    """Whether the job script is a regular file, reached without a symbolic link below DATE/."""
+    try:
+        read_head(run_dir, name, 0)
+        return True
+    except (PathError, OSError):
+        return False

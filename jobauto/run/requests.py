@@ -112,8 +112,13 @@ def reset(mon: Monitor, jobs: list[Job], now: float, kind: str, detail: str) -> 
         return
     paths = [marker_path(j.name, k) for j in jobs for k in (FAILED, FINISHED)]
     mon.remote.remove(paths)
-    for p in paths:
-        (mon.run_dir / p).unlink(missing_ok=True)
+    for job in jobs:
+        for which in (FAILED, FINISHED):
+            p = marker_path(job.name, which)
+            try:
+                (mon.run_dir / p).unlink(missing_ok=True)
+            except OSError as e:  # a directory of that name: the next verdict says it is unreadable
+                mon.warn(now, job.name, f"cannot remove {p} here: {e.strerror or e}")
     for job in jobs:
         mon.refine.pop(job.name, None)
         mon.acct_seen.pop(job.name, None)

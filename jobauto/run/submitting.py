@@ -9,6 +9,7 @@ queue by the token, before the job may be submitted again. docs/failure-modes.md
 from __future__ import annotations
 
 import heapq
+import re
 from typing import TYPE_CHECKING
 
 from jobauto.core.faults import point
@@ -141,7 +142,8 @@ def reconcile(mon: Monitor, obs: Observation, now: float) -> None:
     for job in pending:
         line = outcome.get(job.token or "")
         if line is not None:
-            rc = int(line[2]) if line[2].lstrip("-").isdigit() else 1
+            # the journal lies on the cluster, where a job can write too: ASCII digits only
+            rc = int(line[2]) if re.fullmatch(r"-?[0-9]{1,9}", line[2]) else 1
             res = CommandResult((), rc, (line[3] if len(line) > 3 else "").encode(), "")
             apply_answer(mon, job, mon.remote.submit_result(job.token or "", res), now, [],
                          via="journal")

@@ -229,3 +229,28 @@ def test_a_linked_script_runs_filled_and_its_shared_template_is_untouched(tmp_pa
     for copy in (ldir / "r/Si/qsub.1", tmp_path / "remote/r/Si/qsub.1"):
         assert not copy.is_symlink() and "echo /opt/b 1 > out.1" in copy.read_text()
     assert (tmp_path / "remote/r/Si/out.1").read_text() == "/opt/b 1\n"
+
+
+def test_garbage_markers_and_a_directory_named_quelist_never_crash_a_run_or_its_resume(
+        tmp_path: Path) -> None:
+    ldir = tmp_path / "camp"
+    own = "#!/bin/sh\nprintf '{}' > qsub.failed.0\ntouch qsub.finished.0\n"  # writes its own markers
+    make_job(ldir / "init", "huge/qsub.0", script=own.format("99999999999999999999999\\n"))
+    make_job(ldir / "init", "sup/qsub.0", script=own.format("\\302\\262\\n"))      # ², UTF-8
+    make_job(ldir / "init", "ok/qsub.0")
+    make_job(ldir / "init", "after/qsub.0", ["../huge/qsub.finished.0"])
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.2",
+            "--datedir=r"]
+    p = jobmon(*args, timeout=60, check_rc=1)
+    assert "Traceback" not in p.stdout + p.stderr
+    assert "error    huge/qsub.0: failed: " in p.stdout and "99999999999999999999999" in p.stdout
+    assert "error    sup/qsub.0: failed: " in p.stdout
+    assert "blocked  after/qsub.0: by huge/qsub.0" in p.stdout
+    (ldir / "r" / "quelist").unlink()
+    (ldir / "r" / "quelist").mkdir()      # what a job made on the cluster, fetched at the end
+    for _ in range(2):                    # and every resume after
+        p = jobmon(*args, timeout=60, check_rc=1)
+        assert "Traceback" not in p.stdout + p.stderr
+        warned = [ln for ln in p.stdout.splitlines() if "quelist" in ln and "directory" in ln]
+        assert len(warned) == 1, p.stdout
+        assert "error    huge/qsub.0" in p.stdout

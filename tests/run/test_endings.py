@@ -3,11 +3,16 @@ with an explicit clock."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from helpers import RDIR, Rig, make_job
+import pytest
+from helpers import RDIR, Rig, jobauto, make_job
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobauto.core.model import Ending, JobState, Verdict
+from jobauto.run.endings import EXIT_RANGE, parse_failed
 from jobauto.store import Store
 
 
@@ -176,3 +181,103 @@ def test_reset_request_applies_in_the_next_cycle(tmp_path: Path) -> None:
     assert rig.store.open_requests() == []  # type: ignore[union-attr]
 
 
+
+
+# What a job writes into its failed marker is untrusted: any bytes give a verdict, never a crash
+# that would come back at every cycle and every resume (docs/failure-modes.md).
+GARBAGE = [
+    (b"7\n", 7, "marker a/qsub.failed.0: 7"),
+    (b"  -1 \r\n", -1, "marker a/qsub.failed.0: -1"),
+    (b"99999999999999999999999\n", None, "99999999999999999999999 (not an exit code"),
+    ("\u00b2\n".encode(), None, "marker a/qsub.failed.0: \u00b2 (not an exit code"),
+    ("\u0663\n".encode(), None, "\u0663 (not an exit code"),          # Arabic-Indic three
+    (b"+5\n", None, "+5 (not an exit code"),
+    (b"\xff\xfe\x00 segfault \x1b[2J\nin line 3", None, "marker a/qsub.failed.0: \ufffd\ufffd segfault [2J in line 3"),
+    (b"", None, "marker a/qsub.failed.0: (empty)"),
+    (b"x" * 300_000, None, "x" * 200 + "\u2026"),
+]
+
+
+@pytest.mark.parametrize("content,code,evidence", GARBAGE,
+                         ids=["code", "negative", "huge", "superscript-two", "arabic-three",
+                              "plus", "binary", "empty", "300k"])
+def test_any_failed_marker_is_a_verdict_never_a_crash(tmp_path: Path, content: bytes,
+                                                      code: int | None, evidence: str) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "b/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.write(f"{RDIR}/a/qsub.failed.0", content)
+    rig.cluster.finish(rig.job("a/qsub.0"))
+    m.tick(1.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and job.verdict == "failed" and job.exit_code == code
+    assert evidence in job.evidence and len(job.evidence) < 400
+    assert job.reason.isprintable() and "\x1b" not in job.evidence
+    rig.cluster.finish(rig.job("b/qsub.0"))
+    r = m.tick(2.0)
+    assert r.finished and r.exit_code == 1
+    again = rig.new_monitor()  # a resume reads what was stored
+    again.restart(3.0)
+    assert again.tick(4.0).exit_code == 1 and again.jobs["a/qsub.0"].exit_code == code
+
+
+def put_obstacle(failed: Path, obstacle: str) -> None:
+    """Something at a failed marker's place that cannot be read as a file."""
+    if obstacle == "directory":
+        failed.mkdir()
+        (failed / "core").write_text("x")
+    elif obstacle == "fifo":
+        os.mkfifo(failed)   # a plain open would wait for a writer for ever
+    else:
+        failed.symlink_to("/dev/zero" if obstacle == "symlink to /dev/zero" else "/nonexistent/x")
+
+
+@pytest.mark.parametrize("obstacle", ["directory", "symlink to /dev/zero", "fifo", "dangling symlink"])
+def test_a_failed_marker_that_cannot_be_read_makes_the_job_error_with_the_reason(
+        tmp_path: Path, obstacle: str) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "b/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    put_obstacle(rig.run / "a" / "qsub.failed.0", obstacle)
+    rig.cluster.finish(rig.job("a/qsub.0"))
+    rig.cluster.finish(rig.job("b/qsub.0"))
+    r = m.tick(1.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and job.verdict == "failed" and job.exit_code is None
+    assert "a/qsub.failed.0 is there but cannot be read" in job.reason
+    assert m.jobs["b/qsub.0"].state == JobState.DONE
+    assert r.finished and r.exit_code == 1
+    out = jobauto("explain", str(rig.run), "a/qsub.0", check_rc=0).stdout
+    assert "a/qsub.failed.0 is there but cannot be read" in out
+
+
+def test_a_retry_that_cannot_remove_an_unreadable_marker_ends_all_the_same(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.settings.retries = 1
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    put_obstacle(rig.run / "a" / "qsub.failed.0", "directory")
+    rig.cluster.finish(rig.job("a/qsub.0"))
+    r = m.tick(1.0)        # error, retried: the directory stays, with a warning
+    assert m.jobs["a/qsub.0"].state == JobState.RUNNING and m.jobs["a/qsub.0"].retried == 1
+    assert any("cannot remove a/qsub.failed.0" in n for n in r.notes), r.notes
+    rig.cluster.finish(rig.job_latest("a/qsub.0"))
+    r = m.tick(2.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.state == JobState.ERROR and "cannot be read: it is a directory" in job.reason
+    assert r.finished and r.exit_code == 1
+
+
+@given(st.binary(max_size=5000))
+@settings(max_examples=300, deadline=None)
+def test_parse_failed_takes_any_bytes(data: bytes) -> None:
+    code, detail = parse_failed(data)
+    assert code is None or EXIT_RANGE[0] <= code <= EXIT_RANGE[1]
+    assert detail.isprintable() and len(detail) <= 250
+    if code is not None:
+        assert int(data.decode("ascii").strip()) == code

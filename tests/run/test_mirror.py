@@ -8,20 +8,26 @@ same operations against all of them.
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
-from helpers import TORQUE_BIN, Cluster, make_job
+from helpers import TORQUE_BIN, Cluster, make_job, make_tar, tar_entry
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers import adapter_for
 from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
 from jobauto.cluster.transport.base import BatchCut
 from jobauto.cluster.transport.fake import FakeTransport
+from jobauto.core.deps import scan_kind
+from jobauto.core.files import check_name
 from jobauto.core.model import Command, Verdict
-from jobauto.run.mirror import Remote
+from jobauto.run.mirror import LIMITS, MAX_WARNINGS, Remote, parse_tar
 from jobauto.run.tree import fill_job
 
 NAMES = ["plain", "sp ace", "it's", "$(touch PWNED);x"]
@@ -184,6 +190,187 @@ def test_cut_connection_keeps_partial_results(backend: Backend, tmp_path: Path) 
     with pytest.raises(BatchCut) as e:
         ft.run_many([Command.of(["fake-qstat"])] * 3)
     assert len(e.value.partial) == 1
+
+
+# -- parse_tar: the scan's tar stream is untrusted input (docs/failure-modes.md) -------------------
+def test_parse_tar_keeps_only_what_the_scan_asks_for() -> None:
+    scan = parse_tar(make_tar(
+        tar_entry("./a/qsub.finished.0", mtime=1_700_000_123.0),
+        tar_entry("./a/qsub.failed.0", b"3\n"),
+        tar_entry("./b/qsub.dependency.1", b"../a/qsub.finished.0\n"),
+        tar_entry("./b/qsub.1", b"#!/bin/sh\n"),
+        tar_entry("./sp ace/it's/qsub.finished.x-1", mtime=-5),          # bad mtime: unknown
+        tar_entry("../x/qsub.finished.0"),
+        tar_entry("/etc/qsub.finished.0"),
+        tar_entry("a/../../qsub.finished.0"),
+        tar_entry(".jobauto/state.db", b"garbage"),
+        tar_entry("a/.jobauto/qsub.finished.0"),
+        tar_entry("a/qsub.finished.1", kind=tarfile.SYMTYPE, link="/etc/passwd"),
+        tar_entry("a/qsub.finished.2", kind=tarfile.LNKTYPE, link="a/qsub.finished.0"),
+        tar_entry("a/qsub.finished.3", kind=tarfile.CHRTYPE),
+        tar_entry("a/qsub.finished.4", kind=tarfile.FIFOTYPE),
+        tar_entry("a/qsub.finished.5", kind=tarfile.DIRTYPE),
+        tar_entry("a/qsub.finished\n.6"),
+        tar_entry("a/qsub.finished.\x007"),
+        tar_entry("a/" + "x" * 300 + "/qsub.finished.8"),
+        tar_entry("a/" + "y/" * 2100 + "qsub.finished.9"),
+        tar_entry("a/out.dat", b"results"),
+        tar_entry("a/qsub.5", b"#!/bin/sh\n"),               # no dependency file beside it
+        tar_entry(".", kind=tarfile.DIRTYPE),
+    ))
+    assert scan.files == {"a/qsub.finished.0": (1_700_000_123.0, b""),
+                          "a/qsub.failed.0": (1_700_000_000.0, b"3\n"),
+                          "b/qsub.dependency.1": (1_700_000_000.0, b"../a/qsub.finished.0\n"),
+                          "b/qsub.1": (1_700_000_000.0, b"#!/bin/sh\n"),
+                          "sp ace/it's/qsub.finished.x-1": (0.0, b"")}
+    assert scan.dropped == 17 and len(scan.warnings) == 17
+    assert all(w.startswith("the cluster sent '") and "\n" not in w for w in scan.warnings)
+    for why in ("leaves the run directory", "absolute", "state directory", "a symbolic link",
+                "a hard link", "a device or FIFO", "a directory", "NUL or a line break",
+                "over 255 bytes", "bytes long", "not a marker", "without its dependency file"):
+        assert any(why in w for w in scan.warnings), why
+
+
+def test_parse_tar_counts_what_it_does_not_list() -> None:
+    scan = parse_tar(make_tar(*(tar_entry(f"../{i}") for i in range(500))))
+    assert scan.files == {} and scan.dropped == 500
+    assert len(scan.warnings) == MAX_WARNINGS + 1 and "500 entries" in scan.warnings[-1]
+
+
+class HugeMemberTar(io.RawIOBase):
+    """A tar stream of one member of `size` bytes (zeros, made as they are read, never held),
+    then a small marker: what a job that filled its marker with 300 MB sends."""
+
+    def __init__(self, name: str, size: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        self.head = info.tobuf(format=tarfile.GNU_FORMAT)
+        self.size = size + (-size % tarfile.BLOCKSIZE)
+        self.tail = make_tar(tar_entry("./b/qsub.finished.0"))
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray) -> int:  # type: ignore[override]
+        head_end = len(self.head)
+        zeros_end = head_end + self.size
+        if self.pos < head_end:
+            chunk = self.head[self.pos:self.pos + len(buf)]
+        elif self.pos < zeros_end:
+            chunk = bytes(min(len(buf), zeros_end - self.pos))
+        else:
+            chunk = self.tail[self.pos - zeros_end:self.pos - zeros_end + len(buf)]
+        buf[:len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+@pytest.mark.parametrize("name,kept", [("./a/qsub.failed.0", 64 << 10),
+                                       ("./a/qsub.dependency.0", None)])
+def test_parse_tar_reads_only_the_head_of_a_huge_member(monkeypatch: pytest.MonkeyPatch,
+                                                        name: str, kept: int | None) -> None:
+    reads: list[int] = []
+    real = tarfile.TarFile.extractfile
+
+    def counted(self: tarfile.TarFile, member: tarfile.TarInfo) -> object:
+        f = real(self, member)
+        assert f is not None
+        read = f.read
+
+        def limited(n: int = -1) -> bytes:
+            reads.append(n)
+            assert 0 <= n <= max(LIMITS.values()), f"read({n}) of a member of {member.size} bytes"
+            return read(n)
+        f.read = limited  # type: ignore[method-assign]
+        return f
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", counted)
+    scan = parse_tar(io.BufferedReader(HugeMemberTar(name, 300 << 20), 1 << 16))
+    assert "b/qsub.finished.0" in scan.files   # what follows the huge member is still read
+    path = name[2:]
+    if kept is None:
+        assert path not in scan.files and "over the limit" in scan.warnings[0]
+    else:
+        assert scan.files[path][1] == bytes(kept) and "only its first 65536 bytes" in scan.warnings[0]
+    assert all(n <= 64 << 10 for n in reads), reads
+
+
+@pytest.mark.parametrize("cut", [0, 100, 512, 700, 1024, 1500])
+def test_parse_tar_of_a_stream_cut_short_keeps_what_came_whole(cut: int) -> None:
+    data = make_tar(tar_entry("./a/qsub.finished.0"), tar_entry("./b/qsub.failed.0", b"1" * 600))
+    scan = parse_tar(data[:cut])
+    assert set(scan.files) <= {"a/qsub.finished.0", "b/qsub.failed.0"}
+    if cut < 1024 + 1024 and cut:
+        assert any("unreadable" in w for w in scan.warnings), scan.warnings
+
+
+@pytest.mark.parametrize("name", ["./a/qsub.finished.0", "./a/qsub.dependency.0", "./a/other"])
+def test_parse_tar_of_a_member_claiming_more_than_the_stream_holds_ends(name: str) -> None:
+    """A header claiming 10**20 bytes: skipping it block by block would never end."""
+    info = tarfile.TarInfo(name)
+    info.pax_headers = {"size": "99999999999999999999"}
+    data = info.tobuf(format=tarfile.PAX_FORMAT) + b"12\n".ljust(512, b"\0") + bytes(1024)
+    scan = parse_tar(data)
+    assert scan.files in ({}, {"a/qsub.finished.0": (0.0, b"12\n" + bytes(509 + 1024))})
+    assert any("unreadable" in w for w in scan.warnings), scan.warnings
+
+
+@given(st.binary(max_size=3000))
+@settings(max_examples=300, deadline=None)
+def test_parse_tar_takes_any_bytes(data: bytes) -> None:
+    scan = parse_tar(data)
+    assert all(check_name(p) == p for p in scan.files)
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=80), st.binary(max_size=64),
+                          st.sampled_from([tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+                                           tarfile.DIRTYPE, tarfile.CHRTYPE])), max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_parse_tar_takes_any_member_names(members: list[tuple[str, bytes, bytes]]) -> None:
+    """Arbitrary names (with `/`, `..`, NUL, line breaks, lone surrogates ...) in a valid tar."""
+    entries = []
+    for name, data, kind in members:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            continue   # a tar cannot hold a name that is not text
+        entries.append(tar_entry(name, data, kind=kind, link="x"))
+    scan = parse_tar(make_tar(*entries))
+    for path, (_, data) in scan.files.items():
+        assert check_name(path) == path and scan_kind(path) is not None
+        assert not path.startswith(("/", "../", ".jobauto")) and len(data) <= 64
+
+
+PAX_KEYS = ["path", "linkpath", "size", "mtime", "uid", "uname", "GNU.sparse.map",
+            "GNU.sparse.size", "GNU.sparse.realsize", "GNU.sparse.offset", "hdrcharset", "x"]
+
+
+PAX_VALUES = st.one_of(st.text(max_size=30), st.sampled_from(
+    ["99999999999999999999", "-1", "1e400", "nan", "0,99999999999999", "4,1", "../x", ".jobauto/x"]))
+
+
+@given(st.lists(st.tuples(st.dictionaries(st.sampled_from(PAX_KEYS), PAX_VALUES, max_size=4),
+                          st.integers(0, 511), st.binary(min_size=1, max_size=4)), max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_parse_tar_takes_any_headers(edits: list[tuple[dict[str, str], int, bytes]]) -> None:
+    """Members whose pax records and header bytes are garbage but whose checksums are right, so
+    that tarfile reads on into them."""
+    out = b""
+    for pax, at, junk in edits:
+        info = tarfile.TarInfo("./a/qsub.failed.0")
+        info.size, info.pax_headers = 3, pax
+        try:
+            blocks = bytearray(info.tobuf(format=tarfile.PAX_FORMAT))
+        except (ValueError, UnicodeError):
+            continue
+        last = len(blocks) - tarfile.BLOCKSIZE       # the member's own header: spoil a field
+        blocks[last + at:last + at + len(junk)] = junk
+        blocks[last + 148:last + 156] = b" " * 8
+        blocks[last + 148:last + 155] = b"%06o\0" % (sum(blocks[last:last + 512]) & 0o777777)
+        out += bytes(blocks[:last + 512]) + b"12\n".ljust(512, b"\0")
+    scan = parse_tar(out + bytes(1024))
+    assert all(check_name(p) == p for p in scan.files)
 
 
 def teardown_module() -> None:

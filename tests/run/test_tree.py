@@ -63,6 +63,21 @@ def test_bad_directive(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
+@pytest.mark.parametrize("directive,why", [
+    ("#jobauto priority=99999999999999999999999", "out of range"),   # no SQLite integer holds it
+    ("#jobauto priority=-1000000001", "out of range"),
+    ("#jobauto priority=\u00b2", "not a number"),
+    ("#jobauto estimate=nan", "not a number of hours"),
+    ("#jobauto estimate=-1", "not a number of hours"),
+    ("#jobauto estimate=1e999", "not a number of hours"),
+])
+def test_directive_numbers_are_bounded(tmp_path: Path, directive: str, why: str) -> None:
+    make_job(tmp_path, "a/qsub.0", directive=directive)
+    with pytest.raises(TreeError, match=why) as e:
+        discover(tmp_path)
+    assert e.value.line == 1
+
+
 def test_placeholders_skip_python_dunders() -> None:
     text = "__binpath__/lmf -np __maxcore__ __queue__\nif __name__ == '__main__': pass\n"
     assert placeholders(text) == {"binpath", "maxcore", "queue"}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.cluster.schedulers.common import fail, first_id
+from jobauto.core.files import TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
@@ -134,8 +135,8 @@ class FakeCluster:
         for dirpath, dirnames, filenames in os.walk(local):
             dirnames[:] = [d for d in dirnames if d != ".jobauto"]
             for f in filenames:
-                if f in ("quelist", ".quelist.tmp") or not os.path.exists(os.path.join(dirpath, f)):
-                    continue  # a symbolic link to nothing: the real transports copy it as one
+                if f == "quelist" or TMP_TAG in f or not os.path.exists(os.path.join(dirpath, f)):
+                    continue  # as Remote.push excludes them; a link to nothing is copied as one
                 rel = os.path.relpath(os.path.join(dirpath, f), local).replace(os.sep, "/")
                 self.write(posixpath.join(remote, rel), Path(dirpath, f).read_bytes())
 
