@@ -162,7 +162,7 @@ def test_a_job_made_on_the_cluster_with_numbers_out_of_range_is_an_error_job(rig
     rig.cluster.finish(rig.job("a/qsub.0"))
     r = m.tick(2.0)
     job = m.jobs["a/qsub.1"]
-    assert job.state == JobState.ERROR and "priority=99999999999999999999999 is out of range" in job.reason
+    assert job.state == JobState.ERROR and "priority must be at most 1000000000, not 99999999999999999999999" in job.reason
     assert r.finished and r.exit_code == 1
     again = rig.new_monitor()    # and the store holds it: a resume reads it back
     assert again.jobs["a/qsub.1"].state == JobState.ERROR and again.tick(3.0).exit_code == 1
