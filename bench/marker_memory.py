@@ -9,7 +9,10 @@ taking in the scan cost on top of the answer itself).
     python bench/marker_memory.py [--mb 300]
 
 "before" is the code as it was (tarfile "r:", every member read whole, written with
-Path.write_bytes); "after" is jobauto.run.mirror.parse_tar and core.files.write_from_cluster.
+Path.write_bytes); "after" is jobauto.run.mirror.parse_tar and core.files.write_from_cluster on
+the same 300 MB answer; "sent" runs the real scan op on this machine (LocalTransport) over a
+directory holding that marker: the cluster now sends only the head parse_tar reads, so the answer
+itself is small.
 """
 
 from __future__ import annotations
@@ -90,27 +93,38 @@ def after(data: bytes, run: Path) -> None:
         write_from_cluster(run, path, content, mtime=mtime)
 
 
+def sent(mb: int, tmp: Path) -> bytes:
+    """The scan's answer as the scan op sends it now, for a (sparse) marker of `mb` MB."""
+    from jobauto.cluster.transport.local import LocalTransport
+    from jobauto.run.mirror import scan_command
+    (tmp / "remote" / "a").mkdir(parents=True)
+    with open(tmp / "remote" / "a" / "qsub.failed.0", "wb") as f:
+        f.truncate(mb << 20)
+    (tmp / "remote" / "a" / "qsub.finished.0").touch()
+    return LocalTransport().run_many([scan_command(str(tmp / "remote"), 1, None)])[0].stdout
+
+
 def child(variant: str, mb: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        data = answer(mb, Path(tmp))
+        data = sent(mb, Path(tmp)) if variant == "sent" else answer(mb, Path(tmp))
         base = rss_mb()
         (Path(tmp) / "run").mkdir()
         (before if variant == "before" else after)(data, Path(tmp) / "run")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{variant:<7} answer in memory {base:7.0f} MB   peak {peak:7.0f} MB   "
+    print(f"{variant:<7} answer {len(data) >> 10:7d} KiB, in memory {base:7.0f} MB   peak {peak:7.0f} MB   "
           f"taking it in +{peak - base:6.0f} MB")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=300)
-    ap.add_argument("--child", choices=["before", "after"])
+    ap.add_argument("--child", choices=["before", "after", "sent"])
     a = ap.parse_args()
     if a.child:
         child(a.child, a.mb)
         return
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for variant in ("before", "after"):
+    for variant in ("before", "after", "sent"):
         subprocess.run([sys.executable, __file__, "--child", variant, "--mb", str(a.mb)],
                        check=True, env=env)
 

@@ -26,6 +26,8 @@ from jobauto.core.layout import STATE_DIR
 TMP_TAG = ".jobauto-tmp."   # in the name of every temporary file: .NAME.jobauto-tmp.RANDOM
 NAME_MAX_BYTES = 4096       # PATH_MAX on Linux: a longer name cannot be opened anyway
 PART_MAX_BYTES = 255        # NAME_MAX of every common file system
+# the scan's last tar member (jobauto/run/mirror.py): what the cluster cut short or left out
+SCAN_NOTES = ".jobauto/scan-notes"
 MTIME_MAX = 2.0 ** 34       # the year 2514: a later (or negative, or not finite) mtime is none
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 

@@ -18,7 +18,7 @@ from jobauto.cluster.host import Host
 from jobauto.cluster.transport.base import BatchCut
 from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, SCRIPT, scan_kind
 from jobauto.core.errors import PathError, SchedulerError, TransportError
-from jobauto.core.files import MTIME_MAX, TMP_TAG, check_name, shown
+from jobauto.core.files import MTIME_MAX, SCAN_NOTES, TMP_TAG, check_name, shown
 from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
 
 REMOTE_STATE = ".jobauto"
@@ -28,20 +28,45 @@ OBSERVE_TIMEOUT_S = 600.0
 SUBMIT_TIMEOUT_S = 120.0      # plus SUBMIT_PER_JOB_S per submission in the batch
 SUBMIT_PER_JOB_S = 10.0
 
+# How much of each file the scan brings back is read, in bytes; the cluster sends no more. A
+# marker says how a job ended and its head is all a verdict needs; a dependency file of 4 MiB
+# lists some 100 000 paths; a script may carry its input inline. A larger marker is kept cut
+# short, a larger dependency file or script is not taken; either way the cycle says so
+# (docs/failure-modes.md).
+MARKER_MAX = 64 << 10
+FILE_MAX = 4 << 20
+LIMITS = {FINISHED: MARKER_MAX, FAILED: MARKER_MAX, DEPENDENCY: FILE_MAX, SCRIPT: FILE_MAX}
+# the scan's last member SCAN_NOTES: what it cut short or left out, one "H|S<tab>size<tab>name"
+# line each
+NOTES_MAX = 1 << 20
+
 OPS = {
     # Markers, dependency files (and the script beside each dependency file) whose ctime is newer
     # than the stamp of scan BASE, as a tar stream; stamp GEN is touched first so nothing is missed.
+    # What the monitor would not read is not sent (LIMITS): a marker over HEAD bytes goes as its
+    # first HEAD bytes (a copy under .jobauto/heads/GEN/, renamed back by --transform), a
+    # dependency file or script over MAX bytes not at all; both are listed in a last member
+    # NOTES ("H|S <tab> size <tab> name" lines), so that the monitor still says so.
     "scan": (
-        'd=$1; gen=$2; base=$3; cd -- "$d" || exit 3; '
+        'd=$1; gen=$2; base=$3; hd=$4; max=$5; cd -- "$d" || exit 3; '
         'mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
+        'h=.jobauto/heads/$gen; rm -rf -- "$h"; mkdir -p -- "$h/.jobauto" || exit 4; l=$h/' + SCAN_NOTES + '; '
         'set --; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then set -- -cnewer ".jobauto/scan.$base"; fi; '
-        "find . -path ./.jobauto -prune -o -type f \\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' "
-        "-o -name 'qsub.dependency.*' \\) \"$@\" -print | "
-        'while IFS= read -r f; do printf "%s\\n" "$f"; case $f in */qsub.dependency.*) '
-        's="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] && printf "%s\\n" "$s";; esac; done | '
-        "tar --ignore-failed-read --no-recursion -b 1 -T - -cf - 2>/dev/null; "
-        'for s in .jobauto/scan.*; do n=${s##*.}; case $n in *[!0-9]*|"") continue;; esac; '
-        '[ -n "$base" ] && [ "$n" -lt "$base" ] && rm -f -- "$s"; done; exit 0'
+        "{ find . -path ./.jobauto -prune -o -type f \\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' "
+        "-o -name 'qsub.dependency.*' \\) \"$@\" -printf '%s %p\\n' | "
+        'while IFS= read -r e; do n=${e%% *}; f=${e#* }; case $f in '
+        '*/qsub.dependency.*) if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$f" >> "$l"; continue; fi; '
+        'printf "%s\\n" "$f"; s="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] || continue; '
+        'n=$(wc -c < "$s") || continue; if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$s" >> "$l"; '
+        'else printf "%s\\n" "$s"; fi;; '
+        '*) if [ "$n" -le "$hd" ]; then printf "%s\\n" "$f"; continue; fi; t=$h/${f#./}; '
+        'mkdir -p -- "${t%/*}" && head -c "$hd" -- "$f" > "$t" && touch -r "$f" -- "$t" && '
+        'printf "./%s\\n" "$t" && printf "H\\t%s\\t%s\\n" "$n" "$f" >> "$l";; esac; done; '
+        '[ -s "$l" ] && printf "./%s\\n" "$l"; } | '
+        "tar --ignore-failed-read --no-recursion --transform 's|^\\./\\.jobauto/heads/[0-9]*/|./|' "
+        "-b 1 -T - -cf - 2>/dev/null; "
+        'rm -rf -- "$h"; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; case $n in *[!0-9]*|"") continue;; esac; '
+        '[ -n "$base" ] && [ "$n" -lt "$base" ] && rm -rf -- "$s"; done; exit 0'
     ),
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
@@ -61,6 +86,11 @@ def op(name: str, *args: str, cwd: str | None = None) -> Command:
     return Command.of(["sh", "-c", OPS[name], "jobauto-" + name, *args], cwd)
 
 
+def scan_command(rundir: str, gen: int, base: int | None) -> Command:
+    """The scan of a run directory on the cluster, bounded by what parse_tar reads."""
+    return op("scan", rundir, str(gen), "" if base is None else str(base), str(MARKER_MAX), str(FILE_MAX))
+
+
 @dataclass
 class Observation:
     """What one cycle learned from the cluster."""
@@ -74,11 +104,6 @@ class Observation:
     warnings: list[str] = field(default_factory=list)  # what the scan brought and was not taken
 
 
-# How much of each file the scan brings back is read, in bytes. A marker says how a job ended and
-# its head is all a verdict needs; a dependency file of 4 MiB lists some 100 000 paths; a script
-# may carry its input inline. A larger marker is kept cut short, a larger dependency file or
-# script is not taken; either way the cycle says so (docs/failure-modes.md).
-LIMITS = {FINISHED: 64 << 10, FAILED: 64 << 10, DEPENDENCY: 4 << 20, SCRIPT: 4 << 20}
 MAX_WARNINGS = 50       # per scan: a hostile stream of a million entries is counted, not listed
 # tarfile's own errors for a stream that is not (or no longer) a tar: cut short, garbage, or a
 # header it cannot decode
@@ -160,6 +185,9 @@ class _EndsOnce(io.RawIOBase):
 
 def _take(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
     """Keep one member if it is a regular file the scan asks for, within its limit."""
+    if m.isreg() and posixpath.normpath(m.name) == SCAN_NOTES:
+        _notes(tar, m, scan)
+        return
     try:
         path = check_name(m.name)
     except PathError as e:
@@ -193,6 +221,28 @@ def _take(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
     scan.files[path] = (mtime if math.isfinite(mtime) and 0 < mtime < MTIME_MAX else 0.0, data)
 
 
+def _notes(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
+    """Warn about what the cluster cut short or left out, as parse_tar does for what it sent."""
+    f = tar.extractfile(m)
+    text = f.read(NOTES_MAX).decode("utf-8", "surrogateescape") if f is not None else ""
+    for line in text.splitlines():
+        what, size, name = (line.split("\t", 2) + ["", ""])[:3]
+        try:
+            name = check_name(name)
+        except PathError:
+            pass
+        kind = scan_kind(name)
+        if not size.isascii() or not size.isdigit() or len(size) > 20 or kind is None:
+            scan.warn(f"the scan noted {shown(line)}: not understood")
+        elif what == "H":
+            scan.warn(f"the cluster sent {shown(name)} of {size} bytes: only its first "
+                      f"{LIMITS[kind]} bytes are kept")
+        elif what == "S":
+            scan.drop(name, f"{size} bytes, over the limit of {LIMITS[kind]}")
+        else:
+            scan.warn(f"the scan noted {shown(line)}: not understood")
+
+
 class Remote:
     """A run directory on the cluster, driven through one host (transport plus scheduler)."""
 
@@ -207,7 +257,7 @@ class Remote:
                 journal_keys: list[str], acct_ids: list[str] | None = None) -> Observation:
         """Scan for new markers, test watched paths, list the queue, read accounting: one round
         trip. The scan runs first, so a job the accounting reports ended had its markers seen."""
-        cmds = [op("scan", self.rundir, str(gen), "" if base is None else str(base))]
+        cmds = [scan_command(self.rundir, gen, base)]
         if watched:
             cmds.append(op("exists", self.rundir, *watched))
         if want_queue:

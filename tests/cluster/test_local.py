@@ -52,3 +52,22 @@ def test_local_cancel_ends_the_job_and_its_children(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline + 5
             time.sleep(0.02)
+
+
+def test_pull_never_writes_through_a_local_symbolic_link(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from jobauto.cluster.transport.local import LocalTransport
+    remote, local, outside = tmp_path / "remote", tmp_path / "DATE", tmp_path / "outside"
+    for d in (remote / "link", remote / "a", local / "a", outside):
+        d.mkdir(parents=True)
+    (remote / "link" / "qsub.finished.1").write_text("x")
+    (remote / "a" / "out.txt").write_text("new")
+    (remote / "ok.txt").write_text("ok")
+    (local / "link").symlink_to(outside)                       # a directory link below DATE
+    (outside / "victim").write_text("keep")
+    (local / "a" / "out.txt").symlink_to(outside / "victim")   # a link at the file's own name
+    LocalTransport().pull(str(remote), local)
+    assert list(outside.iterdir()) == [outside / "victim"] and (outside / "victim").read_text() == "keep"
+    assert (local / "ok.txt").read_text() == "ok"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 entries through a symbolic link" in err and "'link/qsub.finished.1'" in err

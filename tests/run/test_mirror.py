@@ -27,7 +27,16 @@ from jobauto.cluster.transport.fake import FakeTransport
 from jobauto.core.deps import scan_kind
 from jobauto.core.files import check_name
 from jobauto.core.model import Command, Verdict
-from jobauto.run.mirror import LIMITS, MAX_WARNINGS, Remote, parse_tar
+from jobauto.run.endings import parse_failed
+from jobauto.run.mirror import (
+    FILE_MAX,
+    LIMITS,
+    MARKER_MAX,
+    MAX_WARNINGS,
+    Remote,
+    parse_tar,
+    scan_command,
+)
 from jobauto.run.tree import fill_job
 
 NAMES = ["plain", "sp ace", "it's", "$(touch PWNED);x"]
@@ -56,6 +65,16 @@ class Backend:
             self.remote = Remote(Host(self.transport, adapter_for(kind), user=self.transport.username,
                                       scheduler_bin=[TORQUE_BIN] if kind == "pbs" else []),
                                  self.rundir)
+
+    def put(self, rel: str, size: int, first: bytes = b"") -> None:
+        """Write a file of `size` bytes on the cluster: `first`, then "x" up to the size."""
+        if self.cluster is not None:
+            self.cluster.write(f"{self.rundir}/{rel}", first + b"x" * (size - len(first)))
+            return
+        script = ('mkdir -p -- "${1%/*}" && { printf "%s" "$2"; head -c "$3" /dev/zero | tr "\\0" x; } > "$1"')
+        res = self.transport.run_many([Command.of(
+            ["sh", "-c", script, "put", f"{self.rundir}/{rel}", first.decode(), str(size - len(first))])])
+        assert res[0].rc == 0, res[0].stderr
 
     def wait_finished(self, names: list[str], gen: list[int]) -> dict[str, tuple[float, bytes]]:
         """Let the jobs end (the fake is told to; real ones are waited for)."""
@@ -294,6 +313,39 @@ def test_parse_tar_reads_only_the_head_of_a_huge_member(monkeypatch: pytest.Monk
     else:
         assert scan.files[path][1] == bytes(kept) and "only its first 65536 bytes" in scan.warnings[0]
     assert all(n <= 64 << 10 for n in reads), reads
+
+
+def test_scan_sends_no_more_than_the_monitor_reads(backend: Backend) -> None:
+    """A 5 MB failed marker comes as its head, a 5 MB dependency file (and its script) not at all
+    but named in a warning; the whole answer stays near the head's size."""
+    backend.transport.run_many([Command.of(["rm", "-rf", "--", backend.rundir])])
+    backend.remote.stamp(1)
+    time.sleep(0.02)
+    big = 5 << 20
+    names = [f"{n}/qsub.failed.0" for n in [*NAMES, "-n x"]]
+    for name in names[:2]:
+        backend.put(name, 10, b"7\n")
+    backend.put(names[-1], big, b"7\n")
+    backend.put(f"{NAMES[3]}/qsub.finished.0", 0)
+    backend.put(f"{NAMES[2]}/qsub.dependency.1", big)
+    backend.put(f"{NAMES[2]}/qsub.1", 10)
+    res = backend.transport.run_many([scan_command(backend.rundir, 2, 1)])[0]
+    assert res.rc == 0, res.stderr
+    assert len(res.stdout) < MARKER_MAX + (16 << 10), len(res.stdout)
+    scan = parse_tar(res.stdout)
+    assert set(scan.files) == {*names[:2], names[-1], f"{NAMES[3]}/qsub.finished.0"}
+    head = scan.files[names[-1]][1]
+    assert len(head) == MARKER_MAX and head.startswith(b"7\nxxx")
+    assert parse_failed(head) == parse_failed(b"7\n" + b"x" * (big - 2))
+    assert sorted(scan.warnings) == sorted([   # in the order find lists them: each once
+        f"the cluster sent {names[-1]!r} of {big} bytes: only its first {MARKER_MAX} bytes are kept",
+        f"the cluster sent {NAMES[2] + '/qsub.dependency.1'!r}: not taken ({big} bytes, over the "
+        f"limit of {FILE_MAX})"])
+    # the cut copies are gone from the cluster
+    if backend.cluster is None:
+        left = backend.transport.run_many([Command.of(
+            ["sh", "-c", 'ls -A -- "$1/.jobauto/heads"; exit 0', "ls", backend.rundir])])[0]
+        assert left.text.strip() == ""
 
 
 @pytest.mark.parametrize("cut", [0, 100, 512, 700, 1024, 1500])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.cluster.schedulers.common import fail, first_id
-from jobauto.core.files import TMP_TAG
+from jobauto.core.files import SCAN_NOTES, TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
@@ -201,27 +201,43 @@ class FakeCluster:
         return CommandResult(tuple(argv), 1 if err else 0, out.encode(), err)
 
     def op_scan(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
-        d, gen, base = args
+        d, gen, base, head, most = args[0], args[1], args[2], int(args[3]), int(args[4])
         stamp = posixpath.join(d, ".jobauto", f"scan.{gen}")
         since = self.seq.get(posixpath.join(d, ".jobauto", f"scan.{base}"), -1) if base else -1
         self.write(stamp)
-        names: list[str] = []
+        sent: list[tuple[str, bytes]] = []
+        notes = ""   # as the real scan: a marker over `head` goes cut, a larger file not at all
         recent = {p for p in self.log[max(since, 0):] if p in self.files} if since >= 0 else self.files
         for path in sorted(recent):
             if not path.startswith(d + "/") or "/.jobauto/" in path[len(d):] or self.seq[path] <= since:
                 continue
             base_name = posixpath.basename(path)
-            if any(fnmatch.fnmatchcase(base_name, g) for g in MARKER_GLOBS):
-                names.append(path)
-                if base_name.startswith("qsub.dependency."):
-                    script = posixpath.join(posixpath.dirname(path), "qsub." + base_name[16:])
-                    if script in self.files:
-                        names.append(script)
+            rel = "./" + path[len(d) + 1:]
+            data = self.files[path]
+            if not any(fnmatch.fnmatchcase(base_name, g) for g in MARKER_GLOBS):
+                continue
+            if not base_name.startswith("qsub.dependency."):
+                if len(data) > head:
+                    notes += f"H\t{len(data)}\t{rel}\n"
+                sent.append((rel, data[:head]))
+                continue
+            if len(data) > most:
+                notes += f"S\t{len(data)}\t{rel}\n"
+                continue
+            sent.append((rel, data))
+            script = posixpath.join(posixpath.dirname(path), "qsub." + base_name[16:])
+            if script in self.files:
+                srel = "./" + script[len(d) + 1:]
+                if len(self.files[script]) > most:
+                    notes += f"S\t{len(self.files[script])}\t{srel}\n"
+                else:
+                    sent.append((srel, self.files[script]))
+        if notes:
+            sent.append(("./" + SCAN_NOTES, notes.encode("utf-8", "surrogateescape")))
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:") as tar:
-            for path in names:
-                data = self.files[path]
-                info = tarfile.TarInfo("./" + path[len(d) + 1:])
+            for name, data in sent:
+                info = tarfile.TarInfo(name)
                 info.size = len(data)
                 info.mtime = int(self.mtime)
                 tar.addfile(info, io.BytesIO(data))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import subprocess
+import sys
 from contextlib import suppress
 from pathlib import Path
 
@@ -24,10 +26,30 @@ def _walk(top: Path) -> list[str]:
     return out
 
 
+def _through_link(dst: Path, rel: str) -> str | None:
+    """The first part of `rel` below `dst` that is a symbolic link (or not a directory where one
+    is needed), or None. Copying never writes through it: not out of the destination."""
+    parts = rel.split("/")
+    for i in range(len(parts)):
+        part = "/".join(parts[:i + 1])
+        try:
+            mode = (dst / part).lstat().st_mode
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(mode):
+            return part
+        if i < len(parts) - 1 and not stat.S_ISDIR(mode):
+            return part
+    return None
+
+
 def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str] | None) -> None:
-    """Copy files whose size or mtime differ, like rsync -a, with rsync-style globs."""
+    """Copy files whose size or mtime differ, like rsync -a, with rsync-style globs. Nothing is
+    written through a symbolic link below `dst` (a link there, or at the name, is left as it is
+    and the entry skipped, with one warning line for all)."""
     inc = [glob_regex(g) for g in include] if include else None
     exc = [glob_regex(g) for g in exclude or []]
+    skipped: list[str] = []
     for rel in _walk(src):
         if any(r.match(rel) or r.match(rel + "/") for r in exc) or any(
                 r.match(part + "/") for r in exc for part in _parents(rel)):
@@ -35,6 +57,10 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
         if inc is not None and not any(r.match(rel) for r in inc):
             continue
         s, d = src / rel, dst / rel
+        link = _through_link(dst, rel)
+        if link is not None:
+            skipped.append(f"{rel!r} ({link} is a symbolic link or not a directory)")
+            continue
         st = s.lstat()
         try:
             dt = d.lstat()
@@ -50,6 +76,10 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
                 with suppress(OSError):
                     d.unlink()
             raise
+    if skipped:
+        print(f"jobauto: warning: not copied into {dst}: {len(skipped)} entries through a symbolic "
+              f"link there: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+              file=sys.stderr)
 
 
 def _parents(rel: str) -> list[str]:
