@@ -64,12 +64,12 @@ def test_bad_directive(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("directive,why", [
-    ("#jobauto priority=99999999999999999999999", "out of range"),   # no SQLite integer holds it
-    ("#jobauto priority=-1000000001", "out of range"),
+    ("#jobauto priority=99999999999999999999999", "must be at most 1000000000"),  # no SQLite integer holds it
+    ("#jobauto priority=-1000000001", "must be at least -1000000000"),
     ("#jobauto priority=\u00b2", "not a number"),
-    ("#jobauto estimate=nan", "not a number of hours"),
-    ("#jobauto estimate=-1", "not a number of hours"),
-    ("#jobauto estimate=1e999", "not a number of hours"),
+    ("#jobauto estimate=nan", "must be a finite number"),
+    ("#jobauto estimate=-1", "must be at least 0"),
+    ("#jobauto estimate=1e999", "must be a finite number"),
 ])
 def test_directive_numbers_are_bounded(tmp_path: Path, directive: str, why: str) -> None:
     make_job(tmp_path, "a/qsub.0", directive=directive)
