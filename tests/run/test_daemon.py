@@ -34,6 +34,14 @@ def test_second_monitor_is_refused_and_sigterm_stops_cleanly(tmp_path: Path) -> 
     assert "resuming" in p.stdout and "spre@" in (ldir / "r/quelist").read_text()
 
 
+def log_once_done(log: Path, timeout_s: float = 20.0) -> str:
+    """The detached monitor's log once it says the run is done (or the timeout passed)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not (log.exists() and "all jobs done" in log.read_text()):
+        time.sleep(0.1)
+    return log.read_text() if log.exists() else ""
+
+
 def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
     ldir = tmp_path / "camp"
     chain(ldir / "init", "a", 2)
@@ -41,11 +49,7 @@ def test_daemon_mode_detaches_and_logs(tmp_path: Path) -> None:
                "--datedir=r", "--daemon", timeout=30, check_rc=0)
     assert "detaching" in p.stdout
     log = ldir / "r/.jobauto/jobmon.log"
-    for _ in range(200):
-        if log.exists() and "all jobs done" in log.read_text():
-            break
-        time.sleep(0.1)
-    assert "all jobs done" in log.read_text()
+    assert "all jobs done" in log_once_done(log)
     # the pid file lived while the daemon ran (its pid is in the log) and is gone once it ended
     pid = re.search(r"detached: pid (\d+)", log.read_text())
     assert pid is not None
@@ -94,9 +98,5 @@ def test_daemon_mode_keeps_the_users_umask_for_the_jobs_it_starts(tmp_path: Path
             "--datedir=r", "--daemon"]
     run_cli("sh", "-c", 'umask 027; exec jobmon "$@"', "jobmon", *args, timeout=30, check_rc=0)
     log = ldir / "r/.jobauto/jobmon.log"
-    for _ in range(200):
-        if log.exists() and "all jobs done" in log.read_text():
-            break
-        time.sleep(0.1)
-    assert "all jobs done" in log.read_text()
+    assert "all jobs done" in log_once_done(log)
     assert (tmp_path / "remote/r/u/umask.out").read_text().strip() == "0027"
