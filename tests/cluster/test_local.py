@@ -71,3 +71,21 @@ def test_pull_never_writes_through_a_local_symbolic_link(tmp_path: Path,
     assert (local / "ok.txt").read_text() == "ok"
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2 entries through a symbolic link" in err and "'link/qsub.finished.1'" in err
+
+
+def test_a_copy_cut_before_its_mode_is_copied_again(tmp_path: Path) -> None:
+    """kill -9 between copy2's content and its stat left a script of the right size and mtime
+    (same second) but not executable: the next push must not skip it, or the local scheduler
+    cannot run it and the job waits for ever for its marker."""
+    from jobauto.cluster.transport.local import copy_tree
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "qsub.0").write_text("#!/bin/sh\ntrue\n")
+    (src / "a" / "qsub.0").chmod(0o755)
+    (dst / "a").mkdir(parents=True)
+    shutil.copyfile(src / "a" / "qsub.0", dst / "a" / "qsub.0")   # content, no stat yet
+    (dst / "a" / "qsub.0").chmod(0o644)
+    t = (src / "a" / "qsub.0").stat().st_mtime
+    os.utime(dst / "a" / "qsub.0", (t, t))
+    copy_tree(src, dst, None, None)
+    assert os.access(dst / "a" / "qsub.0", os.X_OK)

@@ -64,7 +64,10 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
         st = s.lstat()
         try:
             dt = d.lstat()
-            if dt.st_size == st.st_size and int(dt.st_mtime) == int(st.st_mtime):
+            # the mode too: a copy killed between its content and its stat (copy2) has the size
+            # and, within the same second, the mtime, but not yet the executable bit
+            if (dt.st_size == st.st_size and int(dt.st_mtime) == int(st.st_mtime)
+                    and dt.st_mode == st.st_mode):
                 continue
         except FileNotFoundError:
             pass
