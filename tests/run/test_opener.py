@@ -57,3 +57,25 @@ def test_a_creation_killed_at_any_moment_leaves_no_half_made_run(tmp_path: Path)
     lines = log.read_text().split()
     assert sorted(lines) == sorted(f"m{d}" for d in range(60)), "every job once"
     assert [x.name for x in ldir.iterdir() if x.name.startswith(".")] == []
+
+
+def test_a_first_push_cut_before_a_scripts_mode_is_done_again_on_resume(tmp_path: Path) -> None:
+    """kill -9 inside the first push can leave a script on the cluster with its content but not
+    yet its mode (same size, same second): the resume's push copies it again, and the job runs
+    instead of waiting for ever for its marker."""
+    import sqlite3
+    ldir = tmp_path / "camp"
+    chain(ldir / "init", "Si", 2)
+    args = [f"--ldir={ldir}", f"--rdir={tmp_path}/remote", "--scheduler=local", "--interval=0.1",
+            "--datedir=r"]
+    jobmon(*args, "--initonly", check_rc=0)
+    remote = tmp_path / "remote" / "r" / "Si" / "qsub.0"
+    st = (ldir / "r" / "Si" / "qsub.0").stat()
+    remote.chmod(0o644)
+    os.utime(remote, (st.st_atime, st.st_mtime))
+    con = sqlite3.connect(ldir / "r" / ".jobauto" / "state.db")
+    con.execute("UPDATE meta SET value='0' WHERE key='pushed'")
+    con.commit()
+    con.close()
+    jobmon(*args, timeout=60, check_rc=0)
+    assert (tmp_path / "remote" / "r" / "Si" / "qsub.finished.1").exists()
