@@ -5,11 +5,12 @@ by a dispatch table. No command module imports another; dispatchers name them he
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Callable
-from typing import NamedTuple, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, NoReturn
 
 from jobauto.core.errors import JobautoError
 
@@ -24,8 +25,33 @@ EXIT_VIEW = ("exit codes: 0 shown, whatever the jobs' states (to test for failed
 EXIT_PIPE = 141
 
 
+@functools.cache
+def version() -> str:
+    """What every command's --version prints: "jobauto X.Y.Z", the installed distribution's
+    version, else (run from a source tree) the package's own."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+    try:
+        number = installed("jobauto")
+    except PackageNotFoundError:
+        from jobauto import __version__ as number
+    return f"jobauto {number}"
+
+
+class Built(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised instead of parsing while `built` asks a command for its parser."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__(parser.prog)
+        self.parser = parser
+
+
+_building = False   # set by `built`: a parser stops its command where it would parse
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, except that --help into a pipe already closed ends quietly too."""
+    """argparse, except that --help into a pipe already closed ends quietly too, and that
+    `built` may take the parser a command makes (shell completion) instead of running it."""
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         try:
@@ -34,11 +60,50 @@ class Parser(argparse.ArgumentParser):
             status = closed_pipe()
         super().exit(status, message)
 
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        if _building:
+            raise Built(self)
+        return super().parse_known_args(args, namespace)
+
 
 def parser(prog: str, description: str, epilog: str, exit_codes: str = EXIT) -> argparse.ArgumentParser:
-    """An argparse parser whose help ends with EPILOG (the examples) and then the exit codes."""
-    return Parser(prog=prog, description=description, epilog=f"{epilog}\n\n{exit_codes}",
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    """An argparse parser whose help ends with EPILOG (the examples) and then the exit codes,
+    and which answers --version."""
+    p = Parser(prog=prog, description=description, epilog=f"{epilog}\n\n{exit_codes}",
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=version(),
+                   help="print the version (jobauto X.Y.Z) and exit")
+    return p
+
+
+def built(target: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser that TARGET, a command's "module:function", builds, without running the
+    command: the same function makes the parser a user's arguments meet and the one shell
+    completion is made from, so the two cannot differ."""
+    global _building
+    _building = True
+    try:
+        call(target, [], prog)
+    except Built as b:
+        return b.parser
+    finally:
+        _building = False
+    raise RuntimeError(f"{target} returned without building its parser")
+
+
+def tree(prog: str, description: str, verbs: dict[str, Verb], *, named: bool = False
+         ) -> argparse.ArgumentParser:
+    """One parser with a sub-parser per verb, each the verb's own (`built`, called as the
+    dispatcher calls it: NAMED passes "PROG VERB" as its prog): what shell completion is made
+    from for a command that dispatches to verbs (jobauto, db_util)."""
+    p = parser(prog, description, "", "")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+    for name, verb in verbs.items():
+        own = built(verb.target, f"{prog} {name}" if named else None)
+        sub.add_parser(name, help=verb.summary, parents=[own], add_help=False,
+                       description=own.description)
+    return p
 
 
 def guard(prog: str, fn: Callable[[], int]) -> int:

@@ -6,10 +6,22 @@ when its first argument is a directory (a run, LDIR/DATE), else its job-table fa
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from jobauto.cli.guard import Verb, call, command_line, parser, say
+from jobauto.cli.guard import (
+    Verb,
+    built,
+    call,
+    command_line,
+    guard,
+    parser,
+    resolve,
+    say,
+    tree,
+    version,
+)
 
 RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
     "jobmon": Verb("jobauto.cli.jobmon:main", "ARGS...", "the monitor (same as the jobmon command)"),
@@ -23,6 +35,8 @@ RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
                   "the dependency DAG coloured by state"),
     "report": Verb("jobauto.cli.report:report_main", "RUN|DB -o report.html",
                    "one self-contained HTML report: counts, timeline, DAG, failures"),
+    "runs": Verb("jobauto.cli.view:runs_main", "[LDIR] [--json]",
+                 "every run of a campaign: state, monitor pid, counts, last activity"),
 }
 TABLES = {  # job tables: DB = a table file made by import
     "import": Verb("jobauto.cli.tables:import_main", "CSV [DB]",
@@ -43,6 +57,8 @@ TABLES = {  # job tables: DB = a table file made by import
 }
 OTHER = {
     "version": Verb("jobauto.cli.jobauto:version_main", "", "print the version"),
+    "completion": Verb("jobauto.cli.jobauto:completion_main", "bash|zsh [COMMAND]",
+                       "print a shell completion script"),
 }
 SECTIONS = (("commands (push mode, a jobmon run directory RUN = LDIR/DATE):", RUNS),
             ("commands (job tables, DB = a table file made by import):", TABLES),
@@ -58,7 +74,10 @@ examples:
   jobauto import experiments.csv && jobauto run experiments.db "bash run.sh" --parallel 4
   jobauto status experiments.db --watch
   jobauto graph foobar/20261121-100000 --format svg -o dag.svg
-  jobauto report experiments.db -o report.html"""
+  jobauto report experiments.db -o report.html
+  jobauto runs foobar --json
+  eval "$(jobauto completion bash)"
+  jobauto --version"""
 
 
 def usage() -> str:
@@ -98,8 +117,57 @@ def version_main(argv: list[str], prog: str = "jobauto version") -> int:
     p = parser(prog, "Print the version of jobauto.", "example:\n  jobauto version",
                "exit codes: 0 printed")
     p.parse_known_args(argv)    # anything after the verb was ignored before it had a --help
-    from jobauto import __version__
-    return say(f"jobauto {__version__}")
+    return say(version())
+
+
+# the commands `jobauto completion` completes, each as the parser it is made from (guard.built)
+COMPLETED = {
+    # a verb of both lists completes as its job-table face (reset: its flags are a superset)
+    "jobauto": lambda: tree("jobauto", "Run and watch jobmon runs and job tables.",
+                            {**RUNS, **TABLES, **OTHER}),
+    "jobmon": lambda: built("jobauto.cli.jobmon:main"),
+    "jobmon.py": lambda: built("jobauto.cli.jobmon:main"),
+    "db_util": lambda: resolve("jobauto.cli.tables:db_util_parser")(),
+    "job_scheduler": lambda: built("jobauto.cli.tables:job_scheduler_main"),
+    "progress_viewer": lambda: built("jobauto.cli.tables:progress_viewer_main"),
+}
+COMPLETION_HELP = (
+    "Print a completion script for bash or zsh, made by shtab from the commands' own parsers "
+    "(verbs, flags and their choices; files where a path goes). One command per script; "
+    "COMMAND is jobauto (default), " + ", ".join(list(COMPLETED)[1:]) + ".",
+    "examples:\n"
+    "  eval \"$(jobauto completion bash)\"                 # in ~/.bashrc\n"
+    "  for c in jobmon db_util; do eval \"$(jobauto completion bash $c)\"; done\n"
+    "  jobauto completion zsh > ~/.zfunc/_jobauto         # with fpath=(~/.zfunc $fpath) in ~/.zshrc\n"
+    "  jobauto completion zsh jobmon > ~/.zfunc/_jobmon",
+    "exit codes: 0 printed; 2 bad usage (an unknown shell or command)")
+
+
+def completion_main(argv: list[str], prog: str = "jobauto completion") -> int:
+    p = parser(prog, *COMPLETION_HELP)
+    p.add_argument("shell", choices=["bash", "zsh"], help="the shell the script is for")
+    p.add_argument("command", nargs="?", default="jobauto", choices=list(COMPLETED),
+                   help="the command it completes (default: jobauto)")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        import shtab
+        made = COMPLETED[args.command]()
+        made.prog = args.command       # jobmon.py is jobmon's parser under its other name
+        paths_complete_as_files(made, shtab.FILE)
+        print(shtab.complete(made, shell=args.shell), end="")
+        return 0
+    return guard(prog, go)
+
+
+def paths_complete_as_files(p: argparse.ArgumentParser, files: dict[str, str]) -> None:
+    """Every argument read as a Path completes as a file name (shtab's `complete`)."""
+    for action in p._actions:
+        if action.type is Path:
+            action.complete = files  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                paths_complete_as_files(sub, files)
 
 
 if __name__ == "__main__":

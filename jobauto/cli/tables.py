@@ -4,11 +4,12 @@ commands `db_util`, `job_scheduler` and `progress_viewer`, which take the same a
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from jobauto.cli.common import add_unsafe_fs
-from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser, say
+from jobauto.cli.guard import EXIT, Verb, call, command_line, guard, parser, say, tree, version
 
 
 # -- import / add / export / reset -------------------------------------------------------------
@@ -90,25 +91,54 @@ def export_main(argv: list[str], prog: str = "jobauto export") -> int:
     return guard(prog, go)
 
 
+# `db_util reset DB` (no job, no --status) does what the seed's db_util did: every job not
+# running goes back to pending. `jobauto reset DB` keeps its own default, the jobs in error, as
+# `jobauto reset RUN` does (docs/decisions.md "db_util reset, the seed's default").
+SEED_RESET = ["done", "error", "running"]   # running: only jobs whose worker is gone
+
+
 def reset_main(argv: list[str], prog: str = "jobauto reset") -> int:
+    seed = prog.startswith("db_util")
+    if seed:
+        default = ("Default (the seed's db_util): every job that is not running -- done, error, "
+                   "and running jobs whose worker is gone -- goes back to pending; the jobs of "
+                   "live workers are left alone and counted.")
+        examples = ("examples:\n  db_util reset experiments.db                    # every job not running\n"
+                    "  db_util reset experiments.db --status error     # only the failures\n"
+                    "  db_util reset experiments.db jobC jobD")
+        exit_codes = ("exit codes: 0 reset (running jobs left alone are not a failure); 1 a job "
+                      "named by id or by\n  --status running was not reset (still running on a "
+                      "live worker, or no such id);\n  2 bad usage or input (nothing reset)")
+        status_help = "reset the jobs in this state: done, error, running, pending (default: every job not running)"
+    else:
+        default = ("Default: the jobs in error (as jobauto reset RUN; db_util reset's default is "
+                   "every job not running). A running job is reset only when its worker is gone; "
+                   "a live worker's job is never taken.")
+        examples = ("examples:\n  jobauto reset experiments.db                    # the jobs in error\n"
+                    "  jobauto reset experiments.db --status done      # rerun what finished\n"
+                    "  jobauto reset experiments.db --status done --status error   # all but running\n"
+                    "  jobauto reset experiments.db jobC jobD")
+        exit_codes = ("exit codes: 0 reset; 1 a job asked for was not reset (still running on a "
+                      "live worker,\n  or no such id); 2 bad usage or input (nothing reset)")
+        status_help = "reset the jobs in this state: error (default), done, running, pending"
     p = parser(prog, "Make jobs of a table pending again, so that workers run them again. "
-               "Default: the jobs in error. A running job is reset only when its worker is "
-               "gone; a live worker's job is never taken.",
-               "examples:\n  jobauto reset experiments.db                    # the jobs in error\n"
-               "  jobauto reset experiments.db --status done      # rerun what finished\n"
-               "  jobauto reset experiments.db jobC jobD")
+               + default, examples, exit_codes)
     p.add_argument("db", type=Path)
     p.add_argument("ids", nargs="*", help="job ids (default: every job in --status)")
-    p.add_argument("--status", action="append", default=[],
-                   help="reset the jobs in this state: error (default), done, running, pending")
+    p.add_argument("--status", action="append", default=[], help=status_help)
     add_unsafe_fs(p)
     args = p.parse_args(argv)
 
     def go() -> int:
         from jobauto.table.ops import reset
-        done, refused, unknown = reset(args.db, args.ids, args.status, unsafe_fs=args.unsafe_fs)
+        every = seed and not args.ids and not args.status
+        states = SEED_RESET if every else args.status
+        done, refused, unknown = reset(args.db, args.ids, states, unsafe_fs=args.unsafe_fs)
         shown = ", ".join(done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
         print(f"{prog}: {len(done)} job(s) pending again{': ' + shown if done else ''}")
+        if every:
+            print(f"{prog}: {len(refused)} running job(s) left alone (their workers are alive)")
+            return 0
         if refused:
             print(f"{prog}: not reset, still running on a live worker: {', '.join(refused[:10])}",
                   file=sys.stderr)
@@ -177,7 +207,7 @@ DB_UTIL_VERBS = {
     "export": Verb("jobauto.cli.tables:export_main", "FILE.db [OUT.csv] [--status S]",
                    "write CSV (jobauto export)"),
     "reset": Verb("jobauto.cli.tables:reset_main", "FILE.db [--status error] [ID...]",
-                  "make jobs pending again (jobauto reset)"),
+                  "every job not running back to pending (seed default)"),
     "stats": Verb("jobauto.cli.view:status_main", "FILE.db", "counts and progress (jobauto status)"),
 }
 DB_UTIL_ALIASES = {"status": "stats"}
@@ -187,7 +217,9 @@ DB_UTIL = "usage: db_util COMMAND ...\n\n" + "".join(
 examples:
   db_util import experiments.csv && job_scheduler experiments.db "bash run.sh" --parallel 4
   db_util stats experiments.db
+  db_util reset experiments.db                    # every job not running back to pending
   db_util reset experiments.db --status error
+  db_util --version
 
 {EXIT}
 """
@@ -197,6 +229,8 @@ def db_util_main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
         return say(DB_UTIL) or (0 if args else 2)
+    if args[0] == "--version":
+        return say(version())
     cmd, rest = args[0], args[1:]
     verb = DB_UTIL_VERBS.get(DB_UTIL_ALIASES.get(cmd, cmd))
     if verb is None:
@@ -212,3 +246,10 @@ def job_scheduler_main(argv: list[str] | None = None) -> int:
 def progress_viewer_main(argv: list[str] | None = None) -> int:
     return call("jobauto.cli.view:status_main", sys.argv[1:] if argv is None else argv,
                 "progress_viewer")
+
+
+def db_util_parser() -> argparse.ArgumentParser:
+    """db_util as one parser with its verbs' own (shell completion: `jobauto completion`)."""
+    return tree("db_util", "The seed's table tool: the job-table verbs of jobauto.",
+                {**DB_UTIL_VERBS, **{a: DB_UTIL_VERBS[v] for a, v in DB_UTIL_ALIASES.items()}},
+                named=True)

@@ -1,4 +1,5 @@
-"""`jobauto status` (also `progress_viewer` and `db_util stats`): one view of a run or a table."""
+"""`jobauto status` (also `progress_viewer` and `db_util stats`): one view of a run or a table;
+`jobauto runs` (and `jobauto status LDIR`): every run of a campaign directory."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                "NO_COLOR is set.",
                "examples:\n  jobauto status experiments.db\n"
                "  jobauto status foobar/20261121-100000 --watch\n"
+               "  jobauto status foobar                           # every run of the campaign\n"
                "  jobauto status experiments.db --json | jq .counts", EXIT_VIEW)
-    p.add_argument("target", type=Path, help=TARGET)
+    p.add_argument("target", type=Path, help=TARGET + "; or a campaign directory LDIR: every "
+                   "run in it, as jobauto runs shows them")
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     p.add_argument("--interval", default="2", help="seconds between refreshes (default 2; 0.1 to 86400)")
     p.add_argument("--json", action="store_true",
@@ -33,6 +36,10 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
     def go() -> int:
         from jobauto.core.config import setting
         interval = float(setting("refresh", args.interval, name="--interval"))
+        from jobauto.core.layout import state_db
+        from jobauto.view.runs import is_ldir
+        if args.target.is_dir() and not state_db(args.target).exists() and is_ldir(args.target):
+            return show_runs(args.target, args.json, args.watch, interval)
         if args.target.is_file():
             # read-only, but the place to learn it early (`jobauto workers` checks a table so)
             from jobauto.store.sqlite import require_shared_locks
@@ -70,3 +77,66 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
                 live.update(view(), refresh=True)
     return guard(prog, go)
 
+
+
+RUNS_HELP = (
+    "List every run of a campaign directory LDIR (each LDIR/DATE): its state -- running (with "
+    "the monitor's pid), stopped (no monitor, work left: resume it), finished (every job "
+    "done), failed (no monitor and nothing can run: errors, blocked or stuck jobs), creating, "
+    "or damaged (its state cannot be read, and why) -- its counts, its last activity (the "
+    "latest event in its store, or quelist's time) and its directory on the cluster. "
+    "Read-only: takes no lock and writes nothing, safe while monitors run. `jobauto status "
+    "LDIR` shows the same list. A rich table on a terminal, plain text otherwise.",
+    "examples:\n  jobauto runs                          # the runs in the current directory\n"
+    "  jobauto runs foobar\n"
+    "  jobauto runs foobar --json | jq -r '.runs[] | select(.state == \"stopped\") | .path'",
+    "exit codes: 0 shown, whatever the runs' states (a damaged run is a row saying so); "
+    "2 bad usage\n  or input (LDIR is not a directory)")
+
+
+def runs_main(argv: list[str], prog: str = "jobauto runs") -> int:
+    p = parser(prog, *RUNS_HELP)
+    p.add_argument("ldir", type=Path, nargs="?", default=Path("."),
+                   help="the campaign directory holding init/ and the runs (default: .)")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object: {"ldir": ..., "runs": [...]} (docs/status.md)')
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    p.add_argument("--interval", default="2", help="seconds between refreshes (default 2; 0.1 to 86400)")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from jobauto.core.config import setting
+        interval = float(setting("refresh", args.interval, name="--interval"))
+        return show_runs(args.ldir, args.json, args.watch, interval)
+    return guard(prog, go)
+
+
+def show_runs(ldir: Path, as_json: bool, watch: bool, interval: float) -> int:
+    """Print the runs of LDIR once, or every INTERVAL seconds with WATCH (as status does)."""
+    from jobauto.view.campaign import user_tty
+    from jobauto.view.runs import list_runs, render_json, render_rich, render_text
+    if as_json or not sys.stdout.isatty():
+        while True:
+            rows = list_runs(ldir)
+            print(render_json(ldir, rows) if as_json else render_text(ldir, rows), flush=True)
+            if not watch:
+                return 0
+            print("" if as_json else "\n", end="", flush=True)
+            time.sleep(interval)
+    from rich.console import Console
+    from rich.text import Text
+    colour = user_tty(sys.stdout)
+
+    def view() -> Any:
+        rows = list_runs(ldir)
+        return render_rich(ldir, rows) if colour else Text(render_text(ldir, rows))
+
+    console = Console(no_color=not colour)
+    if not watch:
+        console.print(view())
+        return 0
+    from rich.live import Live
+    with Live(view(), console=console, auto_refresh=False, redirect_stdout=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(view(), refresh=True)

@@ -9,6 +9,8 @@ STATE_DB = "state.db"       # the run store, in STATE_DIR
 LOCK = "lock"               # the monitor's lock file, in STATE_DIR
 LOG = "jobmon.log"          # a detached monitor's output (--daemon), in STATE_DIR
 PID = "jobmon.pid"          # a detached monitor's process id, in STATE_DIR
+BUILDING = ".jobauto-new"          # LDIR/.DATE.jobauto-new/: a run being created (run/opener.py)
+CREATING = ".jobauto-creating"     # LDIR/.jobauto-creating: held by the monitor creating a run
 
 
 def state_dir(run_dir: Path) -> Path:

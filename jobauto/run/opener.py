@@ -20,7 +20,7 @@ from jobauto.core.config import Options
 from jobauto.core.deps import DEPENDENCY, Graph, marker_path
 from jobauto.core.errors import ConfigError, StateError, TreeError, refused_write, stopped_by_disk
 from jobauto.core.faults import point
-from jobauto.core.layout import lock_path, state_db
+from jobauto.core.layout import BUILDING, CREATING, lock_path, state_db
 from jobauto.core.lock import Lock, clear_stale, exclusive
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
@@ -28,8 +28,6 @@ from jobauto.run.tree import copy_init, validate_tree
 from jobauto.store import Store, open_run_store
 
 DATE_FORMAT = "%Y%m%d-%H%M%S"     # a new run's default name
-BUILDING = ".jobauto-new"         # LDIR/.DATE.jobauto-new/: a run being created
-CREATING = ".jobauto-creating"    # LDIR/.jobauto-creating: held by the monitor creating a run
 
 
 @dataclass

@@ -254,6 +254,44 @@ class Store:
         return [(r[0], r[1], r[2]) for r in
                 self.db.execute("SELECT at, kind, detail FROM events WHERE job=? ORDER BY id", (job,))]
 
+    # -- a run at a glance (jobauto runs): counted in SQL, never every job's row -------------
+    def state_counts(self) -> dict[str, int]:
+        """The number of jobs in each stored state."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+
+    def open_rows(self) -> list[tuple[str, str, str]]:
+        """(name, state, deps as stored) of every job not done, in id order."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return cur.execute("SELECT name, state, deps FROM jobs WHERE state != 'done' ORDER BY id"
+                           ).fetchall()
+
+    def among(self, what: str, names: list[str]) -> set[str]:
+        """Which of NAMES are done jobs (WHAT "done") or known files (WHAT "files")."""
+        q = ("SELECT name FROM jobs WHERE state = 'done' AND name IN ({})" if what == "done"
+             else "SELECT path FROM files WHERE path IN ({})")
+        out: set[str] = set()
+        for i in range(0, len(names), 500):    # under SQLite's limit of bound parameters
+            part = names[i:i + 500]
+            out.update(r[0] for r in self.db.execute(q.format(",".join("?" * len(part))), part))
+        return out
+
+    def last_event_at(self) -> float | None:
+        """When the latest event was recorded (the last one written: no scan of the events)."""
+        try:
+            row = self.db.execute("SELECT at FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.OperationalError:   # a store older than its events, read as it is
+            return None
+        return float(row[0]) if row else None
+
+    def open_request_count(self) -> int:
+        """Requests (jobauto reset, ...) that no monitor has applied yet."""
+        try:
+            q = self.db.execute("SELECT COUNT(*) FROM requests WHERE done_at IS NULL")
+        except sqlite3.OperationalError:   # a store older than requests, read as it is
+            return 0
+        return int(q.fetchone()[0])
+
 
 def damage(path: Path, *, thorough: bool) -> str | None:
     """What makes the run store at PATH unusable, or None when it is whole: empty, not SQLite,

@@ -105,8 +105,9 @@ def gather(path: Path, *, now: float | None = None, summary: bool = False) -> Ca
     now = time.time() if now is None else now
     if path.is_dir():
         if not state_db(path).exists():
-            raise StateError("not a jobmon run directory (no .jobauto/state.db) and not a job "
-                             "table: pass LDIR/DATE or a .db made by jobauto import", file=str(path))
+            raise StateError("not a jobmon run directory (no .jobauto/state.db), not a campaign "
+                             "directory (no init/, no runs) and not a job table: pass LDIR/DATE, "
+                             "LDIR or a .db made by jobauto import", file=str(path))
         return _gather_run(path, now, summary)
     if not path.exists():
         raise StateError("no such run directory or job table", file=str(path))
