@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from jobauto.cli.guard import (
     Verb,
@@ -121,13 +123,13 @@ def version_main(argv: list[str], prog: str = "jobauto version") -> int:
 
 
 # the commands `jobauto completion` completes, each as the parser it is made from (guard.built)
-COMPLETED = {
+COMPLETED: dict[str, Callable[[], argparse.ArgumentParser]] = {
     # a verb of both lists completes as its job-table face (reset: its flags are a superset)
     "jobauto": lambda: tree("jobauto", "Run and watch jobmon runs and job tables.",
                             {**RUNS, **TABLES, **OTHER}),
     "jobmon": lambda: built("jobauto.cli.jobmon:main"),
     "jobmon.py": lambda: built("jobauto.cli.jobmon:main"),
-    "db_util": lambda: resolve("jobauto.cli.tables:db_util_parser")(),
+    "db_util": lambda: cast(argparse.ArgumentParser, resolve("jobauto.cli.tables:db_util_parser")()),
     "job_scheduler": lambda: built("jobauto.cli.tables:job_scheduler_main"),
     "progress_viewer": lambda: built("jobauto.cli.tables:progress_viewer_main"),
 }
@@ -160,7 +162,7 @@ def completion_main(argv: list[str], prog: str = "jobauto completion") -> int:
     return guard(prog, go)
 
 
-def paths_complete_as_files(p: argparse.ArgumentParser, files: dict[str, str]) -> None:
+def paths_complete_as_files(p: argparse.ArgumentParser, files: object) -> None:
     """Every argument read as a Path completes as a file name (shtab's `complete`)."""
     for action in p._actions:
         if action.type is Path:
