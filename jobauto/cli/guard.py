@@ -72,9 +72,22 @@ def parser(prog: str, description: str, epilog: str, exit_codes: str = EXIT) -> 
     and which answers --version."""
     p = Parser(prog=prog, description=description, epilog=f"{epilog}\n\n{exit_codes}",
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=version(),
-                   help="print the version (jobauto X.Y.Z) and exit")
+    p.add_argument("--version", action=Version, help="print the version (jobauto X.Y.Z) and exit")
     return p
+
+
+class Version(argparse.Action):
+    """--version: argparse's, except that the version is looked up only when asked for
+    (importlib.metadata costs every command tens of milliseconds at start)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version())
+        parser.exit()
 
 
 def built(target: str, prog: str | None = None) -> argparse.ArgumentParser:

@@ -260,11 +260,12 @@ class Store:
         return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
 
     def open_rows(self) -> list[tuple[str, str, str]]:
-        """(name, state, deps as stored) of every job not done, in id order."""
+        """(name, state, deps as stored) of every job not done, in id order; deps only for the
+        pending jobs ("[]" for the others: nobody asks what they need)."""
         cur = self.db.cursor()
         cur.row_factory = None
-        return cur.execute("SELECT name, state, deps FROM jobs WHERE state != 'done' ORDER BY id"
-                           ).fetchall()
+        return cur.execute("SELECT name, state, CASE state WHEN 'pending' THEN deps ELSE '[]' END "
+                           "FROM jobs WHERE state != 'done' ORDER BY id").fetchall()
 
     def among(self, what: str, names: list[str]) -> set[str]:
         """Which of NAMES are done jobs (WHAT "done") or known files (WHAT "files")."""

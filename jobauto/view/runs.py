@@ -141,27 +141,28 @@ def _derived(store: Any) -> dict[str, int]:
     except ValueError:
         raise StateError("the run's state is damaged (unreadable dependency lists)",
                          file=str(store.path)) from None
-    needs: list[list[int]] = []
-    elsewhere: list[list[tuple[str | None, str]]] = []   # (producer or None, path) to look up
-    for (_, state, _), paths in zip(rows, all_deps, strict=True):
+    needs: list[tuple[int, ...]] = []
+    elsewhere: dict[int, list[tuple[str | None, str]]] = {}   # job: (producer, path) to look up
+    for k, paths in enumerate(all_deps):
+        if not paths:
+            needs.append(())
+            continue
         mine: list[int] = []
-        other: list[tuple[str | None, str]] = []
-        if state == "pending":
-            for path in paths:
-                p = _producer(path)
-                i = index.get(p) if p is not None else None
-                if i is not None:
-                    mine.append(i)
-                else:
-                    other.append((p, path))
-        needs.append(mine)
-        elsewhere.append(other)
-    done = store.among("done", sorted({p for o in elsewhere for p, _ in o if p is not None}))
-    files = store.among("files", sorted({path for o in elsewhere for p, path in o
+        for path in paths:
+            p = _producer(path)
+            i = index.get(p) if p is not None else None
+            if i is not None:
+                mine.append(i)
+            else:
+                elsewhere.setdefault(k, []).append((p, path))
+        needs.append(tuple(mine))
+    done = store.among("done", sorted({p for o in elsewhere.values() for p, _ in o if p is not None}))
+    files = store.among("files", sorted({path for o in elsewhere.values() for p, path in o
                                          if p is None or p not in done}))
-    files_unmet = [any(not (p is not None and p in done) and path not in files for p, path in o)
-                   for o in elsewhere]
-    derived, _ = classify([r[1] for r in rows], [tuple(n) for n in needs], files_unmet)
+    files_unmet = [False] * len(rows)
+    for k, o in elsewhere.items():
+        files_unmet[k] = any((p is None or p not in done) and path not in files for p, path in o)
+    derived, _ = classify([r[1] for r in rows], needs, files_unmet)
     return {k: derived.count(k) for k in ("ready", "waiting", "blocked")}
 
 
