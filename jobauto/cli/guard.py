@@ -115,7 +115,7 @@ def tree(prog: str, description: str, verbs: dict[str, Verb], *, named: bool = F
     for name, verb in verbs.items():
         own = built(verb.target, f"{prog} {name}" if named else None)
         sub.add_parser(name, help=verb.summary, parents=[own], add_help=False,
-                       description=own.description)
+                       description=verb.summary)
     return p
 
 

@@ -124,9 +124,11 @@ def version_main(argv: list[str], prog: str = "jobauto version") -> int:
 
 # the commands `jobauto completion` completes, each as the parser it is made from (guard.built)
 COMPLETED: dict[str, Callable[[], argparse.ArgumentParser]] = {
-    # a verb of both lists completes as its job-table face (reset: its flags are a superset)
-    "jobauto": lambda: tree("jobauto", "Run and watch jobmon runs and job tables.",
-                            {**RUNS, **TABLES, **OTHER}),
+    # a verb of both lists completes as its job-table face (reset: its flags are a superset),
+    # described as its run face (the table's says "as above")
+    "jobauto": lambda: tree("jobauto", "Run and watch jobmon runs and job tables.", {
+        **RUNS, **TABLES, **OTHER,
+        **{v: TABLES[v]._replace(summary=RUNS[v].summary) for v in RUNS if v in TABLES}}),
     "jobmon": lambda: built("jobauto.cli.jobmon:main"),
     "jobmon.py": lambda: built("jobauto.cli.jobmon:main"),
     "db_util": lambda: cast(argparse.ArgumentParser, resolve("jobauto.cli.tables:db_util_parser")()),

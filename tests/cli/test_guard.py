@@ -63,10 +63,27 @@ def test_every_help_has_an_example_and_the_exit_codes(
     assert text.startswith(f"usage: {prog} "), text
 
 
+@pytest.mark.parametrize(("name", "target", "argv"), CASES,
+                         ids=[" ".join([n, *a[:-1], "--version"]) for n, _, a in CASES])
+def test_every_command_answers_version(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, target: str,
+        argv: list[str]) -> None:
+    argv = [str(tmp_path) if a == RUN else a for a in argv[:-1]] + ["--version"]
+    assert _help(capsys, guard.resolve(target), argv) == f"jobauto {jobauto_version()}\n"
+
+
+def jobauto_version() -> str:
+    """The version pyproject.toml declares; jobauto.__version__ says the same."""
+    import jobauto as package
+    declared = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert declared and package.__version__ == declared[1]
+    return declared[1]
+
+
 def test_the_cases_cover_every_command_the_issue_names() -> None:
     named = {" ".join([n, *a[:-1]]) for n, _, a in CASES}
     for verb in ("jobmon", "explain", "reset", "status", "graph", "report", "import", "add",
-                 "export", "run", "workers", "render", "version"):
+                 "export", "run", "workers", "render", "version", "runs", "completion"):
         assert f"jobauto {verb}" in named
     assert {"jobauto reset RUNDIR", "jobauto status RUNDIR"} <= named
     for verb in ("import", "add", "export", "reset", "stats", "status"):
