@@ -99,7 +99,7 @@ def runs_main(argv: list[str], prog: str = "jobauto runs") -> int:
     p.add_argument("ldir", type=Path, nargs="?", default=Path("."),
                    help="the campaign directory holding init/ and the runs (default: .)")
     p.add_argument("--json", action="store_true",
-                   help='print one JSON object: {"ldir": ..., "runs": [...]} (docs/status.md)')
+                   help='print one JSON object: {"ldir": ..., "runs": [...]} (docs/resume.md)')
     p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     p.add_argument("--interval", default="2", help="seconds between refreshes (default 2; 0.1 to 86400)")
     args = p.parse_args(argv)

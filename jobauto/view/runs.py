@@ -23,7 +23,7 @@ from jobauto.core.states import COUNT_KEYS
 from jobauto.store import open_run_store
 from jobauto.view.campaign import _producer
 
-# The states of a run, as `runs` shows them (docs/status.md "Every run of a campaign")
+# The states of a run, as `runs` shows them (docs/resume.md "Every run of a campaign")
 RUNNING = "running"      # a monitor holds the run's lock
 STOPPED = "stopped"      # no monitor, and work left that a resume would do
 FINISHED = "finished"    # every job done
@@ -41,7 +41,7 @@ class RunRow:
     state: str                     # one of RUN_STATES
     pid: int | None = None         # the monitor's process id, while one runs
     monitor: str = ""              # the lock holder's own words ("pid 123 on host")
-    counts: dict[str, int] = field(default_factory=dict)   # COUNT_KEYS
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
     total: int = 0
     last_activity: float | None = None   # epoch: latest event in the store, or quelist's mtime
     remote_dir: str = ""           # the run's directory on the cluster (store meta `rundir`)
@@ -248,5 +248,5 @@ def render_rich(ldir: Path, rows: list[RunRow]) -> Any:
 
 
 def render_json(ldir: Path, rows: list[RunRow]) -> str:
-    """{"ldir": ..., "runs": [RunRow as a dict, ...]} (docs/status.md)."""
+    """{"ldir": ..., "runs": [RunRow as a dict, ...]} (docs/resume.md)."""
     return json.dumps({"ldir": str(ldir), "runs": [asdict(r) for r in rows]}, sort_keys=True)

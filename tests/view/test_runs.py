@@ -128,6 +128,9 @@ def test_damaged_runs_are_one_row_each_and_the_others_still_show(tmp_path: Path)
         assert r.state == "damaged", (d, r)
         assert str(tmp_path / d) in r.problem and "\n" not in r.problem, r.problem
     assert "empty (0 bytes)" in rows["empty"].problem
+    assert rows["empty"].counts == dict.fromkeys(COUNT_KEYS, 0) and rows["empty"].pid is None
+    assert set(json.loads(render_json(tmp_path, [rows["empty"]]))["runs"][0]) == set(
+        json.loads(render_json(tmp_path, [rows["good"]]))["runs"][0])   # one shape for all
     assert "no .jobauto/state.db" in rows["nostore"].problem
     lines = render_text(tmp_path, list(rows.values())).splitlines()
     assert len(lines) == 1 + len(rows)               # the header, then one line a run
