@@ -96,7 +96,7 @@ RUNS_HELP = (
 
 def runs_main(argv: list[str], prog: str = "jobauto runs") -> int:
     p = parser(prog, *RUNS_HELP)
-    p.add_argument("ldir", type=Path, nargs="?", default=Path("."),
+    p.add_argument("ldir", type=Path, nargs="?", default=Path("."), metavar="LDIR",
                    help="the campaign directory holding init/ and the runs (default: .)")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object: {"ldir": ..., "runs": [...]} (docs/resume.md)')
