@@ -540,3 +540,78 @@ def check_ran_once(run: Path, log: Path, n: int) -> None:
     assert len(runs) == n and set(runs.values()) == {1}, runs
     lines = (run / "quelist").read_text().splitlines()
     assert len(lines) == n and all("finished@" in ln for ln in lines), lines
+
+
+# -- local receivers of notifications (jobauto/run/notify.py) ------------------------------------
+class Receiver:
+    """An HTTP server on 127.0.0.1, in a thread, that keeps every POST (path, headers, JSON body)
+    and answers STATUS: where apprise's json:// URLs deliver in the tests."""
+
+    def __init__(self, status: int = 200) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[tuple[str, dict[str, str], dict[str, object]]] = []
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.posts.append((self.path, dict(self.headers), json.loads(data or b"{}")))
+                self.send_response(outer.status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def titles(self) -> list[str]:
+        return [str(body.get("title")) for _, _, body in self.posts]
+
+
+def recording_hook(directory: Path, name: str = "hook", body: str = "") -> Path:
+    """An executable that appends, per call, a line `== EVENT RUN COUNT` with its arguments, its
+    JOBAUTO_* environment as JSON and its stdin (one JSON object) to DIRECTORY/NAME.log; then
+    runs BODY (to fail or hang)."""
+    path = directory / name
+    path.write_text(f"""#!/bin/sh
+log={shlex.quote(str(directory / (name + '.log')))}
+echo "== $JOBAUTO_EVENT $JOBAUTO_RUN $JOBAUTO_COUNT args: $*" >> "$log"
+python3 -c 'import json, os; print(json.dumps({{k: v for k, v in os.environ.items() if k.startswith("JOBAUTO_")}}))' >> "$log"
+cat >> "$log"
+{body}
+""")
+    path.chmod(0o755)
+    return path
+
+
+def hook_calls(log: Path) -> list[tuple[str, dict[str, str], dict[str, object]]]:
+    """What recording_hook saw, per call: its `==` line, its environment, its stdin's JSON."""
+    import json
+
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [(lines[i], json.loads(lines[i + 1]), json.loads(lines[i + 2]))
+            for i in range(0, len(lines), 3)]
+
+
+def sendmail_stand_in(bin_dir: Path, spool: Path) -> Path:
+    """A `sendmail` in BIN_DIR that keeps each message it is given (stdin) as SPOOL/N.eml and its
+    arguments as SPOOL/N.args, as a local mail transfer agent would take it for delivery."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    spool.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "sendmail"
+    path.write_text(f"""#!/bin/sh
+n=$(ls {shlex.quote(str(spool))} | wc -l)
+echo "$@" > {shlex.quote(str(spool))}/$n.args
+cat > {shlex.quote(str(spool))}/$n.eml
+""")
+    path.chmod(0o755)
+    return path

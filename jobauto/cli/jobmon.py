@@ -21,7 +21,9 @@ examples:
   jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000  # resume
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
-        --initonly --fetch='*/bnd.*.dat'                                  # fetch results"""
+        --initonly --fetch='*/bnd.*.dat'                                  # fetch results
+  jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --mail=me@example.org \\
+        --notify='ntfy://my-topic' --notify='notify-send jobauto'         # hear about it"""
 EXIT = """exit codes: 0 all jobs done; 1 some jobs failed or cannot run; 2 bad usage or input;
             75 --once and the run goes on; 128+N stopped by signal N (resume with --datedir)"""
 
@@ -61,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too)")
     a("--daemon", action="store_true", default=None, help="detach; log to DATE/.jobauto/jobmon.log")
     a("--once", action="store_true", default=None, help="run one cycle and exit")
+    a("--notify", action="append", metavar="TARGET",
+      help="tell TARGET when jobs fail, the run is stuck or finished, or the monitor stops "
+           "(repeatable): an apprise URL (scheme://..., e.g. ntfy://topic, slack://..., "
+           "json://host/path) or a command run without a shell, the event in JOBAUTO_* "
+           "variables and as JSON on its stdin; see docs/notifications.md")
+    a("--mail", action="append", metavar="ADDR",
+      help="mail the same events to ADDR through the local sendmail (repeatable)")
+    a("--notify-timeout", dest="notify_timeout", metavar="S",
+      help="seconds a notification may take before it is given up (default 30; 1 to 3600)")
     return p
 
 

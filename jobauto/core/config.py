@@ -45,6 +45,7 @@ LIMITS: dict[str, Limit[Any]] = {
     "margin_time": Limit(float, 0.0, 366 * DAY_S),
     "heartbeat": Limit(float, 0.1, 3600.0),
     "refresh": Limit(float, 0.1, DAY_S, positive=True),    # jobauto status --interval
+    "notify_timeout": Limit(float, 1.0, 3600.0),           # jobmon --notify-timeout
 }
 SHOWN = 40  # characters of a refused value quoted in a message
 
@@ -142,6 +143,9 @@ class Options:
     fetch: list[str] = field(default_factory=list)
     daemon: bool = False
     once: bool = False
+    notify: list[str] = field(default_factory=list)   # commands or apprise URLs (run/notify.py)
+    mail: list[str] = field(default_factory=list)     # addresses, through the local sendmail
+    notify_timeout: float = 30.0
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""
@@ -220,7 +224,7 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
             if isinstance(value, dict):
                 return {str(k): str(v) for k, v in value.items()}
             return parse_define(list(value), flag or f"{name} in {file}")  # type: ignore[call-overload]
-        if key == "fetch":
+        if key in ("fetch", "notify", "mail"):
             return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key in ("initonly", "daemon", "once"):
             return bool(value)

@@ -46,6 +46,7 @@ class TickResult:
     notes: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
     paused: str = ""  # why nothing is being submitted, when that is the case
+    failed: list[str] = field(default_factory=list)  # jobs whose failure became final this tick
 
     @property
     def count_line(self) -> str:
@@ -87,6 +88,7 @@ class Monitor:
         self.warnings: list[str] = []            # this cycle's, about what the cluster sent
         self.quelist_error = ""
         self.closed_requests: list[tuple[int, str]] = []
+        self.failing: list[str] = []             # moved to error, not yet told (run/notify.py)
         self.paused_until = 0.0
         self.pause_reason = ""
         self.backoff_s = 0.0
@@ -207,6 +209,8 @@ class Monitor:
     def move(self, job: Job, state: JobState, now: float, kind: str, detail: str) -> None:
         """Change a job's state (the only place that does), recording the event that did."""
         check_move(job.state.value, state.value, kind)
+        if state == JobState.ERROR and job.state != JobState.ERROR:
+            self.failing.append(job.name)
         self.graph.set_state(job.name, state)
         if state == JobState.RUNNING:
             self.running.add(job.name)
@@ -309,7 +313,7 @@ class Monitor:
             counts["held"] = len(self.held)
         if self.queue_errors:
             counts["queue-error"] = len(self.queue_errors)
-        result = TickResult(counts, notes=notes)
+        result = TickResult(counts, notes=notes, failed=self._final_failures())
         if now < self.paused_until and counts["ready"]:
             result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
         elif not submitted and counts["ready"] and notes:
@@ -323,6 +327,17 @@ class Monitor:
             if not ok:
                 result.summary = self.stuck_summary()
         return result
+
+    def _final_failures(self) -> list[str]:
+        """The jobs that failed and will not be retried; those whose retry or verdict is not
+        decided yet wait for a later tick, those already back to pending are dropped."""
+        final: list[str] = []
+        later, self.failing = self.failing, []
+        for name in dict.fromkeys(later):
+            if self.jobs[name].state != JobState.ERROR:
+                continue
+            (self.failing if name in self.to_retry or name in self.refine else final).append(name)
+        return final
 
     def stuck_summary(self) -> list[str]:
         """Name every job that will not finish, and why."""

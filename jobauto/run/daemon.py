@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jobauto.core.config import Options
-from jobauto.core.errors import TransportError, refused_write, stopped_by_disk
+from jobauto.core.errors import JobautoError, TransportError, refused_write, stopped_by_disk
 from jobauto.core.layout import log_path, pid_path
 from jobauto.run.cycle import Monitor, TickResult
+from jobauto.run.notify import Notifier, Target, targets
 from jobauto.run.opener import Run, open_run
 
 
@@ -51,31 +52,46 @@ def fmt_result(r: TickResult) -> list[str]:
 
 def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callable[[str], None],
          fetch: Callable[[], None], clock: Callable[[], float] = time.time,
-         max_ticks: int | None = None) -> int:
-    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran."""
+         max_ticks: int | None = None, notifier: Notifier | None = None) -> int:
+    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran; after
+    each tick, tell NOTIFIER's targets what happened in it."""
     ticks = 0
     while True:
         started = time.monotonic()
-        result = monitor.tick(clock())
+        now = clock()
+        result = monitor.tick(now)
         for line in fmt_result(result):
             emit(line)
         ticks += 1
+        if notifier and result.failed:
+            notifier.failed(result.failed, result.counts, now)
         if result.finished:
+            note = ""
             try:
                 fetch()
             except TransportError as e:
-                emit(f"jobmon: could not fetch results ({e.message}); fetch them later with "
-                     "--datedir=... --initonly")
+                note = (f"jobmon: could not fetch results ({e.message}); fetch them later with "
+                        "--datedir=... --initonly")
+                emit(note)
+            if notifier:
+                notifier.ended(result.exit_code or 0, result.summary, result.counts, clock(), note)
             return result.exit_code or 0
         if stopper.event.is_set():
-            emit(f"jobmon: stopped by signal {stopper.signum}; resume with --datedir")
-            return 128 + (stopper.signum or 15)
+            return _signalled(stopper, emit, notifier, result, clock())
         if max_ticks is not None and ticks >= max_ticks:
             return 75  # EX_TEMPFAIL: the run goes on; call again
         stopper.event.wait(max(0.0, interval_s - (time.monotonic() - started)))
         if stopper.event.is_set():
-            emit(f"jobmon: stopped by signal {stopper.signum}; resume with --datedir")
-            return 128 + (stopper.signum or 15)
+            return _signalled(stopper, emit, notifier, result, clock())
+
+
+def _signalled(stopper: Stopper, emit: Callable[[str], None], notifier: Notifier | None,
+               last: TickResult, now: float) -> int:
+    emit(f"jobmon: stopped by signal {stopper.signum}; resume with --datedir")
+    code = 128 + (stopper.signum or 15)
+    if notifier:
+        notifier.stopped(f"stopped by signal {stopper.signum}", last.counts, now, code)
+    return code
 
 
 def daemonize(run_dir: Path) -> None:
@@ -122,7 +138,9 @@ def fetch_results(run: Run, opts: Options) -> None:
 
 
 def start(opts: Options, say: Callable[[str], None]) -> int:
-    """Open (or create) the run; with --initonly initialise or fetch and stop, else serve it."""
+    """Open (or create) the run; with --initonly initialise or fetch and stop, else serve it.
+    The notification targets are checked first: a bad one starts nothing."""
+    told = targets(opts)
     run = open_run(opts, log=say)
     if opts.initonly:
         try:
@@ -136,14 +154,15 @@ def start(opts: Options, say: Callable[[str], None]) -> int:
             run.remote.transport.close()
             run.lock.release()
         return 0
-    return serve(opts, run, say)
+    return serve(opts, run, say, told)
 
 
-def serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
+def serve(opts: Options, run: Run, say: Callable[[str], None],
+          told: list[Target] | None = None) -> int:
     """Drive RUN to its end: detach first with --daemon (and open the run again in the detached
     process), hold the run's lock, stop cleanly on a signal, fetch the results at the end."""
     if not opts.daemon:
-        return _serve(opts, run, say)
+        return _serve(opts, run, say, told or [])
     date_dir = run.date_dir
     run.remote.transport.close()
     run.store.close()
@@ -154,9 +173,18 @@ def serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
             daemonize(date_dir)
         say(f"jobmon: detached: pid {os.getpid()} (also in {pid_path(date_dir)} while it runs)")
         opts.datedir = date_dir.name
-        return _serve(opts, open_run(opts, log=say), say)
+        return _serve(opts, open_run(opts, log=say), say, told or [])
     finally:
         remove_pid_file(date_dir)
+
+
+def notifier_for(run: Run, told: list[Target], say: Callable[[str], None],
+                 timeout_s: float) -> Notifier:
+    """A Notifier for RUN: its log is jobmon's, its records go to the run's store."""
+    def record(now: float, kind: str, detail: str) -> None:
+        with run.store.reported(), run.store.transaction():
+            run.store.add_events([(now, "", kind, detail)])
+    return Notifier(told, run.date_dir, run.monitor.jobs, say, record, timeout_s)
 
 
 def remove_pid_file(run_dir: Path) -> None:
@@ -169,9 +197,10 @@ def remove_pid_file(run_dir: Path) -> None:
         pass
 
 
-def _serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
+def _serve(opts: Options, run: Run, say: Callable[[str], None], told: list[Target]) -> int:
     stopper = Stopper()
     stopper.install()
+    notifier = notifier_for(run, told, say, opts.notify_timeout) if told else None
     try:
         with stopping_cleanly(run.date_dir), run.store.reported():
             if not run.created:
@@ -179,7 +208,11 @@ def _serve(opts: Options, run: Run, say: Callable[[str], None]) -> int:
                 say(f"jobmon: resuming {run.date_dir}")
             return loop(run.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
                         fetch=lambda: fetch_results(run, opts),
-                        max_ticks=1 if opts.once else None)
+                        max_ticks=1 if opts.once else None, notifier=notifier)
+    except JobautoError as e:  # the exit-2 stops: the local disk refused a write, a damaged store
+        if notifier:
+            notifier.stopped(e.describe(), run.monitor.graph.summary(), time.time(), e.exit_code)
+        raise
     finally:
         run.remote.transport.close()
         run.lock.release()
