@@ -21,7 +21,7 @@ from jobauto.core.layout import state_db
 from jobauto.core.model import Job, JobState
 from jobauto.store.sqlite import connect, reported, transaction
 
-SCHEMA_VERSION = 4      # 4: the creation record (meta `created`)
+SCHEMA_VERSION = 5      # 4: the creation record (meta `created`); 5: the synced table
 SQLITE_MAGIC = b"SQLite format 3\0"
 RESTORE = "restore it from a backup, or start a new run (jobmon without --datedir)"
 STATES = tuple(s.value for s in JobState)
@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS events(
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job);
+-- what jobmon last pushed or fetched of each file below DATE/ (run/sync.py): a local file whose
+-- size and mtime differ from its row, and for a job script or dependency file whose sha256 does
+-- too, was changed by the user since: it is pushed before its job is submitted, never fetched over
+CREATE TABLE IF NOT EXISTS synced(
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT,
+    how TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS requests(
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -230,6 +241,33 @@ class Store:
     def add_events(self, events: Iterable[tuple[float, str, str, str]]) -> None:
         self.db.executemany("INSERT INTO events(at, job, kind, detail) VALUES(?, ?, ?, ?)",
                             list(events))
+
+    # -- synced: what was last pushed or fetched of each file (run/sync.py) ------------------
+    def synced(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int, int, str | None]]:
+        """(size, mtime_ns, sha256) of each recorded path (of PATHS only, when given). A store
+        made before schema 5 (read-only) has none."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        try:
+            if paths is None:
+                rows = cur.execute("SELECT path, size, mtime_ns, sha256 FROM synced").fetchall()
+            else:
+                rows = []
+                wanted = list(dict.fromkeys(paths))
+                for i in range(0, len(wanted), 500):
+                    part = wanted[i:i + 500]
+                    rows += cur.execute("SELECT path, size, mtime_ns, sha256 FROM synced WHERE "
+                                        f"path IN ({', '.join('?' for _ in part)})", part).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}
+
+    def record_synced(self, rows: Iterable[tuple[str, int, int, str | None]], how: str,
+                      at: float) -> None:
+        """Record (path, size, mtime_ns, sha256) as pushed or fetched (HOW) at AT (call inside a
+        transaction)."""
+        self.db.executemany("INSERT OR REPLACE INTO synced(path, size, mtime_ns, sha256, how, at) "
+                            "VALUES(?, ?, ?, ?, ?, ?)", [(*r, how, at) for r in rows])
 
     # -- requests: changes asked for by other processes (jobauto reset), applied by the monitor --
     def add_request(self, at: float, kind: str, args: dict[str, object]) -> int:
