@@ -23,6 +23,10 @@ RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
                   "the dependency DAG coloured by state"),
     "report": Verb("jobauto.cli.report:report_main", "RUN|DB -o report.html",
                    "one self-contained HTML report: counts, timeline, DAG, failures"),
+    "fetch": Verb("jobauto.cli.transfer:fetch_main", "RUN [GLOB...] [--all] [--dry-run]",
+                  "bring files back from the cluster: files and bytes first"),
+    "clean": Verb("jobauto.cli.transfer:clean_main", "RUN --remote[=HOST] [--dry-run] [--force]",
+                  "remove the run's copy on the cluster (refused while jobs run)"),
 }
 TABLES = {  # job tables: DB = a table file made by import
     "import": Verb("jobauto.cli.tables:import_main", "CSV [DB]",
