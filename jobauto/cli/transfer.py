@@ -98,7 +98,7 @@ def fetch(args: argparse.Namespace) -> int:
                 print("--dry-run: nothing moved")
                 return 0
             moved, size = _fetch(transfer, remote, args.rundir, store, plan)
-            print(f"fetched {moved} file(s), {transfer.human(size)} into {args.rundir}")
+            print(f"fetched {moved} file(s), {transfer.size(size)} into {args.rundir}")
             return 0
         finally:
             remote.transport.close()
@@ -148,7 +148,7 @@ def _clean(transfer, remote, store, args: argparse.Namespace) -> int:  # type: i
         print(f"{where}: not there (already removed?); nothing to remove")
         return 0
     print(f"{where}: {len(listing.files) + listing.unusable} file(s), "
-          f"{transfer.human(listing.bytes)}")
+          f"{transfer.size(listing.bytes)}")
     busy = transfer.running_on_cluster(remote, store) if not args.force else []
     if busy:
         shown = ", ".join(busy[:10]) + (f" and {len(busy) - 10} more" if len(busy) > 10 else "")

@@ -221,7 +221,7 @@ def _job(path: str) -> str:
 
 def plan_lines(plan: Plan, verb: str = "to fetch") -> list[str]:
     """The plan in a few lines: how much moves, what is kept, what was not usable."""
-    out = [f"{len(plan.files)} file(s), {human(plan.bytes)} {verb} ({plan.same} already here)"]
+    out = [f"{len(plan.files)} file(s), {size(plan.bytes)} {verb} ({plan.same} already here)"]
     if plan.kept:
         names = ", ".join(shown(k) for k in plan.kept[:KEPT_SHOWN])
         more = f" and {len(plan.kept) - KEPT_SHOWN} more" if len(plan.kept) > KEPT_SHOWN else ""
@@ -230,6 +230,11 @@ def plan_lines(plan: Plan, verb: str = "to fetch") -> list[str]:
     if plan.unusable:
         out.append(f"{plan.unusable} name(s) on the cluster not fetched (not usable below the run)")
     return out
+
+
+def size(n: int) -> str:
+    """Bytes exactly, and for a large figure also in units: `5012 bytes (4.9 KiB)`."""
+    return f"{n} bytes" + (f" ({human(n)})" if n >= 1024 else "")
 
 
 def human(n: int) -> str:
