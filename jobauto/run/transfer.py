@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobauto.cluster import host
+from jobauto.cluster.transport.base import glob_regex
 from jobauto.core.config import Options, merge
 from jobauto.core.deps import FAILED, FINISHED, SCRIPT, job_of_marker, scan_kind
 from jobauto.core.errors import ConfigError, PathError, StateError, TransportError
@@ -28,7 +29,6 @@ from jobauto.core.files import check_name, shown
 from jobauto.core.layout import STATE_DIR, lock_path
 from jobauto.core.lock import Lock
 from jobauto.core.model import JobState
-from jobauto.cluster.transport.base import glob_regex
 from jobauto.run import sync
 from jobauto.run.mirror import Remote, op
 from jobauto.store import Store, open_run_store
