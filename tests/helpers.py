@@ -28,6 +28,7 @@ from jobauto.core.model import Command, CommandResult
 from jobauto.core.states import COUNT_KEYS
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
+from jobauto.run.sync import tree_rows
 from jobauto.run.tree import copy_init, discover
 from jobauto.store import Store
 from jobauto.table.arrayplan import WorkersOptions
@@ -241,6 +242,7 @@ class Rig:
         self.cluster = FakeCluster()
         self.transport = FakeTransport(self.cluster,
                                        on_push=lambda local, remote: self.cluster.load_tree(local, remote))
+        self.transport.on_push_files = self.cluster.load_files
         self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s)
         self.store: Store | None = None
         self.monitor: Monitor | None = None
@@ -251,8 +253,11 @@ class Rig:
         self.store = Store(self.run / ".jobauto" / "state.db")
         Monitor.create(self.store, specs, self.run)
         self.monitor = self.new_monitor()
+        rows = tree_rows(self.run)   # as the first push records what it sent
         self.monitor.remote.push(self.run)
         self.monitor.remote.stamp(0)
+        with self.store.transaction():
+            self.store.record_synced(rows, "pushed", NOW)
         return self.monitor
 
     def new_monitor(self) -> Monitor:

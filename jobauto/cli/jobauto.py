@@ -39,6 +39,10 @@ RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
                    "one self-contained HTML report: counts, timeline, DAG, failures"),
     "runs": Verb("jobauto.cli.view:runs_main", "[LDIR] [--json]",
                  "every run of a campaign: state, monitor pid, counts, last activity"),
+    "fetch": Verb("jobauto.cli.transfer:fetch_main", "RUN [GLOB...] [--all] [--dry-run]",
+                  "bring files back from the cluster: files and bytes first"),
+    "clean": Verb("jobauto.cli.transfer:clean_main", "RUN --remote[=HOST] [--dry-run] [--force]",
+                  "remove the run's copy on the cluster (refused while jobs run)"),
 }
 TABLES = {  # job tables: DB = a table file made by import
     "import": Verb("jobauto.cli.tables:import_main", "CSV [DB]",

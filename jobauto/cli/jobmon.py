@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--qsub-args", dest="qsub_args", help='extra submit options, e.g. "-g tga-group"')
     a("--define", action="append", metavar="KEY=VALUE", help="replace __KEY__ in job scripts")
     a("--fetch", action="append", metavar="GLOB",
-      help="files to bring back at the end (rsync-style glob; default: everything)")
+      help="files to bring back at the end besides the markers and the scheduler's output files "
+           "(rsync-style glob, e.g. '**/*.dat'); a file changed locally is never fetched over")
+    a("--fetch-all", dest="fetch_all", action="store_true", default=None,
+      help="bring back every file of the run at the end (default: markers, the scheduler's "
+           "output files and --fetch)")
     a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too)")
     a("--daemon", action="store_true", default=None, help="detach; log to DATE/.jobauto/jobmon.log")
     a("--once", action="store_true", default=None, help="run one cycle and exit")

@@ -141,6 +141,7 @@ class Options:
     qsub_args: list[str] = field(default_factory=list)
     define: dict[str, str] = field(default_factory=dict)
     fetch: list[str] = field(default_factory=list)
+    fetch_all: bool = False     # the end-of-run fetch brings everything, not only markers and --fetch
     daemon: bool = False
     once: bool = False
     notify: list[str] = field(default_factory=list)   # commands or apprise URLs (run/notify.py)
@@ -226,7 +227,7 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
             return parse_define(list(value), flag or f"{name} in {file}")  # type: ignore[call-overload]
         if key in ("fetch", "notify", "mail"):
             return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
-        if key in ("initonly", "daemon", "once"):
+        if key in ("initonly", "daemon", "once", "fetch_all"):
             return bool(value)
         return None if value is None else str(value)
     except (ValueError, TypeError):

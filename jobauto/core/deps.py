@@ -171,6 +171,37 @@ class Graph:
             self._refresh(w)
         self._refresh(node)
 
+    def set_deps(self, name: str, deps: Iterable[str]) -> None:
+        """Give a job new dependencies (its dependency file was changed): it waits, is ready or
+        is blocked by them from now on, and what depends on it follows."""
+        node = self.nodes[name]
+        new = tuple(dict.fromkeys(deps))
+        if new == node.deps:
+            return
+        was_bad = self.is_bad(node)
+        for p in node.deps:
+            users = self._by_path.get(p)
+            if users is not None:
+                users.discard(name)
+                if not users:
+                    del self._by_path[p]
+        node.deps, node.bad = new, 0
+        node.unmet_jobs.clear()
+        node.unmet_files.clear()
+        for p in new:
+            self._by_path.setdefault(p, set()).add(name)
+            prod = self.producer(p)
+            if prod is not None:
+                if prod.state != JobState.DONE:
+                    node.unmet_jobs.add(p)
+                if self.is_bad(prod):
+                    node.bad += 1
+            elif p not in self.files:
+                node.unmet_files.add(p)
+        self._refresh(node)
+        if was_bad != self.is_bad(node):
+            self._propagate_bad(node, self.is_bad(node))
+
     def set_state(self, name: str, state: JobState) -> None:
         """Move a job to a stored state and update everything that depends on it."""
         node = self.nodes[name]

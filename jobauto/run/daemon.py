@@ -18,6 +18,7 @@ from pathlib import Path
 from jobauto.core.config import Options
 from jobauto.core.errors import JobautoError, TransportError, refused_write, stopped_by_disk
 from jobauto.core.layout import log_path, pid_path
+from jobauto.run import transfer
 from jobauto.run.cycle import Monitor, TickResult
 from jobauto.run.notify import Notifier, Target, targets
 from jobauto.run.opener import Run, open_run
@@ -124,11 +125,12 @@ def stopping_cleanly(run_dir: Path) -> Iterator[None]:
         raise stopped_by_disk(*refused, run_dir.name) from None
 
 
-def fetch_results(run: Run, opts: Options) -> None:
-    """The end-of-run fetch; a disk that refused the files (rsync says so) is an OSError, as a
-    local write's is."""
+def fetch_results(run: Run, opts: Options, say: Callable[[str], None] = print) -> None:
+    """The end-of-run fetch (run/transfer.py: markers, the scheduler's output files, --fetch
+    globs; --fetch-all everything; never over a local change); a disk that refused the files
+    (rsync says so) is an OSError, as a local write's is."""
     try:
-        run.remote.fetch(run.date_dir, opts.fetch or None)
+        transfer.fetch_run(run.remote, run.date_dir, run.store, opts.fetch, opts.fetch_all, say)
     except TransportError as e:
         # ("Permission denied" is no evidence: ssh says it too, of a login)
         for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
@@ -141,6 +143,7 @@ def start(opts: Options, say: Callable[[str], None]) -> int:
     """Open (or create) the run; with --initonly initialise or fetch and stop, else serve it.
     The notification targets are checked first: a bad one starts nothing."""
     told = targets(opts)
+    transfer.check_globs(opts.fetch, "--fetch")   # before anything: not at the end of the run
     run = open_run(opts, log=say)
     if opts.initonly:
         try:
@@ -148,7 +151,7 @@ def start(opts: Options, say: Callable[[str], None]) -> int:
                 if run.created:
                     say(f"jobmon: initialised {run.date_dir} (--initonly: no job submitted)")
                 else:
-                    fetch_results(run, opts)
+                    fetch_results(run, opts, say)
                     say(f"jobmon: fetched results into {run.date_dir}")
         finally:
             run.remote.transport.close()
@@ -207,7 +210,7 @@ def _serve(opts: Options, run: Run, say: Callable[[str], None], told: list[Targe
                 run.monitor.restart(time.time())
                 say(f"jobmon: resuming {run.date_dir}")
             return loop(run.monitor, interval_s=opts.interval, stopper=stopper, emit=say,
-                        fetch=lambda: fetch_results(run, opts),
+                        fetch=lambda: fetch_results(run, opts, say),
                         max_ticks=1 if opts.once else None, notifier=notifier)
     except JobautoError as e:  # the exit-2 stops: the local disk refused a write, a damaged store
         if notifier:

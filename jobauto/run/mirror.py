@@ -79,6 +79,11 @@ OPS = {
     "mark": "printf 'B\\t%s\\t%s\\n' \"$2\" \"$3\" >> \"$1\"",
     "journal": 'j=$1; shift; [ -f "$j" ] || exit 0; for p do set -- "$@" -e "$p"; shift; done; grep -F "$@" -- "$j"; exit 0',
     "rm": 'd=$1; shift; cd -- "$d" || exit 3; rm -f -- "$@"',
+    # Every regular file of the run directory as "size<TAB>mtime<TAB>name<NUL>" (run/transfer.py
+    # reads it, bounded); exit 3 when the directory is not there.
+    "list": 'd=$1; cd -- "$d" || exit 3; find . -type f -printf "%s\\t%T@\\t%P\\0"; exit 0',
+    # Remove the run directory (its path ends in the run's name: run/transfer.py checks it).
+    "rmtree": 'd=$1; [ -d "$d" ] || exit 0; rm -rf -- "$d"',
 }
 
 
@@ -339,6 +344,14 @@ class Remote:
             if res.rc != 0:
                 raise TransportError(f"cannot remove markers in {self.rundir} on "
                                      f"{self.transport.host}: {res.stderr.strip() or res.rc}")
+
+    def push_files(self, local: Path, names: list[str]) -> None:
+        """Push just these files of the run (one transfer)."""
+        self.transport.push_files(local, self.rundir, names)
+
+    def pull_files(self, local: Path, names: list[str]) -> tuple[int, int]:
+        """Bring just these files back (one transfer): files moved and their bytes."""
+        return self.transport.pull_files(self.rundir, local, names)
 
     def push(self, local: Path) -> None:
         # a temporary file a kill -9 left behind in DATE/ is never pushed

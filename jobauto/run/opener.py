@@ -22,6 +22,7 @@ from jobauto.core.errors import ConfigError, StateError, TreeError, refused_writ
 from jobauto.core.faults import point
 from jobauto.core.layout import BUILDING, CREATING, lock_path, state_db
 from jobauto.core.lock import Lock, clear_stale, exclusive
+from jobauto.run import sync
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
 from jobauto.run.tree import copy_init, validate_tree
@@ -212,10 +213,12 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
                     "killed); pushing it again")
             if store.get_meta("pushed") != "1":
                 point("push.started")
+                rows = sync.tree_rows(date_dir)   # before: an edit made meanwhile is pushed again
                 remote.push(date_dir)
                 point("push.sent")
                 remote.stamp(0)
                 with store.transaction():
+                    store.record_synced(rows, "pushed", time.time())
                     store.set_meta("pushed", "1")
                 point("push.recorded")
         assert lock is not None

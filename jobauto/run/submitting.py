@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
 from jobauto.core.scripts import script_directive
-from jobauto.run import endings
+from jobauto.run import endings, sync
 from jobauto.run.mirror import Observation
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
+    chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
     if not chosen:
         return
     mon.batch_seq += 1

@@ -3,7 +3,7 @@
 A run's store is complete only once its creation record is in (meta `created`: the number of
 jobs the run was created with, committed with the jobs, last). `open_run_store`, the door every
 command uses to an existing run, refuses a store that is empty, not SQLite, damaged, or without
-that record, before anything is written into it.
+that record (store/whole.py), before anything is written into it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from jobauto.core.errors import StateError
 from jobauto.core.layout import state_db
 from jobauto.core.model import Job, JobState
 from jobauto.store.sqlite import connect, reported, transaction
+from jobauto.store.whole import damage
 
-SCHEMA_VERSION = 4      # 4: the creation record (meta `created`)
-SQLITE_MAGIC = b"SQLite format 3\0"
+SCHEMA_VERSION = 5      # 4: the creation record (meta `created`); 5: the synced table
 RESTORE = "restore it from a backup, or start a new run (jobmon without --datedir)"
-STATES = tuple(s.value for s in JobState)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +61,17 @@ CREATE TABLE IF NOT EXISTS events(
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job);
+-- what jobmon last pushed or fetched of each file below DATE/ (run/sync.py): a local file whose
+-- size and mtime differ from its row, and for a job script or dependency file whose sha256 does
+-- too, was changed by the user since: it is pushed before its job is submitted, never fetched over
+CREATE TABLE IF NOT EXISTS synced(
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT,
+    how TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS requests(
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -231,6 +241,33 @@ class Store:
         self.db.executemany("INSERT INTO events(at, job, kind, detail) VALUES(?, ?, ?, ?)",
                             list(events))
 
+    # -- synced: what was last pushed or fetched of each file (run/sync.py) ------------------
+    def synced(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int, int, str | None]]:
+        """(size, mtime_ns, sha256) of each recorded path (of PATHS only, when given). A store
+        made before schema 5 (read-only) has none."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        try:
+            if paths is None:
+                rows = cur.execute("SELECT path, size, mtime_ns, sha256 FROM synced").fetchall()
+            else:
+                rows = []
+                wanted = list(dict.fromkeys(paths))
+                for i in range(0, len(wanted), 500):
+                    part = wanted[i:i + 500]
+                    rows += cur.execute("SELECT path, size, mtime_ns, sha256 FROM synced WHERE "
+                                        f"path IN ({', '.join('?' for _ in part)})", part).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}
+
+    def record_synced(self, rows: Iterable[tuple[str, int, int, str | None]], how: str,
+                      at: float) -> None:
+        """Record (path, size, mtime_ns, sha256) as pushed or fetched (HOW) at AT (call inside a
+        transaction)."""
+        self.db.executemany("INSERT OR REPLACE INTO synced(path, size, mtime_ns, sha256, how, at) "
+                            "VALUES(?, ?, ?, ?, ?, ?)", [(*r, how, at) for r in rows])
+
     # -- requests: changes asked for by other processes (jobauto reset), applied by the monitor --
     def add_request(self, at: float, kind: str, args: dict[str, object]) -> int:
         with self.transaction() as db:
@@ -292,81 +329,6 @@ class Store:
         except sqlite3.OperationalError:   # a store older than requests, read as it is
             return 0
         return int(q.fetchone()[0])
-
-
-def damage(path: Path, *, thorough: bool) -> str | None:
-    """What makes the run store at PATH unusable, or None when it is whole: empty, not SQLite,
-    damaged (with THOROUGH, PRAGMA quick_check and every job's state and dependency list), or
-    never completely created. Writes nothing (a read-write connection, when thorough, may roll
-    back what a killed monitor left half-written: SQLite's own recovery)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(100)
-    except OSError as e:
-        return f"the run's state cannot be read ({e.strerror})"
-    if not head:
-        return "the run's state is empty (0 bytes)"
-    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
-        return "the run's state is not an SQLite database any more (overwritten or cut short)"
-    try:
-        db = connect(path, readonly=not thorough)
-        try:
-            return _damage(db, path, thorough)
-        finally:
-            db.close()
-    except sqlite3.Error as e:
-        return f"the run's state is damaged ({e})"
-
-
-def _cut_short(path: Path) -> str | None:
-    """The file is shorter than its header says (SQLite would read the missing end as zeros).
-    Not while a journal is beside it: a monitor killed mid-commit left it for SQLite to undo."""
-    if Path(f"{path}-journal").exists():
-        return None
-    with open(path, "rb") as f:
-        head = f.read(100)
-        size = f.seek(0, 2)
-    page = int.from_bytes(head[16:18], "big")
-    page = 65536 if page == 1 else page
-    pages = int.from_bytes(head[28:32], "big")
-    if head[24:28] == head[92:96] and size < page * pages:   # the header's size is valid
-        return f"the run's state is cut short ({size} of {page * pages} bytes)"
-    return None
-
-
-def _damage(db: sqlite3.Connection, path: Path, thorough: bool) -> str | None:
-    if thorough:
-        found = [r[0] for r in db.execute("PRAGMA quick_check(5)")]   # also undoes a killed commit
-        if found != ["ok"]:
-            return f"the run's state is damaged (quick_check: {found[0].splitlines()[-1]})"
-    cut = _cut_short(path)
-    if cut:
-        return cut
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not {"meta", "jobs"} <= tables:
-        return "the run's state has no jobs table (it was never completely created)"
-    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'created', 'tag')"))
-    jobs = int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
-    created = meta.get("created")
-    if created is None:
-        legacy = meta.get("schema", "0").isdigit() and int(meta.get("schema", "0")) < 4
-        if not (legacy and "tag" in meta and jobs):
-            return "the run's state has no creation record (it was never completely created)"
-    elif not created.isdigit() or jobs < int(created):
-        return f"the run's state has lost jobs ({jobs} of the {created} it was created with)"
-    if thorough:
-        marks = ", ".join("?" for _ in STATES)
-        try:
-            bad = db.execute(f"SELECT COUNT(*) FROM jobs WHERE state NOT IN ({marks}) OR name IS "
-                             "NULL OR NOT json_valid(deps)", STATES).fetchone()[0]
-        except sqlite3.OperationalError as e:
-            if "json_valid" not in str(e):   # an SQLite built without JSON: states only
-                raise
-            bad = db.execute(f"SELECT COUNT(*) FROM jobs WHERE state NOT IN ({marks}) OR name IS "
-                             "NULL", STATES).fetchone()[0]
-        if bad:
-            return f"the run's state is damaged ({bad} job(s) with an unreadable state or dependencies)"
-    return None
 
 
 def open_run_store(run_dir: Path, *, readonly: bool, cluster_copy: str | None = None) -> Store:

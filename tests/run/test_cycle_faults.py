@@ -103,7 +103,7 @@ def test_results_that_do_not_fit_stop_the_end_of_run_fetch_then_the_resume_fetch
     disk = small_disk("512k")
     ldir, log = disk / "camp", tmp_path / "runs.log"
     make_job(ldir / "init", "a/qsub.0", body="head -c 700000 /dev/zero > big.out\n" + job_body(log, "a", 0.1))
-    args = args_for(tmp_path, ldir)
+    args = [*args_for(tmp_path, ldir), "--fetch-all"]
     p = jobmon(*args, timeout=120)
     refused(p, str(ldir / "r/a/big.out"), "no space left on device; free space, then resume with "
             "--datedir=r")

@@ -88,5 +88,5 @@ def test_a_store_made_before_the_creation_record_is_whole_and_gets_one(tmp_path:
     from jobauto.store import open_run_store
     run = made_run(tmp_path, created=None, schema="3")
     store = open_run_store(run, readonly=False)
-    assert store.get_meta("created") == "2" and store.get_meta("schema") == "4"
+    assert store.get_meta("created") == "2" and store.get_meta("schema") == "5"
     store.close()

@@ -140,6 +140,11 @@ class FakeCluster:
                 rel = os.path.relpath(os.path.join(dirpath, f), local).replace(os.sep, "/")
                 self.write(posixpath.join(remote, rel), Path(dirpath, f).read_bytes())
 
+    def load_files(self, local: Path, remote: str, names: list[str]) -> None:
+        for rel in names:
+            if (local / rel).is_file():
+                self.write(posixpath.join(remote, rel), (local / rel).read_bytes())
+
     # -- the handler -------------------------------------------------------------------------
     def __call__(self, cmd: Command) -> CommandResult:
         argv = list(cmd.argv)
@@ -268,6 +273,20 @@ class FakeCluster:
     def op_rm(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
         for p in args[1:]:
             self.files.pop(posixpath.join(args[0], p), None)
+        return CommandResult(tuple(argv), 0)
+
+    def op_list(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        d = args[0].rstrip("/") + "/"
+        if not any(p.startswith(d) for p in self.files):
+            return CommandResult(tuple(argv), 3, b"", f"cd: {args[0]}: No such file or directory")
+        out = b"".join(f"{len(data)}\t{self.mtime:.10f}\t{p[len(d):]}\0".encode()
+                       for p, data in sorted(self.files.items()) if p.startswith(d))
+        return CommandResult(tuple(argv), 0, out)
+
+    def op_rmtree(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        d = args[0].rstrip("/") + "/"
+        for p in [p for p in self.files if p.startswith(d)]:
+            del self.files[p]
         return CommandResult(tuple(argv), 0)
 
     def _append(self, path: str, text: str) -> None:

@@ -113,6 +113,15 @@ class Transport(Protocol):
     def pull(self, remote: str, local: Path, *, include: list[str] | None = None,
              exclude: list[str] | None = None) -> None: ...
 
+    def push_files(self, local: Path, remote: str, names: list[str]) -> None:
+        """Copy just NAMES (relative to both directories) in one transfer."""
+        ...
+
+    def pull_files(self, remote: str, local: Path, names: list[str]) -> tuple[int, int]:
+        """Bring just NAMES back in one transfer; return the number of files moved and their
+        bytes, as the copying tool counted them."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -25,6 +25,9 @@ class FakeTransport:
         self.down = False
         self.round_trips = 0
         self.commands: list[Command] = []
+        self.pushed_files: list[list[str]] = []   # each push_files' names
+        self.on_push_files: Callable[[Path, str, list[str]], None] | None = None
+        self.on_pull_files: Callable[[str, Path, list[str]], tuple[int, int]] | None = None
 
     def _check(self) -> None:
         from jobauto.core.errors import TransportError
@@ -57,6 +60,18 @@ class FakeTransport:
         self._check()
         if self.on_pull:
             self.on_pull(remote, local, include)
+
+    def push_files(self, local: Path, remote: str, names: list[str]) -> None:
+        self._check()
+        self.pushed_files.append(list(names))
+        if self.on_push_files:
+            self.on_push_files(local, remote, names)
+        elif self.on_push:
+            self.on_push(local, remote)
+
+    def pull_files(self, remote: str, local: Path, names: list[str]) -> tuple[int, int]:
+        self._check()
+        return self.on_pull_files(remote, local, names) if self.on_pull_files else (0, 0)
 
     def close(self) -> None:
         pass

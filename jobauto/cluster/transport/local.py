@@ -43,14 +43,17 @@ def _through_link(dst: Path, rel: str) -> str | None:
     return None
 
 
-def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str] | None) -> None:
-    """Copy files whose size or mtime differ, like rsync -a, with rsync-style globs. Nothing is
-    written through a symbolic link below `dst` (a link there, or at the name, is left as it is
-    and the entry skipped, with one warning line for all)."""
+def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str] | None,
+              only: list[str] | None = None) -> tuple[int, int]:
+    """Copy files whose size or mtime differ, like rsync -a, with rsync-style globs (ONLY: just
+    these names, as rsync --files-from). Nothing is written through a symbolic link below `dst`
+    (a link there, or at the name, is left as it is and the entry skipped, with one warning line
+    for all). Returns the number of files copied and their bytes."""
     inc = [glob_regex(g) for g in include] if include else None
     exc = [glob_regex(g) for g in exclude or []]
     skipped: list[str] = []
-    for rel in _walk(src):
+    copied = size = 0
+    for rel in _walk(src) if only is None else only:
         if any(r.match(rel) or r.match(rel + "/") for r in exc) or any(
                 r.match(part + "/") for r in exc for part in _parents(rel)):
             continue
@@ -61,7 +64,10 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
         if link is not None:
             skipped.append(f"{rel!r} ({link} is a symbolic link or not a directory)")
             continue
-        st = s.lstat()
+        try:
+            st = s.lstat()
+        except FileNotFoundError:   # listed, gone since (rsync --files-from says so and goes on)
+            continue
         try:
             dt = d.lstat()
             # the mode too: a copy killed between its content and its stat (copy2) has the size
@@ -79,10 +85,13 @@ def copy_tree(src: Path, dst: Path, include: list[str] | None, exclude: list[str
                 with suppress(OSError):
                     d.unlink()
             raise
+        copied += 1
+        size += st.st_size
     if skipped:
         print(f"jobauto: warning: not copied into {dst}: {len(skipped)} entries through a symbolic "
               f"link there: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
               file=sys.stderr)
+    return copied, size
 
 
 def _parents(rel: str) -> list[str]:
@@ -115,6 +124,16 @@ class LocalTransport:
         dst = Path(os.path.expanduser(remote))
         dst.mkdir(parents=True, exist_ok=True)
         copy_tree(local, dst, None, exclude)
+
+    def push_files(self, local: Path, remote: str, names: list[str]) -> None:
+        if names:
+            copy_tree(local, Path(os.path.expanduser(remote)), None, None, only=names)
+
+    def pull_files(self, remote: str, local: Path, names: list[str]) -> tuple[int, int]:
+        src = Path(os.path.expanduser(remote))
+        if not src.is_dir():
+            raise TransportError(f"no such directory on {self.host}: {remote}", transient=False)
+        return copy_tree(src, local, None, None, only=names) if names else (0, 0)
 
     def pull(self, remote: str, local: Path, *, include: list[str] | None = None,
              exclude: list[str] | None = None) -> None:
