@@ -52,7 +52,10 @@ def fmt_result(r: TickResult) -> list[str]:
 def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callable[[str], None],
          fetch: Callable[[], None], clock: Callable[[], float] = time.time,
          max_ticks: int | None = None) -> int:
-    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran."""
+    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran. The
+    interval is the monitor's (`jobauto set interval=S` changes it live; INTERVAL_S until it
+    has one), and a request (cancel, set, reset) waiting in the store starts the next cycle
+    early: it is looked for every POLL_S seconds, a read of the local store."""
     ticks = 0
     while True:
         started = time.monotonic()
@@ -72,10 +75,26 @@ def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callabl
             return 128 + (stopper.signum or 15)
         if max_ticks is not None and ticks >= max_ticks:
             return 75  # EX_TEMPFAIL: the run goes on; call again
-        stopper.event.wait(max(0.0, interval_s - (time.monotonic() - started)))
+        _wait(monitor, interval_s, started, stopper)
         if stopper.event.is_set():
             emit(f"jobmon: stopped by signal {stopper.signum}; resume with --datedir")
             return 128 + (stopper.signum or 15)
+
+
+POLL_S = 2.0   # how often a waiting monitor looks for requests (jobauto cancel/set/reset)
+
+
+def _wait(monitor: Monitor, interval_s: float, started: float, stopper: Stopper) -> None:
+    """Until the next cycle is due, a signal arrives, or a request waits in the store."""
+    while not stopper.event.is_set():
+        every = monitor.settings.interval_s or interval_s
+        left = every - (time.monotonic() - started)
+        if left <= 0:
+            return
+        if stopper.event.wait(min(left, POLL_S)):
+            return
+        if monitor.store.has_open_requests():
+            return
 
 
 def daemonize(run_dir: Path) -> None:
@@ -112,7 +131,7 @@ def fetch_results(run: Run, opts: Options) -> None:
     """The end-of-run fetch; a disk that refused the files (rsync says so) is an OSError, as a
     local write's is."""
     try:
-        run.remote.fetch(run.date_dir, opts.fetch or None)
+        run.remote.fetch(run.date_dir, run.monitor.settings.fetch or None)
     except TransportError as e:
         # ("Permission denied" is no evidence: ssh says it too, of a login)
         for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
