@@ -79,7 +79,7 @@ def settings_line(c: Campaign) -> str:
     def fmt(v: object) -> str:
         return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
     shown = [f"{k.replace('_', '-')}={fmt(c.settings[k])}" for k in SETTINGS_SHOWN if k in c.settings]
-    return f"Settings: {' '.join(shown)} (all and their history: jobauto explain {c.path})"
+    return f"Settings: {' '.join(shown)} (all, and when they changed: jobauto explain RUN)"
 
 
 def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
