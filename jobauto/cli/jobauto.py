@@ -27,10 +27,16 @@ from jobauto.cli.guard import (
 
 RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
     "jobmon": Verb("jobauto.cli.jobmon:main", "ARGS...", "the monitor (same as the jobmon command)"),
-    "explain": Verb("jobauto.cli.runs:explain_main", "RUN JOB",
-                    "a job's history and why it is in its state"),
+    "explain": Verb("jobauto.cli.runs:explain_main", "RUN [JOB]",
+                    "a job's history and why it is in its state; the run's settings"),
     "reset": Verb("jobauto.cli.runs:reset_main", "RUN [JOB...] [--status error]",
                   "make jobs pending again (works while the monitor runs)"),
+    "resume": Verb("jobauto.cli.jobmon:resume_main", "RUN [--daemon] [FLAGS]",
+                   "resume a run with the settings it recorded"),
+    "cancel": Verb("jobauto.cli.runs:cancel_main", "RUN [JOB...] [--status S]",
+                   "delete jobs (or the whole run) from the scheduler; marks them cancelled"),
+    "set": Verb("jobauto.cli.runs:set_main", "RUN NAME=VALUE...",
+                "change maxqsub, interval, retries, lost-after... (live)"),
     "status": Verb("jobauto.cli.view:status_main", "RUN|DB [--watch] [--json]",
                    "counts, Ready/Waiting/Blocked, running jobs, failures, time left"),
     "graph": Verb("jobauto.cli.graph:graph_main", "RUN|DB [--format dot|mermaid|svg|png] [-o FILE]",

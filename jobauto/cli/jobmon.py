@@ -19,7 +19,7 @@ examples:
   jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local --interval=2   # no cluster
   jobmon --ldir=foobar --rdir=work/foobar --remote=mycluster --scheduler=slurm --retries=2
   jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
-  jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000  # resume
+  jobmon --ldir=foobar --datedir=20261121-100000     # resume, with the run's recorded settings
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
         --initonly --fetch='*/bnd.*.dat'                                  # fetch results
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --mail=me@example.org \\
@@ -28,11 +28,54 @@ EXIT = """exit codes: 0 all jobs done; 1 some jobs failed or cannot run; 2 bad u
             75 --once and the run goes on; 128+N stopped by signal N (resume with --datedir)"""
 
 
+RESUME_EXAMPLE = """\
+examples:
+  jobauto resume foobar/20261121-100000             # with the settings the run recorded
+  jobauto resume foobar/20261121-100000 --daemon --maxqsub=50   # a flag overrides, is recorded"""
+RESUME_EXIT = """exit codes: 0 all jobs done; 1 some jobs failed, were cancelled or cannot run; 2 bad usage
+            or input (not a run, or a run made before settings were recorded: use jobmon with
+            its flags once); 75 --once and the run goes on; 128+N stopped by signal N"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = parser("jobmon", "Copy a prepared job tree to a cluster, submit jobs as their "
-               "dependencies are met, and keep LDIR/DATE/quelist.", EXAMPLE, EXIT)
+               "dependencies are met, and keep LDIR/DATE/quelist. Resuming a run "
+               "(--datedir=DATE) uses the settings the run recorded; flags given override them "
+               "and are recorded.", EXAMPLE, EXIT)
+    p.add_argument("--ldir", help="local campaign directory holding init/ (required)")
+    add_flags(p)
+    p.add_argument("--datedir", help="run name under LDIR: resume it, or create it if new")
+    return p
+
+
+def resume_main(argv: list[str], prog: str = "jobauto resume") -> int:
+    """`jobauto resume RUN [FLAGS]`: jobmon --ldir=RUN/.. --datedir=RUN's name."""
+    p = parser(prog, "Resume a run (LDIR/DATE) with the settings it recorded: no need to repeat "
+               "--rdir, --remote, --maxqsub...; a flag given here overrides and is recorded.",
+               RESUME_EXAMPLE, RESUME_EXIT)
+    p.add_argument("run", type=Path, help="the run directory, LDIR/DATE")
+    add_flags(p)
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        from jobauto.core.errors import StateError
+        from jobauto.core.layout import state_db
+        from jobauto.run.daemon import start
+        from jobauto.run.opener import recorded_options
+
+        run = args.run.expanduser().resolve()
+        if not state_db(run).exists():
+            raise StateError("not a jobmon run directory (no .jobauto/state.db): pass LDIR/DATE",
+                             file=str(args.run))
+        recorded_options(run)   # refuses a run without recorded settings, naming it
+        args.ldir, args.datedir = str(run.parent), run.name
+        return start(options(args), say)
+    return guard(prog, go)
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    """The flags jobmon and jobauto resume share."""
     a = p.add_argument
-    a("--ldir", help="local campaign directory holding init/ (required)")
     a("--rdir", help="the campaign's directory on the cluster; relative = from the remote home")
     a("--remote", help="ssh_config host name or address of the cluster (default: this machine)")
     a("--user", help="user name on the cluster (overrides ssh_config)")
@@ -51,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     a("--scheduler-bin", dest="scheduler_bin", metavar="DIR[:DIR]",
       help="directories holding qsub/sbatch/qstat on the cluster, when a non-interactive login "
            "does not have them on its PATH")
-    a("--datedir", help="run name under LDIR: resume it, or create it if new")
     a("--initonly", action="store_true", default=None,
       help="new run: copy and push, then exit; existing run (--datedir): fetch results and exit")
     a("--scheduler", choices=["auto", "sge", "pbs", "slurm", "local"], default=None,
@@ -64,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--fetch-all", dest="fetch_all", action="store_true", default=None,
       help="bring back every file of the run at the end (default: markers, the scheduler's "
            "output files and --fetch)")
-    a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too)")
+    a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too when a run is created)")
     a("--daemon", action="store_true", default=None, help="detach; log to DATE/.jobauto/jobmon.log")
     a("--once", action="store_true", default=None, help="run one cycle and exit")
     a("--notify", action="append", metavar="TARGET",
@@ -76,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
       help="mail the same events to ADDR through the local sendmail (repeatable)")
     a("--notify-timeout", dest="notify_timeout", metavar="S",
       help="seconds a notification may take before it is given up (default 30; 1 to 3600)")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,18 +130,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def options(args: argparse.Namespace) -> Options:
-    """The flags merged with LDIR/jobauto.yaml and --config (flags win)."""
+    """The flags merged with LDIR/jobauto.yaml and --config (flags win). Resuming a run that
+    recorded its settings (--datedir of an existing run), they are the base instead of
+    LDIR/jobauto.yaml (read when the run was created): --config and flags change them."""
     from jobauto.core.config import merge, parse_define
+    from jobauto.run.opener import resume_base
 
-    flags = {k: v for k, v in vars(args).items() if k != "config"}
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "run")}
     if args.define:
         flags["define"] = parse_define(args.define, "--define")
+    ldir = Path(args.ldir).expanduser() if args.ldir else None
+    base = resume_base(ldir, args.datedir)
     files: list[Path] = []
-    if args.ldir and (Path(args.ldir).expanduser() / "jobauto.yaml").exists():
-        files.append(Path(args.ldir).expanduser() / "jobauto.yaml")
+    if base is None and ldir and (ldir / "jobauto.yaml").exists():
+        files.append(ldir / "jobauto.yaml")
     if args.config:
         files.append(args.config)
-    return merge(flags, files)
+    return merge(flags, files, base=base)
 
 
 def say(line: str) -> None:

@@ -10,7 +10,7 @@ import difflib
 import math
 import re
 import shlex
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -194,10 +194,11 @@ def load_yaml(path: Path) -> dict[str, object]:
     return out
 
 
-def merge(flags: dict[str, object], files: list[Path]) -> Options:
+def merge(flags: dict[str, object], files: list[Path], base: Options | None = None) -> Options:
     """Build Options from config files (later files win) and flags (win over everything). Each
-    value is checked where it was written: a YAML value names its file and key, a flag its flag."""
-    opts = Options()
+    value is checked where it was written: a YAML value names its file and key, a flag its flag.
+    BASE (a run's recorded settings, on resume) is what the files and flags change."""
+    opts = replace(base) if base is not None else Options()
     for path in files:
         for key, value in load_yaml(path).items():
             setattr(opts, key, _coerce(key, value, file=str(path), name=key))
@@ -234,3 +235,101 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
         shown = repr(shorten(value)) if isinstance(value, str) else shorten(value)
         raise ConfigError(f"{name}: invalid value {shown}" if name else f"invalid value {shown}",
                           flag=flag, file=file) from None
+
+
+# -- a run's recorded settings (run/opener.py records them; `jobauto set` changes them) ---------
+# Options that say what one invocation does, not how the run goes: never recorded.
+INVOCATION = frozenset({"ldir", "datedir", "initonly", "daemon", "once"})
+# Never recorded (nor shown, nor logged): a field whose name says it is a secret, or one declared
+# with field(metadata={"secret": True}) (e.g. a notification URL that carries a token). A secret
+# setting must be given again on every resume.
+SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key")
+
+
+TARGET_SETTINGS = ("notify",)   # recorded (a resume keeps telling them) but shown cut short
+
+
+def target_shown(target: str) -> str:
+    """A notification target without what may be a secret: a URL cut to its scheme and host (a
+    webhook's token sits in its user, path or query), a command to its program (its arguments
+    may hold a token). What status, explain and the run's events show of --notify."""
+    if "://" in target:
+        scheme, _, rest = target.partition("://")
+        host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}://{host}/..."
+    words = target.split()
+    return (words[0] + (" ..." if len(words) > 1 else "")) if words else ""
+
+
+def shown_settings(values: dict[str, object]) -> dict[str, object]:
+    """VALUES (recorded settings) with every notification target shown cut short."""
+    return {k: [target_shown(str(t)) for t in v] if k in TARGET_SETTINGS and isinstance(v, list)
+            else v for k, v in values.items()}
+
+
+def secret(name: str) -> bool:
+    """Whether the Options field NAME holds a secret (never recorded)."""
+    meta = next((f.metadata for f in fields(Options) if f.name == name), None)
+    return bool(meta and meta.get("secret")) or any(w in name.lower() for w in SECRET_WORDS)
+
+
+RECORDED = tuple(f.name for f in fields(Options) if f.name not in INVOCATION and not secret(f.name))
+
+
+def recordable(opts: Options) -> dict[str, object]:
+    """OPTS as JSON-ready values: every field of Options but INVOCATION and secrets (so a
+    field added to Options is recorded without more code)."""
+    out: dict[str, object] = {}
+    for name in RECORDED:
+        value = getattr(opts, name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[name] = value
+    return out
+
+
+def from_recorded(values: dict[str, object], where: str) -> Options:
+    """Options from recorded VALUES (unknown keys, from a newer jobauto, are ignored); each is
+    checked again as a YAML value is: a damaged record is an error naming WHERE."""
+    opts = Options()
+    for key, value in values.items():
+        if key in RECORDED:
+            setattr(opts, key, value if value is None and _default(key) is None
+                    else _coerce(key, value, file=where, name=key))
+    return opts
+
+
+def _default(name: str) -> object:
+    return getattr(Options(), name)
+
+
+def assignment(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` as typed to `jobauto set`: the Options field and its checked value. NAME is
+    a flag's or a YAML key's name (lost-after or lost_after)."""
+    key, sep, value = text.partition("=")
+    name = key.strip().lstrip("-").replace("-", "_")
+    if not sep or not name:
+        raise ConfigError(f"expected NAME=VALUE, got {shorten(text)!r}")
+    if name not in RECORDED:
+        close = [] if name in NAMES else difflib.get_close_matches(name, sorted(RECORDED), n=1)
+        hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
+        what = "is not a setting a run records" if name in NAMES else "is not a setting"
+        raise ConfigError(f"{key.strip()!r} {what}{hint}")
+    default = _default(name)
+    if isinstance(default, bool):
+        low = value.strip().lower()
+        if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            raise ConfigError(f"{key.strip()}={shorten(value)!r} is not true or false")
+        return name, low in ("true", "yes", "1", "on")
+    if name == "define":
+        return name, parse_define(value.split(), "define")
+    if isinstance(default, list) and name == "fetch":
+        return name, [v for v in value.split(",") if v]
+    got = _coerce(name, value, name=key.strip())
+    if isinstance(got, Path):
+        got = str(got)
+    return name, got

@@ -17,8 +17,9 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     ("running", "done"): frozenset({"done"}),
     # a verdict: markers, accounting, the queue's silence (vanished), a refusal or an Eqw deletion
     ("running", "error"): frozenset(v.value for v in Verdict if v != Verdict.DONE),
-    # a job added during the run that cannot be read; a failed marker of a job not submitted here
-    ("pending", "error"): frozenset({"invalid", "failed"}),
+    # a job added during the run that cannot be read; a failed marker of a job not submitted here;
+    # jobauto cancel of a job not submitted yet (it never runs)
+    ("pending", "error"): frozenset({"invalid", "failed", "cancelled"}),
     # a marker of a job not submitted here (markers decide whatever the state)
     ("pending", "done"): frozenset({"done"}),
     # a marker that appears after a verdict read from anything else overrules it

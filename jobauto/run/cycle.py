@@ -17,7 +17,7 @@ from jobauto.core.deps import FAILED, Graph, marker_path
 from jobauto.core.errors import TransportError
 from jobauto.core.faults import point
 from jobauto.core.files import write_atomic
-from jobauto.core.model import Derived, Ending, Job, JobState
+from jobauto.core.model import Derived, Ending, Job, JobState, Verdict
 from jobauto.core.states import check_move, count_line
 from jobauto.run import endings, pickup, quelist, requests, submitting
 from jobauto.run.mirror import Observation, Remote
@@ -36,6 +36,7 @@ class Settings:
     values: dict[str, str] = field(default_factory=dict)
     retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
     backoff_s: float = 30.0   # the first pause after a refused submission (the run's --interval)
+    interval_s: float | None = None  # seconds between cycles (--interval): the loop reads it live
 
 
 @dataclass
@@ -92,6 +93,9 @@ class Monitor:
         self.paused_until = 0.0
         self.pause_reason = ""
         self.backoff_s = 0.0
+        self.submitting = True                   # False: a cycle that submits nothing (cancel alone)
+        self.stopping = False                    # the whole run was cancelled: end once nothing runs
+        self.cancelled: set[str] = set()         # jobs in error because they were cancelled
         # whether the scheduler keeps accounting we can read (the local one does not)
         self.has_acct = remote.adapter.acct_argv(["0"]) is not None
         for job in store.load_jobs():
@@ -127,6 +131,8 @@ class Monitor:
     def add(self, job: Job) -> None:
         """Take a job into the run's state and its dependency graph."""
         self.jobs[job.name] = job
+        if job.state == JobState.ERROR and job.verdict == Verdict.CANCELLED.value:
+            self.cancelled.add(job.name)
         self.graph.add(job.name, job.deps, job.state)
         if job.state == JobState.RUNNING:
             self.running.add(job.name)
@@ -162,7 +168,8 @@ class Monitor:
             self.commit()
             notes.append(f"cluster unreachable, will retry: {e.message}")
             return self._finish(now, notes, submitted=False)
-        submitting.submit_ready(self, now, notes)
+        if self.submitting and not self.stopping:
+            submitting.submit_ready(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
     def _observe(self) -> Observation:
@@ -216,6 +223,10 @@ class Monitor:
             self.running.add(job.name)
         else:
             self.running.discard(job.name)
+        if state == JobState.ERROR and kind == Verdict.CANCELLED.value:
+            self.cancelled.add(job.name)
+        else:
+            self.cancelled.discard(job.name)
         if state == JobState.ERROR:
             job.reason = detail
             job.failed_at = job.failed_at or now
@@ -313,6 +324,11 @@ class Monitor:
             counts["held"] = len(self.held)
         if self.queue_errors:
             counts["queue-error"] = len(self.queue_errors)
+        if self.cancelled:  # shown apart from the errors (docs/verdicts.md "cancelled")
+            counts["error"] -= len(self.cancelled)
+            counts["cancelled"] = len(self.cancelled)
+        if self.stopping:   # the whole run was cancelled: what is ready waits for a resume
+            counts["ready"] = 0
         result = TickResult(counts, notes=notes, failed=self._final_failures())
         if now < self.paused_until and counts["ready"]:
             result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
@@ -345,7 +361,8 @@ class Monitor:
         for name, job in sorted(self.jobs.items(), key=lambda kv: kv[1].id):
             d = self.graph.derived(name)
             if job.state == JobState.ERROR:
-                out.append(f"error    {name}: {job.reason or 'failed'}")
+                word = "cancelled " if name in self.cancelled else "error    "
+                out.append(f"{word}{name}: {job.reason or 'failed'}")
             elif d == Derived.BLOCKED:
                 out.append(f"blocked  {name}: by {', '.join(self.graph.root_errors(name))}")
             elif d == Derived.WAITING:

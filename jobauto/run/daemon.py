@@ -54,8 +54,11 @@ def fmt_result(r: TickResult) -> list[str]:
 def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callable[[str], None],
          fetch: Callable[[], None], clock: Callable[[], float] = time.time,
          max_ticks: int | None = None, notifier: Notifier | None = None) -> int:
-    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran; after
-    each tick, tell NOTIFIER's targets what happened in it."""
+    """Tick every interval until the run finishes, a signal arrives, or max_ticks ran. The
+    interval is the monitor's (`jobauto set interval=S` changes it live; INTERVAL_S until it
+    has one), and a request (cancel, set, reset) waiting in the store starts the next cycle
+    early: it is looked for every POLL_S seconds, a read of the local store. After each tick,
+    NOTIFIER's targets are told what happened in it."""
     ticks = 0
     while True:
         started = time.monotonic()
@@ -81,7 +84,7 @@ def loop(monitor: Monitor, *, interval_s: float, stopper: Stopper, emit: Callabl
             return _signalled(stopper, emit, notifier, result, clock())
         if max_ticks is not None and ticks >= max_ticks:
             return 75  # EX_TEMPFAIL: the run goes on; call again
-        stopper.event.wait(max(0.0, interval_s - (time.monotonic() - started)))
+        _wait(monitor, interval_s, started, stopper)
         if stopper.event.is_set():
             return _signalled(stopper, emit, notifier, result, clock())
 
@@ -93,6 +96,22 @@ def _signalled(stopper: Stopper, emit: Callable[[str], None], notifier: Notifier
     if notifier:
         notifier.stopped(f"stopped by signal {stopper.signum}", last.counts, now, code)
     return code
+
+
+POLL_S = 2.0   # how often a waiting monitor looks for requests (jobauto cancel/set/reset)
+
+
+def _wait(monitor: Monitor, interval_s: float, started: float, stopper: Stopper) -> None:
+    """Until the next cycle is due, a signal arrives, or a request waits in the store."""
+    while not stopper.event.is_set():
+        every = monitor.settings.interval_s or interval_s
+        left = every - (time.monotonic() - started)
+        if left <= 0:
+            return
+        if stopper.event.wait(min(left, POLL_S)):
+            return
+        if monitor.store.has_open_requests():
+            return
 
 
 def daemonize(run_dir: Path) -> None:
@@ -130,7 +149,7 @@ def fetch_results(run: Run, opts: Options, say: Callable[[str], None] = print) -
     globs; --fetch-all everything; never over a local change); a disk that refused the files
     (rsync says so) is an OSError, as a local write's is."""
     try:
-        transfer.fetch_run(run.remote, run.date_dir, run.store, opts.fetch, opts.fetch_all, say)
+        transfer.fetch_run(run.remote, run.date_dir, run.store, run.monitor.settings.fetch or [], opts.fetch_all, say)
     except TransportError as e:
         # ("Permission denied" is no evidence: ssh says it too, of a login)
         for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):

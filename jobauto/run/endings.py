@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE, Verdict.VANISHED}
 # A failed marker with one of these exit codes (killed by a signal) is refined from accounting.
 SIGNAL_EXIT = 128
+CANCELLED_BY = "jobauto cancel"   # the evidence of a job cancelled by `jobauto cancel`
 
 
 # What a failed marker may say. The templates write the shell's $? (0-255, 128+N for signal N);
@@ -61,10 +62,17 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
     if job.state == JobState.DONE or (job.state == JobState.ERROR and
                                       (job.evidence.startswith("marker") or not job.verdict)):
         return
+    path = marker_path(job.name, FAILED)
+    if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and (
+            failed is not None or (mon.run_dir / path).exists()):
+        # jobauto cancel ended it (a script that traps SIGTERM writes a failed marker): cancelled
+        # it stays; a finished marker alone says the work was done, and markers win
+        mon.events.append((now, job.name, "marker", f"{path} appeared after the cancel; the job "
+                           "stays cancelled"))
+        return
     if job.state == JobState.ERROR:
         mon.events.append((now, job.name, "overruled",
                            f"a marker appeared after the verdict {job.verdict}; markers win"))
-    path = marker_path(job.name, FAILED)
     if failed is None:
         try:
             failed = read_head(mon.run_dir, path, MARKER_HEAD)

@@ -11,6 +11,7 @@ from pathlib import Path
 from jobauto.core.deps import FAILED, FINISHED, Graph
 from jobauto.core.errors import ConfigError
 from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict
+from jobauto.run import settings
 from jobauto.run.quelist import fmt_time
 from jobauto.store import Store, open_run_store
 
@@ -54,6 +55,9 @@ def rule(job: Job, g: Graph) -> str:
             if "; " in ev:
                 how += f"; the scheduler's accounting then said: {MEANING[v]}"
             return how
+        if v == Verdict.CANCELLED and ev.startswith("jobauto cancel"):
+            return (f"cancelled by {ev.split(';')[0]}; what needs it is blocked (jobauto reset "
+                    "makes it pending again)")
         if v == Verdict.REJECTED:
             return f"the scheduler {'refused the submission' if ev.startswith('submission') else 'could not run it'}: {job.reason}"
         if v == Verdict.VANISHED:
@@ -76,13 +80,42 @@ def rule(job: Job, g: Graph) -> str:
     return "pending, waiting: " + "; ".join(g.why(job.name))
 
 
-def explain(run_dir: Path, name: str) -> list[str]:
+def explain(run_dir: Path, name: str | None) -> list[str]:
+    """A job's history and rule; without NAME, the run's settings and their history."""
     store = open_run_store(run_dir, readonly=True)
     try:
         with store.reported():
-            return _explain(store, run_dir, name)
+            return _explain(store, run_dir, name) if name else _explain_run(store, run_dir)
     finally:
         store.close()
+
+
+REQUESTS_SHOWN = 10
+
+
+def _explain_run(store: Store, run_dir: Path) -> list[str]:
+    """The run's recorded settings, where they came from and when they changed; its requests."""
+    values = settings.read(store)
+    out = [f"{run_dir}   (on the cluster: {store.get_meta('rundir') or '?'}, "
+           f"{store.get_meta('scheduler') or '?'})"]
+    if values is None:
+        out.append("settings:   not recorded (a run made before jobmon recorded them: resume it "
+                   "once with its flags)")
+    else:
+        out.append("settings:")
+        out += [f"  {k.replace('_', '-'):<14} {settings.shown(v, k)}" for k, v in sorted(values.items())]
+    history = [(at, detail) for at, kind, detail in store.events("") if kind == settings.EVENT]
+    if history:
+        out.append("settings history:")
+        out += [f"  {fmt_time(at)}  {detail}" for at, detail in history]
+    reqs = store.requests()[-REQUESTS_SHOWN:]
+    if reqs:
+        out.append("requests:")
+    for rid, at, kind, _, done_at, result in reqs:
+        how = f"applied {fmt_time(done_at)}: {result}" if done_at is not None else \
+            "not applied yet (the monitor applies it at its next cycle)"
+        out.append(f"  #{rid} {kind} of {fmt_time(at)}: {how}")
+    return out
 
 
 def _explain(store: Store, run_dir: Path, name: str) -> list[str]:
@@ -118,7 +151,8 @@ def _explain(store: Store, run_dir: Path, name: str) -> list[str]:
         out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")
     for rid, at, kind, args, done_at, _ in store.requests():
         named = args.get("jobs") or []
-        if done_at is None and (job.name in named or not named):  # type: ignore[operator]
+        if done_at is None and kind in ("reset", "cancel") and (
+                job.name in named or not named):  # type: ignore[operator]
             out.append(f"request:    {kind} #{rid} of {fmt_time(at)} not applied yet (the "
                        "monitor applies it at its next cycle)")
     return out

@@ -12,17 +12,17 @@ import posixpath
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jobauto.cluster import host
-from jobauto.core.config import Options
+from jobauto.core.config import Options, from_recorded
 from jobauto.core.deps import DEPENDENCY, Graph, marker_path
 from jobauto.core.errors import ConfigError, StateError, TreeError, refused_write, stopped_by_disk
 from jobauto.core.faults import point
 from jobauto.core.layout import BUILDING, CREATING, lock_path, state_db
 from jobauto.core.lock import Lock, clear_stale, exclusive
-from jobauto.run import sync
+from jobauto.run import settings, sync
 from jobauto.run.cycle import Monitor, Settings
 from jobauto.run.mirror import Remote
 from jobauto.run.tree import copy_init, validate_tree
@@ -64,7 +64,7 @@ def check_cycles(root: Path, specs: list) -> None:  # type: ignore[type-arg]
 
 
 def create(init: Path, date_dir: Path, specs: list, values: dict[str, str],  # type: ignore[type-arg]
-           sched: str, rundir: str) -> Lock:
+           sched: str, rundir: str, opts: Options | None = None) -> Lock:
     """Make the run directory complete or not at all: it is built under a hidden name and renamed
     to DATE last, so a monitor killed while creating leaves no half-made run to resume (a
     leftover hidden copy is removed by the next creation in LDIR). The store's creation record
@@ -81,6 +81,8 @@ def create(init: Path, date_dir: Path, specs: list, values: dict[str, str],  # t
                 store.set_meta("scheduler", sched)
                 store.set_meta("rundir", rundir)
                 store.set_meta("pushed", "0")  # "1" once the whole tree is on the cluster
+                if opts is not None:
+                    settings.record(store, opts, time.time(), "creation")
             Monitor.create(store, specs, building)  # the jobs and, last, the creation record
         finally:
             store.close()
@@ -116,7 +118,8 @@ def create_run(opts: Options, date: str, specs: list, sched: str, rdir_base: str
             if date_dir.exists():
                 return date_dir, None
             rundir = posixpath.join(rdir_base, date_dir.name)
-            return date_dir, create(ldir / "init", date_dir, specs, opts.values(), sched, rundir)
+            return date_dir, create(ldir / "init", date_dir, specs, opts.values(), sched, rundir,
+                                    replace(opts, rdir=rdir_base))
     except OSError as e:
         refused = refused_write(e)
         if refused is None:
@@ -201,10 +204,16 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
                 if was and was != rundir:
                     raise StateError(f"this run lives at {was} on the cluster, not {rundir}; pass "
                                      "the same --rdir as when it started", flag="--rdir")
-            settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
-                                fetch=opts.fetch or None, values=opts.values(), retries=opts.retries,
-                                backoff_s=max(opts.interval, 1.0))
-            monitor = Monitor(date_dir, store, remote, settings, log=log)
+            if not created:   # flags given on resume override the recorded settings
+                with store.transaction():
+                    changed = settings.record(store, replace(opts, rdir=rdir_base), time.time(),
+                                              "resume")
+                if changed:
+                    log(f"jobmon: settings changed on resume: {'; '.join(changed)}")
+            monitor = Monitor(date_dir, store, remote, Settings(
+                maxqsub=opts.maxqsub, lost_after_s=opts.lost_after, fetch=opts.fetch or None,
+                values=opts.values(), retries=opts.retries, backoff_s=max(opts.interval, 1.0),
+                interval_s=opts.interval), log=log)
             if created:
                 log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                     f"{len(specs or [])} jobs)")
@@ -230,3 +239,43 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
         if created:  # a run that never reached the cluster leaves nothing behind
             shutil.rmtree(date_dir, ignore_errors=True)
         raise
+
+
+def recorded_options(run_dir: Path) -> Options:
+    """The settings run RUN_DIR (LDIR/DATE) was created with, as changed since by flags given on
+    resume and by `jobauto set`: everything jobmon needs to reach and drive the run again
+    (rdir, remote, scheduler, maxqsub, fetch, ...), with ldir and datedir naming RUN_DIR.
+    Secrets are never recorded (core/config.py `secret`): the caller adds them. Reads only;
+    a StateError (exit 2) when RUN_DIR is not a run, or is a run made before settings were
+    recorded (resume it once with its flags: that records them)."""
+    found = _recorded(run_dir)
+    if found is None:
+        raise StateError("this run was made before jobmon recorded a run's settings; resume it "
+                         "once with all its flags (--rdir, --remote, ...), which records them",
+                         file=str(run_dir))
+    return found
+
+
+def _recorded(run_dir: Path) -> Options | None:
+    store = open_run_store(run_dir, readonly=True)
+    try:
+        with store.reported():
+            values = settings.read(store)
+    finally:
+        store.close()
+    if values is None:
+        return None
+    opts = from_recorded(values, f"{state_db(run_dir)} (recorded settings)")
+    opts.ldir, opts.datedir = run_dir.parent, run_dir.name
+    return opts
+
+
+def resume_base(ldir: Path | None, datedir: str | None) -> Options | None:
+    """What a resume (jobmon --ldir=L --datedir=D) starts from before its flags: the run's
+    recorded settings; None when L/D is not an existing run or has none recorded."""
+    if ldir is None or not datedir or "/" in datedir or not state_db(ldir / datedir).exists():
+        return None
+    try:
+        return _recorded(ldir / datedir)
+    except StateError:
+        return None   # a damaged store: the resume refuses it, naming the cluster copy too

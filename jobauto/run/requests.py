@@ -18,6 +18,7 @@ from jobauto.core.errors import ConfigError, StateError
 from jobauto.core.layout import lock_path
 from jobauto.core.lock import Lock
 from jobauto.core.model import Job, JobState, select_for_reset
+from jobauto.run import cancelling, settings
 from jobauto.run.explain import find_job
 from jobauto.store import open_run_store
 
@@ -42,7 +43,7 @@ def request_reset(run_dir: Path, names: list[str], status: list[str]) -> tuple[l
         for job in chosen:
             if job.state == JobState.RUNNING:
                 raise ConfigError(f"{job.name} is running (scheduler id {job.sched_id or '?'}); "
-                                  "cancel it with qdel/scancel or let it end, then reset it",
+                                  "cancel it (jobauto cancel) or let it end, then reset it",
                                   file=str(run_dir))
         if not names and not status:
             status = ["error"]
@@ -68,6 +69,8 @@ def apply_requests(mon: Monitor, now: float, notes: list[str]) -> None:
             mon.closed_requests.append((rid, f"unknown request {kind!r}: ignored"))
             continue
         result = apply(mon, rid, args, now)
+        if result is None:   # not settled yet (a cancel waiting for a submission's answer)
+            continue
         notes.append(result)
         mon.closed_requests.append((rid, result))
 
@@ -89,8 +92,11 @@ def _apply_reset(mon: Monitor, rid: int, args: dict[str, object], now: float) ->
 
 
 # What the monitor does with each kind of request: the result line closes the request.
-APPLY: dict[str, Callable[[Monitor, int, dict[str, object], float], str]] = {
+# None keeps the request open: it is applied again at the next cycle.
+APPLY: dict[str, Callable[[Monitor, int, dict[str, object], float], str | None]] = {
     "reset": _apply_reset,
+    "cancel": cancelling.apply_cancel,   # jobauto cancel (run/control.py records it)
+    "set": settings.apply_set,           # jobauto set (run/control.py records it)
 }
 
 

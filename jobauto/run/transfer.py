@@ -31,6 +31,7 @@ from jobauto.core.lock import Lock
 from jobauto.core.model import JobState
 from jobauto.run import sync
 from jobauto.run.mirror import Remote, op
+from jobauto.run.opener import recorded_options
 from jobauto.store import Store, open_run_store
 
 LIST_MAX = 10_000_000     # entries of a listing taken; the rest is counted, not held
@@ -84,8 +85,9 @@ class Plan:
 def connection(run_dir: Path, *, remote: str | None = None, user: str | None = None,
                ssh_config: Path | None = None, config: Path | None = None) -> tuple[Options, str]:
     """How to reach RUN_DIR's copy on the cluster: its directory and scheduler as the store
-    recorded them; the host from --remote/--user/--ssh-config, LDIR/jobauto.yaml and --config,
-    as jobmon takes them. (One place, to become the run's recorded settings.)"""
+    recorded them, the host from the run's recorded settings (opener.recorded_options), changed
+    by --config and by --remote/--user/--ssh-config when given. A run made before settings were
+    recorded takes the host from those flags, LDIR/jobauto.yaml and --config, as jobmon does."""
     store = open_run_store(run_dir, readonly=True)
     try:
         rundir = store.get_meta("rundir")
@@ -95,9 +97,17 @@ def connection(run_dir: Path, *, remote: str | None = None, user: str | None = N
     if not rundir:
         raise StateError("the run does not say where it lives on the cluster (no rundir)",
                          file=str(run_dir))
-    files = [p for p in (run_dir.parent / "jobauto.yaml", config) if p is not None and
-             (p != run_dir.parent / "jobauto.yaml" or p.exists())]
-    opts = merge({"remote": remote, "user": user, "ssh_config": ssh_config}, files)
+    flags: dict[str, object] = {"remote": remote, "user": user, "ssh_config": ssh_config}
+    try:
+        recorded: Options | None = recorded_options(run_dir)
+    except StateError:   # made before settings were recorded
+        recorded = None
+    if recorded is not None:
+        opts = merge(flags, [config] if config is not None else [], base=recorded)
+    else:
+        files = [p for p in (run_dir.parent / "jobauto.yaml", config) if p is not None and
+                 (p != run_dir.parent / "jobauto.yaml" or p.exists())]
+        opts = merge(flags, files)
     opts.scheduler = sched or opts.scheduler
     opts.ldir, opts.datedir = run_dir.parent, run_dir.name
     return opts, rundir

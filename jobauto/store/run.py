@@ -275,6 +275,15 @@ class Store:
                              (at, kind, json.dumps(args)))
             return int(cur.lastrowid or 0)
 
+    def has_open_requests(self) -> bool:
+        """Whether a request waits: a cheap look for a waiting monitor (False when the store
+        cannot answer now, e.g. locked by a writer: the next look or cycle sees it)."""
+        try:
+            return self.db.execute("SELECT 1 FROM requests WHERE done_at IS NULL LIMIT 1"
+                                   ).fetchone() is not None
+        except sqlite3.Error:
+            return False
+
     def open_requests(self) -> list[tuple[int, str, dict[str, object]]]:
         return [(r[0], r[1], json.loads(r[2])) for r in
                 self.db.execute("SELECT id, kind, args FROM requests WHERE done_at IS NULL ORDER BY id")]

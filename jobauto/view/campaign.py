@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jobauto.core.config import shown_settings
 from jobauto.core.deps import FINISHED, classify, job_of_marker
 from jobauto.core.errors import StateError
 from jobauto.core.layout import lock_path, state_db
@@ -74,6 +75,7 @@ class Campaign:
     work_left_h: float | None = None  # hours of work left
     work_basis: str = ""              # how work_left_h was estimated
     unlisted_done: int = 0            # done jobs counted but not in `jobs` (gather(summary=True))
+    settings: dict[str, object] = field(default_factory=dict)  # run: its recorded settings
 
     @property
     def total(self) -> int:
@@ -125,6 +127,10 @@ def _classify(c: Campaign, producers: list[tuple[int, ...]], files_unmet: list[b
     n = {d: derived.count(d) for d in ("ready", "waiting", "blocked")}
     c.counts = {"done": states.count("done") + c.unlisted_done, "running": states.count("running"),
                 **n, "error": states.count("error"), "pending": sum(n.values())}
+    cancelled = sum(1 for j in jobs if j.state == "error" and j.verdict == "cancelled")
+    if cancelled:   # shown apart from the errors, as jobmon's count line does
+        c.counts["error"] -= cancelled
+        c.counts["cancelled"] = cancelled
     c.blocked_by = sorted(jobs[p].name for p in roots)
 
 
@@ -172,8 +178,9 @@ def _producer(path: str) -> str | None:
 
 
 def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
-    rows, files, done = _read(open_run_store(run_dir, readonly=True), summary, lambda s: s.load_files(),
-                             run=True)
+    rows, (files, recorded), done = _read(open_run_store(run_dir, readonly=True), summary,
+                                          lambda s: (s.load_files(), s.get_meta("settings")),
+                                          run=True)
     done_names = done.names if done else set()
     index = {r[0]: i for i, r in enumerate(rows)}
     # one JSON document for all dependency lists: one parse instead of one per job
@@ -211,9 +218,18 @@ def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
     holder = lock_holder(lock_path(run_dir))
     c = Campaign("run", str(run_dir), now, views, {},
                  driver=f"jobmon running ({holder})" if holder else "jobmon not running",
-                 unlisted_done=len(done_names))
+                 unlisted_done=len(done_names), settings=_settings(recorded))
     _classify(c, producers, files_unmet)
     return _finish(c, done)
+
+
+def _settings(text: str | None) -> dict[str, object]:
+    """The run's recorded settings (run/settings.py writes them), {} when none or unreadable."""
+    try:
+        values = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return shown_settings(values) if isinstance(values, dict) else {}
 
 
 def _read(store: Any, summary: bool, more: Callable[[Any], T], *, run: bool

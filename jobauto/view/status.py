@@ -69,6 +69,19 @@ def rate_lines(c: Campaign) -> list[str]:
     return out
 
 
+SETTINGS_SHOWN = ("maxqsub", "interval", "lost_after", "retries")  # of a run's settings
+
+
+def settings_line(c: Campaign) -> str:
+    """`Settings: maxqsub=10 interval=60 ...` (a run's recorded settings), or ""."""
+    if not c.settings:
+        return ""
+    def fmt(v: object) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    shown = [f"{k.replace('_', '-')}={fmt(c.settings[k])}" for k in SETTINGS_SHOWN if k in c.settings]
+    return f"Settings: {' '.join(shown)} (all, and when they changed: jobauto explain RUN)"
+
+
 def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
     k = c.counts
     blocked = (f" ({', '.join(c.blocked_by[:5])}{' ...' if len(c.blocked_by) > 5 else ''})"
@@ -81,8 +94,12 @@ def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
              f"  - Ready: {k['ready']}      ← can run now",
              f"  - Waiting: {k['waiting']}    ← waiting for dependencies",
              f"  - Blocked: {k['blocked']}    ← blocked by an error{blocked}",
-             f"Error: {k['error']}",
-             ("Workers: " if c.kind == "table" else "Monitor: ") + c.driver]
+             f"Error: {k['error']}"]
+    if k.get("cancelled"):
+        lines.append(f"Cancelled: {k['cancelled']}    ← jobauto cancel; blocks what needs them")
+    lines.append(("Workers: " if c.kind == "table" else "Monitor: ") + c.driver)
+    if settings_line(c):
+        lines.append(settings_line(c))
     lines += rate_lines(c)
     runs = c.running()
     if runs:
@@ -118,7 +135,7 @@ def to_json(c: Campaign, *, failures: int = 20, running: int = 100) -> dict[str,
             "counts": c.counts, "percent_done": round(percent(c), 2),
             "blocked_by": c.blocked_by, "driver": c.driver, "slots": c.slots,
             "rate_per_h": c.rate_per_h, "time_left_s": c.left_s, "work_left_h": c.work_left_h,
-            "work_basis": c.work_basis,
+            "work_basis": c.work_basis, "settings": c.settings,
             "running": [job(j) for j in c.running()[:running]],
             "failures": [job(j) for j in c.failures()[:failures]]}
 
@@ -144,7 +161,9 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
     counts.add_column("help", style="dim")
     for key, label in (("done", "Done"), ("running", "Running"), ("pending", "Pending"),
                        ("ready", "  Ready"), ("waiting", "  Waiting"), ("blocked", "  Blocked"),
-                       ("error", "Error")):
+                       ("error", "Error"), ("cancelled", "Cancelled")):
+        if key not in k:
+            continue
         n = k[key]
         style = STATE_STYLE.get(key, "")
         bar = ProgressBar(total=max(c.total, 1), completed=n, width=30, complete_style=style or "white",
@@ -158,6 +177,8 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
                                  complete_style="green", finished_style="green"),
                      Text(f"{percent(c):.0f}% done", style="bold"))
     parts: list[Any] = [head, progress, counts]
+    if settings_line(c):
+        parts.append(Text(settings_line(c), style="dim"))
     for line in rate_lines(c):
         parts.append(Text(line))
     runs = c.running()

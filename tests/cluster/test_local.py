@@ -22,7 +22,7 @@ def test_local_adapter_parses_ps_and_has_no_accounting() -> None:
     q = a.parse_queue(CommandResult(("ps",), 0, b"  12 Ss\n  13 Z\n 14 R+\n"))
     assert set(q.entries) == {"12", "14"}
     assert a.acct_argv(["12"]) is None and a.parse_acct(out("")) == {}
-    assert a.cancel_argv(["12", "14"]) == ["kill", "-TERM", "--", "-12", "-14"]
+    assert a.cancel_argv(["12", "14"])[-2:] == ["-12", "-14"]
 
 
 @pytest.mark.skipif(shutil.which("setsid") is None, reason="needs util-linux setsid")

@@ -60,8 +60,10 @@ class LocalAdapter:
         return {}
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
-        # the job runs under setsid, so its pid is its process group: end the whole group
-        return ["kill", "-TERM", "--", *(f"-{i}" for i in ids)]
+        # the job runs under setsid, so its pid is its process group: end the whole group. The
+        # shell's own kill, always: dash's refuses `--`, and procps' reads `-PID` after a signal
+        # as it should only with `--` (the transport's guard runs argv through sh)
+        return ["sh", "-c", 'kill -TERM "$@"', "jobauto-cancel", *(f"-{i}" for i in ids)]
 
     def array_args(self, n: int) -> list[str]:
         return []  # n separate processes, not an array
