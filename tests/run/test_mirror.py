@@ -121,7 +121,7 @@ def test_push_scan_submit_queue_journal(backend: Backend, tmp_path: Path) -> Non
     obs = backend.remote.observe(1, 0, [f"{NAMES[1]}/qsub.0", "nothing/here"], True, [])
     assert obs.files == {} and obs.existing == {f"{NAMES[1]}/qsub.0"} and obs.queue and obs.queue.ok
     tokens = [f"jacontract{i}_1" for i in range(len(NAMES))]
-    results = backend.remote.submit("b-1", [(t, f"{n}/qsub.0", []) for t, n in zip(tokens, NAMES, strict=True)])
+    results = backend.remote.submit("b-1", [(t, f"{n}/qsub.0", [], None) for t, n in zip(tokens, NAMES, strict=True)])
     assert all(r is not None and r.sched_id for r in results)
     ids = {r.sched_id for r in results if r is not None}
     files = backend.wait_finished(NAMES, gen)
@@ -147,7 +147,7 @@ def test_rejected_submission_is_reported_with_the_message(backend: Backend, tmp_
     make_job(local, "a/qsub.0")
     fill_job(local, "a/qsub.0", {})
     backend.remote.push(local)
-    [res] = backend.remote.submit("b-2", [("jacontractx_1", "a/qsub.missing", [])])
+    [res] = backend.remote.submit("b-2", [("jacontractx_1", "a/qsub.missing", [], None)])
     assert res is not None and res.sched_id is None and res.error and not res.transient
 
 
@@ -168,7 +168,7 @@ def test_accounting_of_a_failed_and_a_cancelled_job(backend: Backend, tmp_path: 
     backend.remote.push(local)
     backend.remote.stamp(0)
     tokens = ["jacontractf_1", "jacontracts_1"]
-    results = backend.remote.submit("b-3", [(tokens[0], "fail/qsub.0", []), (tokens[1], "sleep/qsub.0", [])])
+    results = backend.remote.submit("b-3", [(tokens[0], "fail/qsub.0", [], None), (tokens[1], "sleep/qsub.0", [], None)])
     fail_id, sleep_id = (r.sched_id for r in results if r is not None)
     assert fail_id and sleep_id
     fc = backend.cluster
