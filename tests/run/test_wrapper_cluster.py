@@ -63,7 +63,7 @@ def test_plain_scripts_get_their_verdicts_and_seed_scripts_one_set_of_markers(
     assert marks("seedfail") == {"qsub.failed.0": "4\n", "qsub.finished.0": "4\n"}
     assert marks("seed") == {"qsub.finished.0": "0\n"}
     outputs = {d: "".join(f.read_text(errors="replace") for f in sorted((remote / d).iterdir())
-                          if re.search(r"\.[oe][0-9]+$", f.name))  # stdout, stderr: NAME.oJOBID
+                          if re.search(r"\.[oe][0-9]+$|^slurm-[0-9]+\.out$", f.name))  # NAME.oJOBID
                for d in ("seed", "fail", HOSTILE)}
     assert "jobauto: qsub.0 ended with exit code 0" in outputs["seed"]
     assert "it wrote its own markers" in outputs["seed"] and "jobauto: job 0 ended" in outputs["seed"]
