@@ -12,9 +12,9 @@ import heapq
 import re
 from typing import TYPE_CHECKING
 
+from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
-from jobauto.core.errors import TreeError
 from jobauto.core.scripts import read_script, script_directive
 from jobauto.run import endings
 from jobauto.run.mirror import Observation
