@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import template_script
+from helpers import RDIR, Rig, make_job, template_script
 
 from jobauto.run.wrapper import job_dir, wrapper_name, wrapper_text
 
@@ -190,3 +190,19 @@ def test_a_seed_style_script_handles_the_signal_itself(shell: str, tmp_path: Pat
     assert proc.returncode == 143, err
     assert markers(w.parent) == {"qsub.failed.0": "143\n", "qsub.finished.0": "143\n"}
     assert b"wrote its own markers" in err
+
+
+def test_jobmon_submits_through_the_wrapper_or_says_why_not(tmp_path: Path) -> None:
+    """On the fake cluster: each submission carries its wrapper; a script whose directives
+    cannot travel (a NUL byte) is submitted as it is, and its history says so."""
+    rig = Rig(tmp_path)
+    make_job(rig.init, "ok/qsub.0", script="#!/bin/sh\n#SBATCH --time=5\ntrue\n")
+    make_job(rig.init, "nul/qsub.0", script="#!/bin/sh\n#$ -N a\0b\ntrue\n")
+    m = rig.start()
+    m.tick(0.0)
+    jobs = {j.dir.rsplit("/", 1)[-1]: j for j in rig.cluster.submitted}
+    assert jobs["ok"].wrapper == ".qsub.0.run" and jobs["nul"].wrapper is None
+    text = rig.cluster.files[f"{RDIR}/ok/.qsub.0.run"].decode()
+    assert text.startswith("#!/bin/sh\n#SBATCH --time=5\n") and f"jobauto_dir={RDIR}/ok\n" in text
+    events = [(k, d) for _, k, d in rig.store.events("nul/qsub.0")]  # type: ignore[union-attr]
+    assert any(k == "no-wrapper" and "NUL" in d for k, d in events), events
