@@ -172,7 +172,7 @@ class Bench:
     def submit(self, n: int) -> float:
         t0 = time.perf_counter()
         for start in range(0, n, self.a.batch):
-            entries: list[tuple[str, str, list[str]]] = [(f"{self.prefix}{i:05d}", "job.sh", []) for i in range(start, min(n, start + self.a.batch))]
+            entries: list[tuple[str, str, list[str], str | None]] = [(f"{self.prefix}{i:05d}", "job.sh", [], None) for i in range(start, min(n, start + self.a.batch))]
             for r in self.remote.submit(f"b{start}", entries):
                 if r is None or r.sched_id is None:
                     raise RuntimeError(f"submission failed: {r}")

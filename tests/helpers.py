@@ -95,12 +95,21 @@ def chain(root: Path, d: str, n: int, body: str = "true") -> list[str]:
     return names
 
 
+def seed_markers() -> str:
+    """The marker block the ecalj example's scripts carry (examples/ecalj/prepare.py MARKERS),
+    as every template did before jobmon's wrapper wrote the markers."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("prepare", REPO / "examples/ecalj/prepare.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return str(mod.MARKERS)
+
+
 def template_script(body: str, head: str = "") -> str:
-    """A job script with the real marker block of templates/ (signals handled as users get)."""
-    text = (TEMPLATES / "sge.sh").read_text()
-    block = text[text.index("# >>> jobauto markers >>>"):text.index("# <<< jobauto markers <<<")]
-    return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n' + block
-            + "# <<< jobauto markers <<<\nwork() {\n" + body + "\n}\njobauto_run work\n")
+    """A seed-style job script that writes its own markers (the ecalj example's block: signals
+    handled as its users get)."""
+    return ("#!/bin/bash\n" + head + '[ -n "$PBS_O_WORKDIR" ] && cd "$PBS_O_WORKDIR"\n'
+            + seed_markers() + "work() {\n" + body + "\n}\njobauto_run work\n")
 
 
 def ecalj_demo(work: Path) -> tuple[Path, str]:

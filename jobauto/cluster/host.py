@@ -73,8 +73,9 @@ class Host:
         """A scheduler command as it must run on the host (--scheduler-bin in front of PATH)."""
         return with_path(argv, self.scheduler_bin)
 
-    def submit_argv(self, script: str, token: str, extra: list[str]) -> list[str]:
-        return self.sched(self.adapter.submit_argv(script, token, self.qsub_args + extra))
+    def submit_argv(self, script: str, token: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
+        return self.sched(self.adapter.submit_argv(script, token, self.qsub_args + extra, wrapper))
 
     def queue_command(self) -> Command:
         return Command.of(self.sched(self.adapter.queue_argv(self.user)))

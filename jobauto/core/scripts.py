@@ -81,3 +81,56 @@ def read_text(path: Path, what: str) -> str:
             raise TreeError(f"{what} is a symbolic link to {os.readlink(path)!r}, which does not "
                             f"exist", file=str(path)) from None
         raise TreeError(f"cannot read the {what}: {e.strerror or e}", file=str(path)) from None
+
+
+# Scheduler directives a job script carries, as each scheduler reads them: Grid Engine takes
+# `#$` lines anywhere in the file; Slurm and PBS stop at the first command.
+ANYWHERE = ("#$",)
+HEADER_ONLY = ("#SBATCH", "#PBS")
+DIRECTIVES_MAX = 64 << 10   # bytes of directives carried into a wrapper (an argument on the cluster)
+DEFAULT_SHELL = "/bin/bash"
+
+
+def _is_directive(line: str, prefixes: tuple[str, ...]) -> bool:
+    return any(line.startswith(p) and (len(line) == len(p) or line[len(p)] in " \t\r")
+               for p in prefixes)
+
+
+def scheduler_directives(text: str, shown: str = "job script") -> list[str]:
+    """The `#$`, `#SBATCH` and `#PBS` lines of a job script, verbatim and in order, that its
+    scheduler would read: `#SBATCH`/`#PBS` before the first command, `#$` anywhere."""
+    out: list[str] = []
+    header = True
+    for lineno, line in enumerate(text.split("\n"), 1):
+        stripped = line.strip()
+        if header and stripped and not stripped.startswith("#"):
+            header = False
+        if _is_directive(line, ANYWHERE) or (header and _is_directive(line, HEADER_ONLY)):
+            if "\0" in line:
+                raise TreeError("a directive line holds a NUL byte", file=shown, line=lineno)
+            out.append(line)
+    if sum(len(line.encode()) + 1 for line in out) > DIRECTIVES_MAX:
+        raise TreeError(f"the scheduler directives take more than {DIRECTIVES_MAX} bytes",
+                        file=shown)
+    return out
+
+
+def interpreter(text: str) -> list[str]:
+    """The command that runs a job script whatever its mode: its `#!` line as the kernel reads
+    it (the program and at most one argument), else the shell of its `-S` directive (Grid
+    Engine, PBS), else bash."""
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if first.startswith("#!"):
+        parts = first[2:].strip().split(None, 1)
+        if parts and "\0" not in first:
+            return parts
+    shell = DEFAULT_SHELL
+    for line in scheduler_directives(text):
+        try:
+            words = shlex.split(line.split(None, 1)[1] if " " in line or "\t" in line else "")
+        except ValueError:
+            continue
+        for flag, value in zip(words, words[1:], strict=False):
+            if flag == "-S" and value:
+                shell = value.split(",")[0].rsplit(":", 1)[-1] or shell  # [host:]path,...
+    return [shell]

@@ -111,7 +111,7 @@ def end(mon: Monitor, job: Job, verdict: Verdict, code: int | None, evidence: st
         mon.move(job, JobState.DONE, now, "done", evidence)
         return
     what = detail or MEANING[verdict]
-    if verdict == Verdict.FAILED and code is not None:
+    if verdict == Verdict.FAILED and code is not None and not detail:
         what = f"exited with code {code}"
     job.failed_at = at or now
     mon.move(job, JobState.ERROR, now, verdict.value, f"{verdict.value}: {what} ({evidence})")
@@ -152,9 +152,21 @@ def apply_accounting(mon: Monitor, endings: dict[str, Ending], now: float) -> No
             mon.events.append((now, job.name, "accounting", record.evidence))
         mon.acct_seen[job.name] = record
         if record.verdict != Verdict.DONE:
-            end(mon, job, record.verdict, record.exit_code, record.evidence, now)
+            end(mon, job, record.verdict, record.exit_code, record.evidence, now,
+                detail=unmarked(job, record.verdict, record.exit_code))
         # ended normally by the scheduler's account: wait for its marker, which a shared
         # filesystem may show late, until --lost-after (then check_queue decides)
+
+
+def unmarked(job: Job, verdict: Verdict, code: int | None) -> str:
+    """Why a job the accounting says ended has no marker: jobmon's wrapper writes them on any
+    exit and on a catchable signal, so what is left is SIGKILL (a hard walltime, memory, node
+    failure, qdel without a warning signal)."""
+    what = f"exited with code {code}" if verdict == Verdict.FAILED and code is not None else MEANING[verdict]
+    guess = {Verdict.WALLTIME: "killed by SIGKILL at the hard walltime",
+             Verdict.OOM: "killed by SIGKILL for its memory",
+             Verdict.CANCELLED: "deleted without a warning signal"}.get(verdict, "killed by SIGKILL? walltime?")
+    return f"{what}; it left the queue without writing {marker_path(job.name)} ({guess})"
 
 
 def check_queue(mon: Monitor, obs: Observation, now: float) -> None:
@@ -190,14 +202,17 @@ def check_queue(mon: Monitor, obs: Observation, now: float) -> None:
             seen = mon.acct_seen.get(job.name)
             if seen is not None:
                 end(mon, job, Verdict.VANISHED, seen.exit_code, seen.evidence, now,
-                    detail=f"the scheduler says it ended normally, but "
-                    f"{marker_path(job.name)} did not appear within {wait} (does the "
-                    "script write the markers? see templates/)")
+                    detail=f"it left the queue without writing {marker_path(job.name)}: the "
+                    f"scheduler says it ended normally, but the marker did not appear within "
+                    f"{wait} (a job directory it could not write? a marker removed? see "
+                    "docs/troubleshooting.md)")
             else:
                 end(mon, job, Verdict.VANISHED, None, f"not listed by the scheduler for {wait}, "
                     "no accounting record", now,
-                    detail=f"the scheduler no longer lists job {job.sched_id} and no "
-                    f"marker appeared within {wait}")
+                    detail=f"it left the queue without writing {marker_path(job.name)} "
+                    f"(killed by SIGKILL? walltime? node failure?): the scheduler no longer "
+                    f"lists job {job.sched_id}, no marker appeared within {wait} and there is "
+                    "no accounting record")
     for name in held - mon.held:
         mon.events.append((now, name, "held", "the scheduler holds it; it does not count "
                            "against --maxqsub until released"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobauto.core.deps import FAILED, FINISHED, Graph
+from jobauto.core.deps import FAILED, FINISHED, Graph, marker_path
 from jobauto.core.errors import ConfigError
 from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict
 from jobauto.run import settings
@@ -60,10 +60,14 @@ def rule(job: Job, g: Graph) -> str:
                     "makes it pending again)")
         if v == Verdict.REJECTED:
             return f"the scheduler {'refused the submission' if ev.startswith('submission') else 'could not run it'}: {job.reason}"
+        marker = marker_path(job.name)
         if v == Verdict.VANISHED:
-            return ("vanished (rule 3 of 3): it left the queue and neither a marker nor a failure "
-                    "record appeared within --lost-after")
-        return f"accounting (rule 2 of 3): no marker; the scheduler's accounting says: {MEANING[v]}"
+            return (f"vanished (rule 3 of 3): it left the queue without writing {marker}, and no "
+                    "failure record appeared within --lost-after (killed by SIGKILL? walltime? "
+                    "node failure?)")
+        code = f", exit code {job.exit_code}" if job.exit_code is not None else ""
+        return (f"accounting (rule 2 of 3): it left the queue without writing {marker} (killed "
+                f"by SIGKILL? walltime?); the scheduler's accounting says: {MEANING[v]}{code}")
     if job.state == JobState.RUNNING:
         if job.sched_id is None:
             return ("submitted, but the answer was lost: the monitor settles it from the cluster's "

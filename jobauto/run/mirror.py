@@ -20,6 +20,7 @@ from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, SCRIPT, scan_kind
 from jobauto.core.errors import PathError, SchedulerError, TransportError
 from jobauto.core.files import MTIME_MAX, SCAN_NOTES, TMP_TAG, check_name, shown
 from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
+from jobauto.run.wrapper import WRAPPER_GLOB, wrapper_name
 
 REMOTE_STATE = ".jobauto"
 # A cycle never waits for ever on a hung qstat/qsub: past these the answer counts as lost (the
@@ -70,9 +71,14 @@ OPS = {
     ),
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
-    # answer lost with the connection can be recovered.
+    # answer lost with the connection can be recovered. With a wrapper W (run/wrapper.py), its
+    # TEXT is first written beside script S (which must be there, as qsub would insist).
     "submit": (
-        'j=$1; tok=$2; shift 2; case $j in /*) ;; *) j=$HOME/$j;; esac; o=$("$@"); rc=$?; '
+        'j=$1; tok=$2; w=$3; s=$4; t=$5; shift 5; case $j in /*) ;; *) j=$HOME/$j;; esac; '
+        'if [ -z "$w" ]; then o=$("$@"); rc=$?; '
+        'elif [ ! -f "$s" ]; then o="jobauto: no such job script: $s"; rc=1; '
+        'elif printf "%s" "$t" > "$w' + TMP_TAG + '$$" && mv -f -- "$w' + TMP_TAG + '$$" "$w"; then o=$("$@"); rc=$?; '
+        'else rm -f -- "$w' + TMP_TAG + '$$"; o="jobauto: cannot write the wrapper $w here; will try again"; rc=1; fi; '
         "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
         "printf '%s\\n' \"$o\"; exit $rc"
     ),
@@ -313,14 +319,18 @@ class Remote:
             raise TransportError(f"cannot write to {self.rundir} on {self.transport.host}: "
                                  + " ".join(r.stderr.strip() for r in res), transient=False)
 
-    def submit(self, batch: str, entries: list[tuple[str, str, list[str]]]) -> list[SubmitResult | None]:
-        """Submit (token, job name, extra qsub args) in one round trip; None where the answer
-        was lost."""
+    def submit(self, batch: str, entries: list[tuple[str, str, list[str], str | None]]
+               ) -> list[SubmitResult | None]:
+        """Submit (token, job name, extra qsub args, wrapper text) in one round trip; None
+        where the answer was lost. A job with a wrapper text is submitted through that wrapper,
+        written beside its script by the same command (run/wrapper.py); None: the script."""
         cmds = [op("mark", self.journal_path, batch, "start")]
-        for token, name, extra in entries:
+        for token, name, extra, text in entries:
             d, script = posixpath.split(name)
-            argv = self.host.submit_argv(script, token, extra)
-            cmds.append(op("submit", self.journal_path, token, *argv,
+            wrap = wrapper_name(script) if text is not None else ""
+            argv = self.host.submit_argv(script, token, extra, wrap or None)
+            cmds.append(op("submit", self.journal_path, token, wrap, script if wrap else "",
+                           text or "", *argv,
                            cwd=posixpath.join(self.rundir, d) if d else self.rundir))
         cmds.append(op("mark", self.journal_path, batch, "end"))
         try:
@@ -329,7 +339,7 @@ class Remote:
         except BatchCut as e:
             results = e.partial
         out: list[SubmitResult | None] = []
-        for i, (token, _, _) in enumerate(entries):
+        for i, (token, _, _, _) in enumerate(entries):
             res = results[i + 1] if i + 1 < len(results) else None
             out.append(None if res is None else self.submit_result(token, res))
         return out
@@ -356,7 +366,8 @@ class Remote:
     def push(self, local: Path) -> None:
         # a temporary file a kill -9 left behind in DATE/ is never pushed
         self.transport.push(local, self.rundir,
-                            exclude=["/" + REMOTE_STATE + "/", "/quelist", f"*{TMP_TAG}*"])
+                            exclude=["/" + REMOTE_STATE + "/", "/quelist", f"*{TMP_TAG}*", WRAPPER_GLOB])
 
     def fetch(self, local: Path, include: list[str] | None) -> None:
-        self.transport.pull(self.rundir, local, include=include, exclude=["/" + REMOTE_STATE + "/"])
+        self.transport.pull(self.rundir, local, include=include,
+                            exclude=["/" + REMOTE_STATE + "/", WRAPPER_GLOB])

@@ -12,11 +12,13 @@ import heapq
 import re
 from typing import TYPE_CHECKING
 
+from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
-from jobauto.core.scripts import script_directive
+from jobauto.core.scripts import read_script, script_directive
 from jobauto.run import endings, sync
 from jobauto.run.mirror import Observation
+from jobauto.run.wrapper import wrapper_text
 
 if TYPE_CHECKING:
     from jobauto.run.cycle import Monitor
@@ -65,8 +67,8 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
     point("cycle.intent")
-    results = mon.remote.submit(batch, [(j.token or "", j.name, _extra_args(mon, j, now))
-                                        for j in chosen])
+    results = mon.remote.submit(batch, [(j.token or "", j.name, _extra_args(mon, j, now),
+                                         _wrapper(mon, j, now)) for j in chosen])
     point("cycle.submitted")
     lost = 0
     for job, res in zip(chosen, results, strict=True):
@@ -93,6 +95,19 @@ def _extra_args(mon: Monitor, job: Job, now: float) -> list[str]:
     if args:
         mon.events.append((now, job.name, "walltime-retry", "submitted with " + " ".join(args)))
     return args or []
+
+
+def _wrapper(mon: Monitor, job: Job, now: float) -> str | None:
+    """The job's wrapper (run/wrapper.py), made from its local script as it is now. A script
+    whose wrapper cannot be made (unreadable, directives that cannot travel) is submitted as
+    it is, as before wrappers, and the job's history says why."""
+    try:
+        return wrapper_text(read_script(mon.run_dir / job.name), job.name, mon.remote.rundir,
+                            job.name)
+    except TreeError as e:
+        mon.events.append((now, job.name, "no-wrapper", "submitted without the wrapper "
+                           f"(nothing writes its markers but the script): {e}"))
+        return None
 
 
 def _pause(mon: Monitor, now: float, why: str) -> None:

@@ -11,6 +11,7 @@ the default policy.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import re
@@ -32,6 +33,7 @@ from jobauto.core.model import JobState
 from jobauto.run import sync
 from jobauto.run.mirror import Remote, op
 from jobauto.run.opener import recorded_options
+from jobauto.run.wrapper import WRAPPER_GLOB
 from jobauto.store import Store, open_run_store
 
 LIST_MAX = 10_000_000     # entries of a listing taken; the rest is counted, not held
@@ -161,9 +163,11 @@ def list_remote(remote: Remote) -> Listing:
 
 
 def wanted(name: str, globs: list[re.Pattern[str]], everything: bool, default: bool) -> bool:
-    """The fetch policy: never the state directory; with EVERYTHING all; else the markers and
-    the scheduler's output files when DEFAULT, and whatever a glob names."""
-    if name.split("/", 1)[0] == STATE_DIR:
+    """The fetch policy: never the state directory or jobmon's wrappers (run/wrapper.py, written
+    on the cluster at submission); with EVERYTHING all; else the markers and the scheduler's
+    output files when DEFAULT, and whatever a glob names."""
+    if name.split("/", 1)[0] == STATE_DIR or fnmatch.fnmatchcase(posixpath.basename(name),
+                                                                 WRAPPER_GLOB):
         return False
     if everything:
         return True

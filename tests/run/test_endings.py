@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from jobauto.core.model import Ending, JobState, Verdict
 from jobauto.run.endings import EXIT_RANGE, parse_failed
+from jobauto.run.explain import explain as jobauto_explain
 from jobauto.store import Store
 
 
@@ -28,6 +29,10 @@ def test_accounting_gives_the_verdict_when_no_marker_comes(tmp_path: Path) -> No
     job = m.jobs["a/qsub.0"]
     assert job.state == JobState.ERROR and job.verdict == "walltime" and job.exit_code == 137
     assert job.evidence == "qacct: failed=37 h_rt" and job.reason.startswith("walltime: killed at")
+    # jobmon's wrapper writes markers on every catchable end: the summary says what is left
+    assert ("it left the queue without writing a/qsub.finished.0 (killed by SIGKILL at the hard "
+            "walltime) (qacct: failed=37 h_rt)") in job.reason
+    assert "left the queue without writing a/qsub.finished.0" in "\n".join(r.summary)
     assert r.finished and r.exit_code == 1 and r.counts["blocked"] == 1
     kinds = [k for _, k, _ in rig.store.events("a/qsub.0")]  # type: ignore[union-attr]
     assert kinds[-2:] == ["accounting", "walltime"]
@@ -43,7 +48,8 @@ def test_ended_normally_without_marker_waits_then_is_vanished_with_advice(tmp_pa
         assert m.tick(t).counts["running"] == 1  # a shared filesystem may show the marker late
     m.tick(111.0)
     job = m.jobs["a/qsub.0"]
-    assert job.verdict == "vanished" and "ended normally" in job.reason and "markers" in job.reason
+    assert job.verdict == "vanished" and "ended normally" in job.reason
+    assert "left the queue without writing a/qsub.finished.0" in job.reason
 
 
 def test_no_record_at_all_is_vanished_after_the_grace(tmp_path: Path) -> None:
@@ -57,6 +63,24 @@ def test_no_record_at_all_is_vanished_after_the_grace(tmp_path: Path) -> None:
     m.tick(111.0)
     assert m.jobs["a/qsub.0"].verdict == "vanished"
     assert "no accounting record" in m.jobs["a/qsub.0"].evidence
+    assert "left the queue without writing a/qsub.finished.0 (killed by SIGKILL?" in m.jobs["a/qsub.0"].reason
+
+
+def test_a_non_zero_exit_without_markers_keeps_its_code_and_says_no_marker_came(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.end(rig.job("a/qsub.0"), Verdict.FAILED, 9, "sacct: FAILED 9:0")
+    m.tick(1.0)
+    m.tick(2.0)
+    job = m.jobs["a/qsub.0"]
+    assert job.verdict == "failed" and job.exit_code == 9
+    assert job.reason.startswith("failed: exited with code 9; it left the queue without writing "
+                                 "a/qsub.finished.0 (killed by SIGKILL? walltime?) (sacct: FAILED 9:0)")
+    ex = "\n".join(jobauto_explain(rig.run, "a/qsub.0"))
+    assert "accounting (rule 2 of 3): it left the queue without writing a/qsub.finished.0" in ex
+    assert "exited with a non-zero code, exit code 9" in ex
 
 
 def test_a_late_marker_overrules_the_accounting_verdict(tmp_path: Path) -> None:

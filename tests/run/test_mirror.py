@@ -38,6 +38,7 @@ from jobauto.run.mirror import (
     scan_command,
 )
 from jobauto.run.tree import fill_job
+from jobauto.run.wrapper import wrapper_text
 
 NAMES = ["plain", "sp ace", "it's", "$(touch PWNED);x"]
 
@@ -121,7 +122,7 @@ def test_push_scan_submit_queue_journal(backend: Backend, tmp_path: Path) -> Non
     obs = backend.remote.observe(1, 0, [f"{NAMES[1]}/qsub.0", "nothing/here"], True, [])
     assert obs.files == {} and obs.existing == {f"{NAMES[1]}/qsub.0"} and obs.queue and obs.queue.ok
     tokens = [f"jacontract{i}_1" for i in range(len(NAMES))]
-    results = backend.remote.submit("b-1", [(t, f"{n}/qsub.0", []) for t, n in zip(tokens, NAMES, strict=True)])
+    results = backend.remote.submit("b-1", [(t, f"{n}/qsub.0", [], None) for t, n in zip(tokens, NAMES, strict=True)])
     assert all(r is not None and r.sched_id for r in results)
     ids = {r.sched_id for r in results if r is not None}
     files = backend.wait_finished(NAMES, gen)
@@ -147,8 +148,39 @@ def test_rejected_submission_is_reported_with_the_message(backend: Backend, tmp_
     make_job(local, "a/qsub.0")
     fill_job(local, "a/qsub.0", {})
     backend.remote.push(local)
-    [res] = backend.remote.submit("b-2", [("jacontractx_1", "a/qsub.missing", [])])
+    [res] = backend.remote.submit("b-2", [("jacontractx_1", "a/qsub.missing", [], None)])
     assert res is not None and res.sched_id is None and res.error and not res.transient
+
+
+def test_a_wrapped_submission_writes_the_wrapper_beside_the_script_and_runs_it(
+        backend: Backend, tmp_path: Path) -> None:
+    """The wrapper travels in the submit command, is written beside the script and submitted in
+    its place; a plain script (no marker code) gets its markers from it."""
+    local = tmp_path / "run"
+    body = "#!/bin/sh\necho plain > out.txt\n"
+    for n in NAMES:
+        make_job(local, f"{n}/qsub.0", script=body)
+    backend.remote.push(local)
+    backend.remote.stamp(0)
+    tokens = [f"jacontractw{i}_1" for i in range(len(NAMES))]
+    results = backend.remote.submit("b-w", [
+        (t, f"{n}/qsub.0", [], wrapper_text(body, f"{n}/qsub.0", backend.rundir))
+        for t, n in zip(tokens, NAMES, strict=True)])
+    assert all(r is not None and r.sched_id for r in results), results
+    files = backend.wait_finished(NAMES, [1])
+    wrappers = [f"{n}/.qsub.0.run" for n in NAMES]
+    obs = backend.remote.observe(100, None, wrappers, False, [])
+    assert obs.existing == set(wrappers)
+    assert not any(".qsub.0.run" in p for p in obs.files)     # never taken by the scan
+    if backend.cluster is not None:
+        assert [j.wrapper for j in backend.cluster.submitted] == [".qsub.0.run"] * len(NAMES)
+    else:  # written by the wrapper from the exit status: the script has no marker code
+        assert all(files[f"{n}/qsub.finished.0"][1] == b"0\n" for n in NAMES)
+        assert not list(tmp_path.rglob("PWNED"))
+    [res] = backend.remote.submit("b-w2", [("jacontractwx_1", "plain/qsub.missing", [],
+                                            wrapper_text(body, "plain/qsub.missing", backend.rundir))])
+    assert res is not None and res.sched_id is None and not res.transient
+    assert res.error and "no such job script" in res.error
 
 
 RUNNING = {"r", "RUNNING", "R"}
@@ -168,7 +200,7 @@ def test_accounting_of_a_failed_and_a_cancelled_job(backend: Backend, tmp_path: 
     backend.remote.push(local)
     backend.remote.stamp(0)
     tokens = ["jacontractf_1", "jacontracts_1"]
-    results = backend.remote.submit("b-3", [(tokens[0], "fail/qsub.0", []), (tokens[1], "sleep/qsub.0", [])])
+    results = backend.remote.submit("b-3", [(tokens[0], "fail/qsub.0", [], None), (tokens[1], "sleep/qsub.0", [], None)])
     fail_id, sleep_id = (r.sched_id for r in results if r is not None)
     assert fail_id and sleep_id
     fc = backend.cluster

@@ -37,7 +37,8 @@ class Made:
         with self.store.transaction():
             self.store.record_synced(sync.tree_rows(self.run), "pushed", NOW)
         for name, size in (("a/qsub.finished.0", 0), ("a/qsub.0.o4711", 50), ("a/big.bin", 1000),
-                           ("a/sub/x.dat", 7), (".jobauto/submit.log", 30)):
+                           ("a/sub/x.dat", 7), (".jobauto/submit.log", 30),
+                           ("a/.qsub.0.run", 40)):   # the wrapper jobmon wrote at submission
             (self.far / name).parent.mkdir(parents=True, exist_ok=True)
             (self.far / name).write_bytes(b"r" * size)
         self.remote = Remote(Host(LocalTransport(), adapter_for("local")), str(self.far))
@@ -63,6 +64,7 @@ def test_the_default_brings_markers_and_the_schedulers_output_only(made: Made) -
     every = made.plan(everything=True)
     assert names(every) == {"a/qsub.finished.0", "a/qsub.0.o4711", "a/big.bin", "a/sub/x.dat"}
     assert every.same == 2       # the script and its dependency file, as pushed
+    assert names(made.plan(["**"], default=False)) == names(every)   # never jobmon's wrapper
 
 
 def test_a_fetch_moves_exactly_what_its_plan_showed_then_nothing(made: Made) -> None:

@@ -211,9 +211,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
 
 
 def _template(work: str) -> str:
-    """templates/local.sh (the real marker block) with `work` in place of its example echo."""
+    """templates/local.sh (no marker code: jobmon's wrapper writes them) with `work` in place
+    of its example echo."""
     text = (TEMPLATES / "local.sh").read_text()
-    start = text.index('    echo "job __id__: replace this line')
+    start = text.index('echo "job __id__: replace this line')
     end = text.index("\n", start)
     return text[:start] + work + text[end:]
 

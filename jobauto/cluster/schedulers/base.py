@@ -16,8 +16,11 @@ class SchedulerAdapter(Protocol):
     name: str
     can_find_by_name: bool
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
-        """The command that submits `script` from its own directory under `job_name`."""
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
+        """The command that submits `script` from its own directory under `job_name`; with
+        `wrapper` (a POSIX sh file beside it, run/wrapper.py), that file is what runs, and the
+        output file keeps the script's name."""
         ...
 
     def parse_submit(self, result: CommandResult) -> str:

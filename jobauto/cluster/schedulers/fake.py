@@ -26,8 +26,9 @@ class FakeAdapter:
     name = "fake"
     can_find_by_name = True
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
-        return ["fake-qsub", job_name, script, *extra]
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
+        return ["fake-qsub", job_name, script, *(["--wrapper", wrapper] if wrapper else []), *extra]
 
     def parse_submit(self, result: CommandResult) -> str:
         return first_id(result, "fake-qsub")
@@ -80,6 +81,7 @@ class FakeJob:
     name: str
     dir: str
     script: str
+    wrapper: str | None = None    # the file qsub was given in the script's place, if any
     state: str = "r"
     reason: str = ""              # the scheduler's reason for the state (printed by fake-qdel)
     # how it left the queue, as fake-qacct reports it; its name is the job's unless a test sets
@@ -172,10 +174,11 @@ class FakeCluster:
         if self.refuse is not None:
             return CommandResult(tuple(argv), self.refuse_rc, b"", self.refuse)
         name, script = argv[1], argv[2]
-        if posixpath.join(cwd, script) not in self.files:
-            return CommandResult(tuple(argv), 1, b"", f"Unable to read script file because of error: {script}")
+        wrapper = argv[4] if argv[3:4] == ["--wrapper"] else None
+        if posixpath.join(cwd, wrapper or script) not in self.files:
+            return CommandResult(tuple(argv), 1, b"", f"Unable to read script file because of error: {wrapper or script}")
         self.next_id += 1
-        job = FakeJob(str(self.next_id), name, cwd, script)
+        job = FakeJob(str(self.next_id), name, cwd, script, wrapper=wrapper)
         self.queue[job.id] = job
         self.submitted.append(job)
         return CommandResult(tuple(argv), 0, f"{job.id}\n".encode())
@@ -254,8 +257,13 @@ class FakeCluster:
         return CommandResult(tuple(argv), 0, b"".join(p.encode() + b"\0" for p in found))
 
     def op_submit(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
-        journal, token, inner = args[0], args[1], args[2:]
-        res = self(Command.of(inner, cwd))
+        journal, token, wrapper, script, text, inner = args[0], args[1], args[2], args[3], args[4], args[5:]
+        if wrapper and posixpath.join(cwd or "", script) not in self.files:
+            res = CommandResult(tuple(inner), 1, f"jobauto: no such job script: {script}\n".encode())
+        else:
+            if wrapper:
+                self.write(posixpath.join(cwd or "", wrapper), text.encode())
+            res = self(Command.of(inner, cwd))
         line = " ".join(res.text.split())[:300]
         self._append(journal, f"S\t{token}\t{res.rc}\t{line}\n")
         return CommandResult(tuple(argv), res.rc, res.stdout, res.stderr)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from jobauto.cluster.schedulers.common import fail, first_id
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot
 
-# Start the script in its own session so it outlives the monitor and the SSH channel; its
-# output goes to qsub.ID.oPID like a batch job's. $$ of the inner shell is the pid echoed.
+# Start the script (or its wrapper, $3, run by sh) in its own session so it outlives the monitor
+# and the SSH channel; its output goes to qsub.ID.oPID like a batch job's. $$ of the inner shell
+# is the pid echoed.
 SUBMIT = (
-    's=$1; n=$2; [ -f "$s" ] || { echo "no such job script: $s" >&2; exit 1; }; '
+    's=$1; n=$2; w=${3-}; [ -f "${w:-$s}" ] || { echo "no such job script: ${w:-$s}" >&2; exit 1; }; '
     'JOBAUTO_JOB_NAME=$n; export JOBAUTO_JOB_NAME; '
     # the batch ignores HUP/PIPE and a background job ignores INT/QUIT: give the job defaults
     'd=; if env --default-signal=HUP true 2>/dev/null; then d="env --default-signal=HUP,INT,QUIT,PIPE"; fi; '
-    "$d setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; "
+    "$d setsid sh -c 'exec >\"$1.o$$\" 2>&1 </dev/null; if [ -n \"$2\" ]; then exec sh \"./$2\"; fi; "
     "if [ \"$(head -c 2 \"$1\")\" = \"#!\" ]; then exec \"./$1\"; else exec sh \"./$1\"; fi' "
-    'jobauto-job "$s" </dev/null >/dev/null 2>&1 & echo $!'
+    'jobauto-job "$s" "$w" </dev/null >/dev/null 2>&1 & echo $!'
 )
 
 # `jobauto workers` without a batch system: start N copies of the script, each detached in its
@@ -34,8 +35,9 @@ class LocalAdapter:
     name = "local"
     can_find_by_name = False
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
-        return ["sh", "-c", SUBMIT, "jobauto-local", script, job_name]
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
+        return ["sh", "-c", SUBMIT, "jobauto-local", script, job_name, wrapper or ""]
 
     def parse_submit(self, result: CommandResult) -> str:
         return first_id(result, "local start")

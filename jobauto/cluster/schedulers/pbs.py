@@ -178,11 +178,14 @@ class PbsAdapter:
     def __init__(self, pro: bool = False) -> None:
         self.pro = pro  # PBS Pro / OpenPBS rather than Torque (only arrays differ)
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
         # No -o/-e: PBS cannot put the job id into a path, and the default NAME.oSEQ in the
         # submit directory keeps one file per attempt (the template joins them with -j oe).
         # The script is an argument: the Torque wrapper cannot read one from stdin.
-        return ["qsub", "-N", job_name, *extra, script]
+        # The wrapper's #! line names sh (PBS Pro and Slurm's qsub honour it; Torque without
+        # -S uses the login shell, which must then read sh).
+        return ["qsub", "-N", job_name, *extra, wrapper or script]
 
     def parse_submit(self, result: CommandResult) -> str:
         # "17" (Slurm's wrapper), "17.server" (Torque, PBS Pro), arrays "12[]" / "12[].server"

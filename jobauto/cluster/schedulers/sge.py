@@ -23,11 +23,15 @@ class SgeAdapter:
     name = "sge"
     can_find_by_name = True
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
         # -o/-e keep the familiar qsub.ID.oJOBID names although the job is named for jobauto;
         # $JOB_ID is expanded by Grid Engine, not by a shell. --qsub-args come last and win.
+        # The wrapper is sh: -S on the command line overrides the script's own -S (a queue in
+        # posix_compliant mode would otherwise run it with its configured shell, often csh).
+        shell = ["-S", "/bin/sh"] if wrapper else []
         return ["qsub", "-terse", "-cwd", "-N", job_name, "-o", f"{script}.o$JOB_ID",
-                "-e", f"{script}.e$JOB_ID", *extra, script]
+                "-e", f"{script}.e$JOB_ID", *shell, *extra, wrapper or script]
 
     def parse_submit(self, result: CommandResult) -> str:
         # -terse: "4711" or, for an array, "4711.1-3:1". Without it (a site's qsub wrapper may

@@ -92,10 +92,11 @@ class SlurmAdapter:
     name = "slurm"
     can_find_by_name = True
 
-    def submit_argv(self, script: str, job_name: str, extra: list[str]) -> list[str]:
+    def submit_argv(self, script: str, job_name: str, extra: list[str],
+                    wrapper: str | None = None) -> list[str]:
         # Never -Q: `sbatch -Q --parsable` prints no id. No --output: the template sets
-        # qsub.ID.o%j; the job runs in the submit directory, which is the job's own.
-        return ["sbatch", "--parsable", "-J", job_name, *extra, script]
+        # qsub.ID.o%j (the wrapper carries it); the job runs in the submit directory, the job's.
+        return ["sbatch", "--parsable", "-J", job_name, *extra, wrapper or script]
 
     def parse_submit(self, result: CommandResult) -> str:
         # "123", or "123;cluster" on a multi-cluster setup
