@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobauto.core.config import LIMITS, Limit, merge, number, setting
+from jobauto.core.config import (
+    LIMITS,
+    Limit,
+    merge,
+    number,
+    recordable,
+    setting,
+    shown_settings,
+    target_shown,
+)
 from jobauto.core.errors import ConfigError, JobautoError, TreeError
 
 
@@ -120,3 +129,26 @@ def test_number_takes_a_limit_of_its_own() -> None:
     assert number("3", Limit(int, 1, 5), flag="--n") == 3
     with pytest.raises(ConfigError, match="^--n: must be at most 5, not 6$"):
         number("6", Limit(int, 1, 5), flag="--n")
+
+
+@pytest.mark.parametrize("target, shown", [
+    ("json://user:pw@127.0.0.1:8080/hook/T0KEN?token=abc", "json://127.0.0.1:8080/..."),
+    ("slack://T1AAA/B2BBB/C3CCC", "slack://T1AAA/..."),
+    ("ntfy://topic", "ntfy://topic/..."),
+    ("mailto://me:secret@example.org", "mailto://example.org/..."),
+    ("notify-send jobauto --token s3cret", "notify-send ..."),
+    ("/home/me/bin/hook", "/home/me/bin/hook"),
+])
+def test_a_notification_target_is_shown_without_what_may_be_a_secret(target: str, shown: str) -> None:
+    assert target_shown(target) == shown
+    for secret in ("pw", "T0KEN", "abc", "B2BBB", "s3cret"):
+        assert secret not in target_shown(target) or secret in shown
+
+
+def test_notification_targets_are_recorded_for_a_resume_but_shown_cut_short() -> None:
+    opts = merge({"notify": ["json://u:pw@host/path/T0KEN", "hook --key K3Y"], "maxqsub": 5}, [])
+    recorded = recordable(opts)
+    assert recorded["notify"] == ["json://u:pw@host/path/T0KEN", "hook --key K3Y"]
+    shown = shown_settings(recorded)
+    assert shown["notify"] == ["json://host/...", "hook ..."] and shown["maxqsub"] == 5
+    assert "T0KEN" not in repr(shown) and "K3Y" not in repr(shown) and "pw" not in repr(shown)
