@@ -778,8 +778,9 @@ def private_sshd(directory: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
 
 
 def logins(sshd_log: Path) -> list[str]:
-    """The authentications an sshd logged (LogLevel VERBOSE or INFO: "Accepted publickey ...")."""
-    return [ln for ln in sshd_log.read_text().splitlines() if "Accepted " in ln]
+    """The logins an sshd logged: "Accepted publickey for USER from ..." (LogLevel INFO and up;
+    VERBOSE's "Accepted key ... found at" lines are steps of one login, not logins)."""
+    return [ln for ln in sshd_log.read_text().splitlines() if re.match(r"Accepted \S+ for ", ln)]
 
 
 SSH_PORT = int(os.environ.get("JOBAUTO_TEST_SSH_PORT", "2222"))

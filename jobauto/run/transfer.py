@@ -82,9 +82,10 @@ class Plan:
 
 # -- the connection ------------------------------------------------------------------------------
 def connection(run_dir: Path, *, remote: str | None = None, user: str | None = None,
-               ssh_config: Path | None = None, config: Path | None = None) -> tuple[Options, str]:
+               ssh_config: Path | None = None, config: Path | None = None,
+               ssh: str | None = None) -> tuple[Options, str]:
     """How to reach RUN_DIR's copy on the cluster: its directory and scheduler as the store
-    recorded them; the host from --remote/--user/--ssh-config, LDIR/jobauto.yaml and --config,
+    recorded them; the host from --remote/--user/--ssh-config/--ssh, LDIR/jobauto.yaml and --config,
     as jobmon takes them. (One place, to become the run's recorded settings.)"""
     store = open_run_store(run_dir, readonly=True)
     try:
@@ -97,7 +98,7 @@ def connection(run_dir: Path, *, remote: str | None = None, user: str | None = N
                          file=str(run_dir))
     files = [p for p in (run_dir.parent / "jobauto.yaml", config) if p is not None and
              (p != run_dir.parent / "jobauto.yaml" or p.exists())]
-    opts = merge({"remote": remote, "user": user, "ssh_config": ssh_config}, files)
+    opts = merge({"remote": remote, "user": user, "ssh_config": ssh_config, "ssh": ssh}, files)
     opts.scheduler = sched or opts.scheduler
     opts.ldir, opts.datedir = run_dir.parent, run_dir.name
     return opts, rundir
