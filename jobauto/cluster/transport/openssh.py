@@ -111,7 +111,7 @@ class OpenSSHTransport(RsyncFiles):
         if path is None:
             where = config_path or "~/.ssh/config"
             raise TransportError(
-                f"--ssh=openssh needs a master connection, and {where} sets no ControlPath for "
+                f"openssh needs a master connection, and {where} sets no ControlPath for "
                 f"{alias}: add to its Host entry `ControlMaster auto`, `ControlPath "
                 f"~/.ssh/cm-%C` and `ControlPersist yes`, then log in once with: "
                 f"{self.restart_hint()}", transient=False, flag="--ssh")
@@ -133,12 +133,12 @@ class OpenSSHTransport(RsyncFiles):
 
     def gone(self, what: str = "is gone") -> TransportError:
         stale = Path(self.control_path).exists()
-        extra = (f" (if ssh says the socket {self.control_path} already exists, it is left "
-                 "from the old master: remove it first)") if stale else ""
+        extra = (": if ssh says it already exists, it is left from the old master; remove it "
+                 "first") if stale else ""
         return TransportError(
-            f"the OpenSSH master connection to {self.host} {what} ({self.control_path}); "
-            f"jobauto does not log in by itself: start it again with: {self.restart_hint()}"
-            f"{extra}")
+            f"the OpenSSH master connection to {self.host} {what}; jobauto does not log in by "
+            f"itself: start it again with: {self.restart_hint()} (its socket: "
+            f"{self.control_path}{extra})")
 
     def connect(self) -> None:
         """Check that the master is there; an error saying how to start it otherwise."""
