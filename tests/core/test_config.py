@@ -120,3 +120,16 @@ def test_number_takes_a_limit_of_its_own() -> None:
     assert number("3", Limit(int, 1, 5), flag="--n") == 3
     with pytest.raises(ConfigError, match="^--n: must be at most 5, not 6$"):
         number("6", Limit(int, 1, 5), flag="--n")
+
+
+def test_ssh_is_auto_unless_a_flag_or_the_yaml_says_otherwise(tmp_path: Path) -> None:
+    yaml = tmp_path / "jobauto.yaml"
+    yaml.write_text("ssh: openssh\n")
+    assert merge({}, []).ssh == "auto"
+    assert merge({}, [yaml]).ssh == "openssh"
+    assert merge({"ssh": "paramiko"}, [yaml]).ssh == "paramiko"
+    yaml.write_text("ssh: true\n")
+    with pytest.raises(ConfigError) as e:
+        merge({}, [yaml])
+    assert e.value.describe() == (f"{yaml}: ssh: invalid value 'True' (use one of: auto, openssh, "
+                                  "paramiko)")
