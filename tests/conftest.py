@@ -21,11 +21,18 @@ from helpers import (  # noqa: E402
     HOST,
     REMOTE_USER,
     SSH_CONFIG,
+    SSH_PORT,
     TORQUE_BIN,
     Cluster,
+    DelayRelay,
+    Master,
     Sched,
+    client_config,
+    control_dir,
     ecalj_demo,
+    private_sshd,
     ssh,
+    stop,
 )
 
 
@@ -148,3 +155,56 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     finally:
         for d in reversed(mounted):
             subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+@pytest.fixture
+def delay_line() -> Iterator[Callable[..., DelayRelay]]:
+    """A factory of delay lines (helpers.DelayRelay): `delay_line(delay_s=0.05, port=SSH_PORT)`
+    relays 127.0.0.1:relay.port to 127.0.0.1:port adding delay_s each way; all closed at the
+    end. bench/ scripts use helpers.DelayRelay directly."""
+    relays: list[DelayRelay] = []
+
+    def make(delay_s: float = 0.05, port: int = SSH_PORT) -> DelayRelay:
+        relays.append(DelayRelay(("127.0.0.1", port), delay_s))
+        return relays[-1]
+
+    try:
+        yield make
+    finally:
+        for r in relays:
+            r.close()
+
+
+@pytest.fixture
+def far_sshd(sshd: Cluster, delay_line: Callable[..., DelayRelay], tmp_path: Path) -> Cluster:
+    """The test cluster 100 ms away: its sshd behind a delay line of 50 ms each way."""
+    relay = delay_line(0.05)
+    return Cluster(client_config(tmp_path / "far", relay.port), sshd.host, sshd.user, sshd.home)
+
+
+@pytest.fixture
+def master_sshd(sshd: Cluster, tmp_path: Path) -> Iterator[tuple[Cluster, Master]]:
+    """The test cluster through a user's OpenSSH master: a Cluster whose ssh_config sets a
+    ControlPath, and the Master (running) that the test may stop and start again."""
+    sockets = control_dir()
+    cfg = client_config(tmp_path / "master", SSH_PORT, f"ControlPath {sockets}/%C")
+    master = Master(cfg, sshd.host)
+    master.start()
+    try:
+        yield Cluster(cfg, sshd.host, sshd.user, sshd.home), master
+    finally:
+        master.stop()
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
+@pytest.fixture
+def own_sshd(sshd: Cluster, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A private sshd (helpers.private_sshd: the test cluster's configuration on a port of its
+    own, its own log): (port, log). Needs root (CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("a private sshd needs root")
+    proc, port, log = private_sshd(tmp_path / "own-sshd")
+    try:
+        yield port, log
+    finally:
+        stop(proc)

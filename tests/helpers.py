@@ -5,15 +5,20 @@ cluster's Rig, the test cluster's coordinates, captured scheduler output, a stub
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import queue
 import random
 import re
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import tarfile
+import tempfile
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -629,3 +634,180 @@ cat > {shlex.quote(str(spool))}/$n.eml
 """)
     path.chmod(0o755)
     return path
+
+
+# -- far-away clusters, master connections, a private sshd ----------------------------------------
+class DelayRelay:
+    """A TCP relay on loopback that adds `delay_s` each way: a delay line, not a throttle. Each
+    chunk read is stamped with the time it may leave and forwarded then, so throughput stays
+    what the link gives and only latency is added (50 ms each way: a 100 ms round trip, a
+    far-away cluster). Point a client at 127.0.0.1:`port` (client_config); `connections`
+    counts the TCP connections it relayed (each SSH login is one)."""
+
+    def __init__(self, target: tuple[str, int], delay_s: float = 0.05) -> None:
+        self.target = target
+        self.delay_s = delay_s
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                near, _ = self._server.accept()
+                far = socket.create_connection(self.target)
+            except OSError:
+                if self._closed:
+                    return
+                continue
+            self.connections += 1
+            self._socks += [near, far]
+            for src, dst in ((near, far), (far, near)):
+                line: queue.Queue[tuple[float, bytes]] = queue.Queue()
+                threading.Thread(target=self._read, args=(src, line), daemon=True).start()
+                threading.Thread(target=self._write, args=(dst, line), daemon=True).start()
+
+    def _read(self, src: socket.socket, line: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            try:
+                data = src.recv(1 << 16)
+            except OSError:
+                data = b""
+            line.put((time.monotonic() + self.delay_s, data))
+            if not data:
+                return
+
+    @staticmethod
+    def _write(dst: socket.socket, line: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            due, data = line.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._closed = True
+        for s in [self._server, *self._socks]:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def client_config(directory: Path, port: int, *extra: str) -> Path:
+    """An ssh_config for the test cluster's sshd reached at 127.0.0.1:PORT (a relay or a private
+    sshd with the same host key): host `testhost`, the test key, a known_hosts naming that port,
+    and EXTRA lines (e.g. "ControlPath /tmp/x/%C") in the host's entry. Returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    known = directory / "known_hosts"
+    keys = [ln.split(None, 1)[1] for ln in (CLUSTER_DIR / "known_hosts").read_text().splitlines()
+            if ln.strip()]
+    known.write_text("".join(f"[127.0.0.1]:{port} {k}\n" for k in keys))
+    lines = []
+    for ln in SSH_CONFIG.read_text().splitlines():
+        key = ln.split()[0].lower() if ln.split() else ""
+        if key == "port":
+            ln = f"    Port {port}"
+        elif key == "userknownhostsfile":
+            ln = f"    UserKnownHostsFile {known}"
+        lines.append(ln)
+    cfg = directory / "ssh_config"
+    cfg.write_text("\n".join(lines + [f"    {e}" for e in extra]) + "\n")
+    return cfg
+
+
+def control_dir() -> Path:
+    """A fresh directory for master sockets, short enough for a socket's path (about 100
+    bytes at most, which pytest's tmp_path can pass); the caller removes it."""
+    return Path(tempfile.mkdtemp(prefix="ja-cm-", dir="/tmp"))
+
+
+def master_alive(ssh_config: Path, host: str = HOST) -> bool:
+    return subprocess.run(["ssh", "-F", str(ssh_config), "-O", "check", host], capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=30).returncode == 0
+
+
+def start_master(ssh_config: Path, host: str = HOST) -> subprocess.Popen[bytes]:
+    """The user's OpenSSH master for HOST (`ssh -NM`, as `ssh -fNM` but a child of the test
+    that can be stopped by its pid), once it answers `ssh -O check`."""
+    proc = subprocess.Popen(["ssh", "-NM", "-F", str(ssh_config), host], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while not master_alive(ssh_config, host):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"the master did not start: {err.decode(errors='replace')}")
+        time.sleep(0.1)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a process this test started (SIGTERM, then SIGKILL)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def private_sshd(directory: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """An sshd of our own (the test cluster's configuration and host key on another port, in
+    the foreground, logging at VERBOSE to its own file): for counting logins without the other
+    tests' in the shared log. Needs root. Returns the process, its port and its log."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    cfg, log = directory / "sshd_config", directory / "sshd.log"
+    keep = [ln for ln in (CLUSTER_DIR / "sshd_config").read_text().splitlines()
+            if ln.split() and ln.split()[0].lower() not in ("listenaddress", "port", "pidfile", "loglevel")]
+    cfg.write_text("\n".join([f"ListenAddress 127.0.0.1:{port}", "PidFile none",
+                              "LogLevel VERBOSE", *keep]) + "\n")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(cfg), "-E", str(log)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port, log
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                stop(proc)
+                raise AssertionError(f"private sshd did not start: {proc.stderr.read() if proc.stderr else ''!r}"
+                                     f" {log.read_text() if log.exists() else ''}") from None
+            time.sleep(0.1)
+
+
+def logins(sshd_log: Path) -> list[str]:
+    """The logins an sshd logged: "Accepted publickey for USER from ..." (LogLevel INFO and up;
+    VERBOSE's "Accepted key ... found at" lines are steps of one login, not logins)."""
+    return [ln for ln in sshd_log.read_text().splitlines() if re.match(r"Accepted \S+ for ", ln)]
+
+
+SSH_PORT = int(os.environ.get("JOBAUTO_TEST_SSH_PORT", "2222"))
+
+
+class Master:
+    """The user's OpenSSH master connection to HOST as SSH_CONFIG sets it (ControlPath), which
+    a test starts, stops (the master is gone) and starts again (the user logged in again)."""
+
+    def __init__(self, ssh_config: Path, host: str = HOST) -> None:
+        self.ssh_config = ssh_config
+        self.host = host
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = start_master(self.ssh_config, self.host)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None

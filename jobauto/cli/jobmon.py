@@ -20,6 +20,7 @@ examples:
   jobmon --ldir=foobar --rdir=work/foobar --remote=mycluster --scheduler=slurm --retries=2
   jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
   jobmon --ldir=foobar --datedir=20261121-100000     # resume, with the run's recorded settings
+  ssh -fNM tsubame && jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --ssh=openssh
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --datedir=20261121-100000 \\
         --initonly --fetch='*/bnd.*.dat'                                  # fetch results
   jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --mail=me@example.org \\
@@ -80,6 +81,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--remote", help="ssh_config host name or address of the cluster (default: this machine)")
     a("--user", help="user name on the cluster (overrides ssh_config)")
     a("--ssh-config", dest="ssh_config", help="ssh_config file to use instead of ~/.ssh/config")
+    a("--ssh", choices=["auto", "openssh", "paramiko"], default=None,
+      help="how to reach --remote: openssh rides the master connection you opened (ssh -fNM "
+           "HOST; one login, two-factor included, for the whole run), paramiko logs in by itself; "
+           "default auto: openssh when ssh_config sets a ControlPath for the host")
     a("--binpath", help="value of __binpath__ in job scripts")
     a("--pythonpath", help="value of __pythonpath__ in job scripts")
     a("--maxcore", help="value of __maxcore__ in job scripts")

@@ -43,6 +43,9 @@ def _connection_flags(p: argparse.ArgumentParser, remote: bool = True) -> None:
                            "this machine)")
     a("--user", help="user name on the cluster (overrides ssh_config)")
     a("--ssh-config", dest="ssh_config", type=Path, help="ssh_config file instead of ~/.ssh/config")
+    a("--ssh", choices=["auto", "openssh", "paramiko"], default=None,
+      help="openssh: through your master connection (ssh -fNM HOST), paramiko: a login of its "
+           "own (default auto: openssh when ssh_config sets a ControlPath for the host)")
     a("--config", type=Path, help="YAML file of jobmon options (LDIR/jobauto.yaml is read too)")
 
 
@@ -78,7 +81,8 @@ def clean_main(argv: list[str], prog: str = "jobauto clean") -> int:
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from jobauto.run import transfer
     opts, rundir = transfer.connection(args.rundir, remote=args.remote or None, user=args.user,
-                                       ssh_config=args.ssh_config, config=args.config)
+                                       ssh_config=args.ssh_config, config=args.config,
+                                       ssh=args.ssh)
     return transfer.open_remote(opts, rundir)
 
 
@@ -121,7 +125,8 @@ def clean(args: argparse.Namespace) -> int:
     from jobauto.run import transfer
     from jobauto.store import open_run_store
     opts, rundir = transfer.connection(args.rundir, remote=args.remote or None, user=args.user,
-                                       ssh_config=args.ssh_config, config=args.config)
+                                       ssh_config=args.ssh_config, config=args.config,
+                                       ssh=args.ssh)
     transfer.check_rundir(args.rundir, rundir)
     lock = transfer.hold(args.rundir)
     try:

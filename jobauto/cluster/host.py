@@ -1,6 +1,6 @@
 """The one place that joins a scheduler adapter to a host, used by jobmon and by arrays of workers.
 
-`open_host(opts)` connects (paramiko, or this machine without --remote), finds the scheduler
+`open_host(opts)` connects (the user's OpenSSH master, paramiko, or this machine without --remote), finds the scheduler
 (--scheduler=auto asks the host) and returns a `Host`: the transport plus the adapter, with the
 user's submit options and --scheduler-bin applied to every scheduler command. Adapters stay pure
 (argv in, parsed answers out); only the transport executes.
@@ -26,16 +26,27 @@ def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
 
 
 def open_transport(opts: Options) -> Transport:
-    """Connect to --remote over SSH, or use this machine when there is none."""
+    """Connect to --remote over SSH, or use this machine when there is none. --ssh=openssh (or
+    auto, when ssh_config gives the host a ControlPath) rides the user's OpenSSH master;
+    paramiko opens a connection of its own."""
     if opts.remote is None:
         from jobauto.cluster.transport.local import LocalTransport
         return LocalTransport()
+    from jobauto.cluster.transport import openssh
     from jobauto.cluster.transport.ssh import SSHTransport
-    t = SSHTransport(opts.remote, user=opts.user, config_path=opts.ssh_config)
+    kind = opts.ssh
+    if kind == "auto":
+        kind = "openssh" if openssh.wants_openssh(opts.remote, user=opts.user,
+                                                  config_path=opts.ssh_config) else "paramiko"
+    t: openssh.OpenSSHTransport | SSHTransport
     try:
+        if kind == "openssh":
+            t = openssh.OpenSSHTransport(opts.remote, user=opts.user, config_path=opts.ssh_config)
+        else:
+            t = SSHTransport(opts.remote, user=opts.user, config_path=opts.ssh_config)
         t.connect()
     except TransportError as e:
-        e.flag = "--remote"
+        e.flag = e.flag or "--remote"
         raise
     return t
 

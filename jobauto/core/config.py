@@ -127,6 +127,7 @@ class Options:
     remote: str | None = None
     user: str | None = None
     ssh_config: Path | None = None
+    ssh: str = "auto"          # how to reach --remote: openssh (the user's master), paramiko, auto
     binpath: str | None = None
     pythonpath: str | None = None
     maxcore: str | None = None
@@ -157,6 +158,7 @@ class Options:
 
 
 NAMES = {f.name for f in fields(Options)}
+SSH_KINDS = ("auto", "openssh", "paramiko")
 
 
 def parse_define(items: list[str], where: str) -> dict[str, str]:
@@ -228,6 +230,11 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
             return parse_define(list(value), flag or f"{name} in {file}")  # type: ignore[call-overload]
         if key in ("fetch", "notify", "mail"):
             return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
+        if key == "ssh":
+            if str(value) not in SSH_KINDS:
+                raise ConfigError(f"{name or 'ssh'}: invalid value {shorten(value)!r} (use one of: "
+                                  f"{', '.join(SSH_KINDS)})", flag=flag, file=file)
+            return str(value)
         if key in ("initonly", "daemon", "once", "fetch_all"):
             return bool(value)
         return None if value is None else str(value)

@@ -85,10 +85,11 @@ class Plan:
 
 # -- the connection ------------------------------------------------------------------------------
 def connection(run_dir: Path, *, remote: str | None = None, user: str | None = None,
-               ssh_config: Path | None = None, config: Path | None = None) -> tuple[Options, str]:
+               ssh_config: Path | None = None, config: Path | None = None,
+               ssh: str | None = None) -> tuple[Options, str]:
     """How to reach RUN_DIR's copy on the cluster: its directory and scheduler as the store
     recorded them, the host from the run's recorded settings (opener.recorded_options), changed
-    by --config and by --remote/--user/--ssh-config when given. A run made before settings were
+    by --config and by --remote/--user/--ssh-config/--ssh when given. A run made before settings were
     recorded takes the host from those flags, LDIR/jobauto.yaml and --config, as jobmon does."""
     store = open_run_store(run_dir, readonly=True)
     try:
@@ -99,7 +100,8 @@ def connection(run_dir: Path, *, remote: str | None = None, user: str | None = N
     if not rundir:
         raise StateError("the run does not say where it lives on the cluster (no rundir)",
                          file=str(run_dir))
-    flags: dict[str, object] = {"remote": remote, "user": user, "ssh_config": ssh_config}
+    flags: dict[str, object] = {"remote": remote, "user": user, "ssh_config": ssh_config,
+                              "ssh": ssh}
     try:
         recorded: Options | None = recorded_options(run_dir)
     except StateError:   # made before settings were recorded

@@ -94,7 +94,8 @@ BAD_TREES = {  # a case of a bad dependency file or job script -> the message
 
 
 @pytest.mark.parametrize("case", ["placeholder", "define", "deppath", "cycle", "nojobs", "badkey",
-                                  "badmaxqsub", "nordir", "badhost", "baddatedir",
+                                  "badmaxqsub", "nordir", "badhost", "baddatedir", "badssh",
+                                  "nomaster", "nocontrolpath",
                                   *BAD_NUMBERS, *BAD_TREES])
 def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str) -> None:
     ldir = tmp_path / "camp"
@@ -134,6 +135,21 @@ def test_bad_input_one_message_exit_2_nothing_changed(tmp_path: Path, case: str)
         cfg.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n  ConnectTimeout 3\n")
         args += ["--remote=nowhere", f"--ssh-config={cfg}"]
         expect = "--remote: cannot reach nowhere (127.0.0.1:1)"
+    elif case in ("nomaster", "nocontrolpath"):   # ssh -G and ssh -O check: nothing connects
+        cfg = tmp_path / "ssh_config"
+        cfg.write_text("Host far\n  HostName 127.0.0.1\n  Port 1\n"
+                       + ("  ControlPath /tmp/ja-nomaster-%C\n" if case == "nomaster" else ""))
+        args += ["--remote=far", f"--ssh-config={cfg}"]
+        if case == "nomaster":   # --ssh=auto: the config names a master's socket
+            expect = ("--remote: the OpenSSH master connection to far is not running; jobauto does not "
+                      f"log in by itself: start it again with: ssh -F {cfg} -fNM far (its socket: "
+                      "/tmp/ja-nomaster-")
+        else:
+            args.append("--ssh=openssh")
+            expect = f"--ssh: openssh needs a master connection, and {cfg} sets no ControlPath for far"
+    elif case == "badssh":
+        (ldir / "jobauto.yaml").write_text("ssh: mosh\n")
+        expect = "jobauto.yaml: ssh: invalid value 'mosh' (use one of: auto, openssh, paramiko)"
     elif case == "baddatedir":
         args.append("--datedir=../x")
         expect = "--datedir: '../x' is not a run name"

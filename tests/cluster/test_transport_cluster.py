@@ -40,3 +40,11 @@ def test_a_local_scheduler_job_sees_the_login_umask(sshd: Cluster, tmp_path: Pat
     mask, mode = job_umask(sshd, tmp_path, "local", ["--scheduler=local"])
     assert mask == login_umask()
     assert mode == 0o666 & ~int(mask, 8)
+
+
+def test_a_job_submitted_through_the_openssh_master_sees_the_login_umask(
+        master_sshd: tuple[Cluster, object], sge: Cluster, tmp_path: Path) -> None:
+    c, _ = master_sshd
+    mask, mode = job_umask(c, tmp_path, "openssh", ["--ssh=openssh", "--scheduler=sge"])
+    assert mask == login_umask()
+    assert mode == 0o666 & ~int(mask, 8)

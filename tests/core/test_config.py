@@ -152,3 +152,16 @@ def test_notification_targets_are_recorded_for_a_resume_but_shown_cut_short() ->
     shown = shown_settings(recorded)
     assert shown["notify"] == ["json://host/...", "hook ..."] and shown["maxqsub"] == 5
     assert "T0KEN" not in repr(shown) and "K3Y" not in repr(shown) and "pw" not in repr(shown)
+
+
+def test_ssh_is_auto_unless_a_flag_or_the_yaml_says_otherwise(tmp_path: Path) -> None:
+    yaml = tmp_path / "jobauto.yaml"
+    yaml.write_text("ssh: openssh\n")
+    assert merge({}, []).ssh == "auto"
+    assert merge({}, [yaml]).ssh == "openssh"
+    assert merge({"ssh": "paramiko"}, [yaml]).ssh == "paramiko"
+    yaml.write_text("ssh: true\n")
+    with pytest.raises(ConfigError) as e:
+        merge({}, [yaml])
+    assert e.value.describe() == (f"{yaml}: ssh: invalid value 'True' (use one of: auto, openssh, "
+                                  "paramiko)")

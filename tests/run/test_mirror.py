@@ -1,6 +1,8 @@
 """The run's mirror on the cluster (jobauto/run/mirror.py, `Remote`) over every backend: one
 contract, three clusters: the fake, this machine, and Grid Engine, Slurm and the PBS wrappers over
-the real sshd (those skip without the test cluster).
+the real sshd (those skip without the test cluster). Grid Engine is reached three ways: paramiko
+(`sge`), the user's OpenSSH master (`openssh`, cluster/transport/openssh.py) and paramiko 100 ms
+away (`far`, through a delay line).
 
 The fake cluster is only trustworthy while it answers like the real ones; this suite runs the
 same operations against all of them.
@@ -59,11 +61,18 @@ class Backend:
             self.rundir = str(tmp / "remote")
             self.remote = Remote(Host(self.transport, adapter_for("local")), self.rundir)
         else:  # a real scheduler through the real sshd
+            from jobauto.cluster.transport.openssh import OpenSSHTransport
             from jobauto.cluster.transport.ssh import SSHTransport
-            c: Cluster = request.getfixturevalue(kind)
-            self.transport = SSHTransport(c.host, config_path=c.ssh_config)
+            sched = kind if kind in ("sge", "slurm", "pbs") else "sge"
+            c: Cluster = request.getfixturevalue(sched)
+            if kind == "openssh":
+                c = request.getfixturevalue("master_sshd")[0]
+            elif kind == "far":
+                c = request.getfixturevalue("far_sshd")
+            self.transport = (OpenSSHTransport if kind == "openssh" else SSHTransport)(
+                c.host, config_path=c.ssh_config)
             self.rundir = c.remote_dir("contract")
-            self.remote = Remote(Host(self.transport, adapter_for(kind), user=self.transport.username,
+            self.remote = Remote(Host(self.transport, adapter_for(sched), user=self.transport.username,
                                       scheduler_bin=[TORQUE_BIN] if kind == "pbs" else []),
                                  self.rundir)
 
@@ -94,14 +103,14 @@ class Backend:
         raise AssertionError(f"jobs did not finish: {sorted(found)}")
 
 
-@pytest.fixture(params=["fake", "local", "sge", "slurm", "pbs"])
+@pytest.fixture(params=["fake", "local", "sge", "slurm", "pbs", "openssh", "far"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     b = Backend(request.param, request, tmp_path)
     yield b
     b.transport.close()
 
 
-@pytest.mark.parametrize("backend", ["local", "sge", "slurm"], indirect=True)  # the fake runs only our ops
+@pytest.mark.parametrize("backend", ["local", "sge", "slurm", "openssh", "far"], indirect=True)  # the fake runs only our ops
 def test_batch_results_in_order_with_cwd_and_binary_output(backend: Backend, tmp_path: Path) -> None:
     cmds = [Command.of(["printf", "a\\0b"]), Command.of(["sh", "-c", "echo err >&2; exit 3"]),
             Command.of(["pwd"], cwd="/tmp"), Command.of(["echo", "$(id);`id`"])]
@@ -186,7 +195,8 @@ def test_a_wrapped_submission_writes_the_wrapper_beside_the_script_and_runs_it(
 RUNNING = {"r", "RUNNING", "R"}
 
 
-@pytest.mark.parametrize("backend", ["fake", "sge", "slurm", "pbs"], indirect=True)  # local: no accounting
+@pytest.mark.parametrize("backend", ["fake", "sge", "slurm", "pbs", "openssh"],  # local: no accounting
+                         indirect=True)
 def test_accounting_of_a_failed_and_a_cancelled_job(backend: Backend, tmp_path: Path) -> None:
     """The fake's accounting must say what real accounting says: a job that exits 3 without
     markers is failed(3), a running job deleted by the adapter's cancel is cancelled, and each

@@ -1,4 +1,4 @@
-"""The SSH transport: one persistent paramiko connection, rsync for files.
+"""The SSH transport: one persistent paramiko connection, rsync for files (rsync.py).
 
 Honours ~/.ssh/config (or an -F style path): Host aliases, HostName, Port, User, IdentityFile,
 ProxyJump, UserKnownHostsFile, ServerAliveInterval, ConnectTimeout. Host keys are always
@@ -12,7 +12,6 @@ import hashlib
 import os
 import select
 import shlex
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import paramiko
 
 from jobauto.cluster.transport.base import run_many_via
+from jobauto.cluster.transport.rsync import RsyncFiles
 from jobauto.core.errors import HostKeyError, TransportError
 from jobauto.core.model import Command, CommandResult
 
@@ -95,16 +95,7 @@ def _jump_spec(spec: str) -> tuple[str, str | None, int | None]:
     return host, user or None, int(port) if port else None
 
 
-def _stat(out: str, label: str) -> int:
-    """A figure of rsync --stats (LC_ALL=C: "Label: 1,234 bytes"); 0 when it is not there."""
-    for line in out.splitlines():
-        if line.startswith(label + ":"):
-            digits = line.split(":", 1)[1].split()[0].replace(",", "")
-            return int(digits) if digits.isdigit() else 0
-    return 0
-
-
-class SSHTransport:
+class SSHTransport(RsyncFiles):
     """Run commands over one persistent SSH connection; reconnect when it drops."""
 
     def __init__(self, alias: str, *, user: str | None = None, config_path: Path | None = None) -> None:
@@ -283,48 +274,3 @@ class SSHTransport:
         if self.settings.user:
             argv += ["-l", self.settings.user]
         return argv + ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
-
-    def _rsync(self, args: list[str], names: list[str] | None = None) -> str:
-        """Run rsync; NAMES go on its stdin for --files-from. Returns what it printed."""
-        argv = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_argv()), *args]
-        feed = None if names is None else "".join(n + "\0" for n in names).encode(
-            "utf-8", "surrogateescape")
-        try:
-            p = subprocess.run(argv, capture_output=True, input=feed,
-                               stdin=subprocess.DEVNULL if feed is None else None,
-                               env={**os.environ, "LC_ALL": "C"})
-        except FileNotFoundError:
-            raise TransportError("rsync is not installed on this machine (apt-get install rsync)",
-                                 transient=False) from None
-        if p.returncode != 0:
-            err = p.stderr.decode("utf-8", "replace")
-            raise TransportError(f"rsync to {self.host} failed (exit {p.returncode}): "
-                                 f"{err.strip()[-500:]}", transient=p.returncode in (10, 12, 30, 35, 255))
-        return p.stdout.decode("utf-8", "replace")
-
-    def push(self, local: Path, remote: str, *, exclude: list[str] | None = None) -> None:
-        self.run(["mkdir", "-p", "--", remote])
-        ex = [f"--exclude={e}" for e in exclude or []]
-        self._rsync([*ex, f"{local}/", f"{self.host}:{remote}/"])
-
-    def push_files(self, local: Path, remote: str, names: list[str]) -> None:
-        if names:
-            self._rsync(["--files-from=-", "--from0", f"{local}/", f"{self.host}:{remote}/"], names)
-
-    def pull_files(self, remote: str, local: Path, names: list[str]) -> tuple[int, int]:
-        if not names:
-            return 0, 0
-        local.mkdir(parents=True, exist_ok=True)
-        out = self._rsync(["--files-from=-", "--from0", "--stats", f"{self.host}:{remote}/",
-                           f"{local}/"], names)
-        return _stat(out, "Number of regular files transferred"), _stat(
-            out, "Total transferred file size")
-
-    def pull(self, remote: str, local: Path, *, include: list[str] | None = None,
-             exclude: list[str] | None = None) -> None:
-        local.mkdir(parents=True, exist_ok=True)
-        rules = [f"--exclude={e}" for e in exclude or []]
-        if include:
-            rules += ["--include=*/", *[f"--include={g}" for g in include], "--exclude=*",
-                      "--prune-empty-dirs"]
-        self._rsync([*rules, f"{self.host}:{remote}/", f"{local}/"])
