@@ -45,6 +45,7 @@ def choose_scheduler(opts: Options, transport: Transport) -> str:
     if opts.scheduler != "auto":
         adapter_for(opts.scheduler)  # validates the name
         return opts.scheduler
+    transport.usage.sched_commands += 1   # one shell asking which scheduler answers
     found = parse_detect(transport.run(with_path(detect_argv(), opts.scheduler_bin)))
     if found is None:
         if opts.remote is None:
@@ -70,7 +71,10 @@ class Host:
         return self.transport.host
 
     def sched(self, argv: list[str]) -> list[str]:
-        """A scheduler command as it must run on the host (--scheduler-bin in front of PATH)."""
+        """A scheduler command as it must run on the host (--scheduler-bin in front of PATH).
+        Every scheduler command is built here, so each is counted here, once, as it is built to
+        be sent (core/spent.py: a batch lost before it ran still counts: the cap errs safe)."""
+        self.transport.usage.sched_commands += 1
         return with_path(argv, self.scheduler_bin)
 
     def submit_argv(self, script: str, token: str, extra: list[str]) -> list[str]:

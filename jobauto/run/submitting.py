@@ -43,6 +43,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         return
     # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster
     slots = mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
+    room = mon.budget.room(now)   # the scheduler-command budget (run/budget.py)
+    limited = room is not None and room < slots
+    if limited:
+        slots = room or 0
     chosen: list[Job] = []
     while slots > 0 and mon.heap:
         _, _, name = heapq.heappop(mon.heap)
@@ -50,6 +54,8 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
+    if limited and len(mon.graph.ready) > len(chosen):
+        notes.append(mon.budget.waiting(now, f"{len(mon.graph.ready) - len(chosen)} ready job(s)"))
     chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
     if not chosen:
         return

@@ -22,6 +22,7 @@ import paramiko
 from jobauto.cluster.transport.base import run_many_via
 from jobauto.core.errors import HostKeyError, TransportError
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 DEFAULT_CONFIG = Path("~/.ssh/config").expanduser()
 DEFAULT_KNOWN = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]
@@ -112,6 +113,8 @@ class SSHTransport:
         self.settings = host_settings(alias, user=user, config_path=config_path)
         self._clients: list[paramiko.SSHClient] = []
         self.connects = 0
+        self.usage = Spent()   # every authentication counts: each hop, each rsync (core/spent.py)
+        self._hops = 0         # ProxyJump hosts before the cluster: each rsync logs in to them too
 
     # -- connection --------------------------------------------------------------------------
     def _connect_one(self, hs: HostSettings, sock: object = None) -> paramiko.SSHClient:
@@ -128,6 +131,7 @@ class SSHTransport:
                                      auth_timeout=hs.connect_timeout_s, sock=sock)
         if hs.identity_files:
             kw["key_filename"] = [f for f in hs.identity_files if os.path.exists(f)] or None
+        self.usage.login()
         try:
             client.connect(**kw)  # type: ignore[arg-type]
         except HostKeyError:
@@ -161,6 +165,7 @@ class SSHTransport:
                 jump.port = port
             chain.insert(0, jump)
             hs = jump if len(chain) < 8 else None
+        self._hops = len(chain)
         sock = None
         for jump in chain:
             client = self._connect_one(jump, sock)
@@ -284,9 +289,11 @@ class SSHTransport:
             argv += ["-l", self.settings.user]
         return argv + ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
 
-    def _rsync(self, args: list[str], names: list[str] | None = None) -> str:
-        """Run rsync; NAMES go on its stdin for --files-from. Returns what it printed."""
-        argv = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_argv()), *args]
+    def _rsync(self, args: list[str], names: list[str] | None = None, *, pull: bool = False) -> str:
+        """Run rsync (its own ssh: a login, counted before it is made); NAMES go on its stdin
+        for --files-from. Counts the bytes it moved; returns what it printed (with --stats)."""
+        self.usage.login(1 + self._hops)
+        argv = ["rsync", "-a", "--protect-args", "--stats", "-e", shlex.join(self.ssh_argv()), *args]
         feed = None if names is None else "".join(n + "\0" for n in names).encode(
             "utf-8", "surrogateescape")
         try:
@@ -300,7 +307,13 @@ class SSHTransport:
             err = p.stderr.decode("utf-8", "replace")
             raise TransportError(f"rsync to {self.host} failed (exit {p.returncode}): "
                                  f"{err.strip()[-500:]}", transient=p.returncode in (10, 12, 30, 35, 255))
-        return p.stdout.decode("utf-8", "replace")
+        out = p.stdout.decode("utf-8", "replace")
+        moved = _stat(out, "Total transferred file size")
+        if pull:
+            self.usage.bytes_pulled += moved
+        else:
+            self.usage.bytes_pushed += moved
+        return out
 
     def push(self, local: Path, remote: str, *, exclude: list[str] | None = None) -> None:
         self.run(["mkdir", "-p", "--", remote])
@@ -315,8 +328,8 @@ class SSHTransport:
         if not names:
             return 0, 0
         local.mkdir(parents=True, exist_ok=True)
-        out = self._rsync(["--files-from=-", "--from0", "--stats", f"{self.host}:{remote}/",
-                           f"{local}/"], names)
+        out = self._rsync(["--files-from=-", "--from0", f"{self.host}:{remote}/", f"{local}/"],
+                          names, pull=True)
         return _stat(out, "Number of regular files transferred"), _stat(
             out, "Total transferred file size")
 
@@ -327,4 +340,4 @@ class SSHTransport:
         if include:
             rules += ["--include=*/", *[f"--include={g}" for g in include], "--exclude=*",
                       "--prune-empty-dirs"]
-        self._rsync([*rules, f"{self.host}:{remote}/", f"{local}/"])
+        self._rsync([*rules, f"{self.host}:{remote}/", f"{local}/"], pull=True)
