@@ -189,12 +189,16 @@ class Monitor:
         asked = [j for j in self.running_jobs() if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]
         acct = sorted({j.sched_id or "" for j in asked} - {""})
-        wanted = int(running) + int(bool(acct))
+        host = self.remote.host
+        queue = host.calls("queue") if running else 0
+        wanted = queue + (host.calls("acct", len(acct)) if acct else 0)
         allowed = self.budget.polls_allowed(now, wanted)
-        if allowed < wanted:
-            notes.append(self.budget.waiting(now, "the queue listing and accounting" if allowed == 0
-                                             else "the accounting query"))
-            running, acct = running and allowed > 0, acct if allowed > 1 or not running else []
+        if allowed < wanted:   # the queue first, then as many accounting records as fit
+            running = running and allowed >= queue
+            left = allowed - (queue if running else 0)
+            while acct and host.calls("acct", len(acct)) > left:
+                acct = acct[:-1]
+            notes.append(self.budget.waiting(now, "queue listings and accounting queries"))
         try:
             return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
                                        self.graph.ask_files(), running, keys, acct)

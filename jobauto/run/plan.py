@@ -179,7 +179,10 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
     cycles = math.ceil(duration / interval) + 1 if jobs else 0
     poll_every = max(interval, window / poll_share)
     polls = math.ceil(duration / poll_every) + 1 if jobs else 0
-    accounting = min(len(jobs), polls)
+    # Grid Engine asks qacct once per job (cluster/host.py CALLS): one call per ended job
+    accounting = len(jobs) if opts.scheduler == "sge" else min(len(jobs), polls)
+    if opts.scheduler == "pbs":   # qstat, then qstat -f: two calls a listing
+        polls *= 2
     if opts.scheduler == "local":   # keeps no accounting to ask
         accounting = 0
     detect = int(opts.scheduler == "auto")   # one shell asking which scheduler answers
