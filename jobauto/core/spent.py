@@ -46,8 +46,16 @@ class Spent:
     def counters(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in COUNTERS}
 
+    @classmethod
+    def of(cls, counters: dict[str, int]) -> Spent:
+        """Counters (as counters() gives them) without the minutes."""
+        out = cls()
+        for k in COUNTERS:
+            setattr(out, k, counters.get(k, 0))
+        return out
+
     def plus(self, other: Spent) -> Spent:
-        out = Spent(**{k: getattr(self, k) + getattr(other, k) for k in COUNTERS})
+        out = Spent.of({k: getattr(self, k) + getattr(other, k) for k in COUNTERS})
         out.minutes = dict(self.minutes)
         for m, n in other.minutes.items():
             out.minutes[m] = out.minutes.get(m, 0) + n

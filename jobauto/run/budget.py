@@ -39,7 +39,7 @@ class Budget:
         # The first monitor on a connection counts it from its start (its login, the scheduler's
         # detection: charged at its first tick); another monitor on the same connection (one
         # made again in the same process) from where the last one stopped.
-        start = Spent(**usage.counters()) if usage.claimed else Spent()
+        start = Spent.of(usage.counters()) if usage.claimed else Spent()
         usage.claimed = True
         self.start = start
         self.seen_cmds = start.sched_commands
@@ -69,7 +69,7 @@ class Budget:
 
     def total(self) -> Spent:
         """What the run spent, all monitors: the store's meta at each commit."""
-        live = Spent(**{k: v - getattr(self.start, k) for k, v in self.usage.counters().items()})
+        live = Spent.of({k: v - getattr(self.start, k) for k, v in self.usage.counters().items()})
         live.minutes = dict(self.minutes)
         return self.base.plus(live)
 

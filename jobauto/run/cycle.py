@@ -296,8 +296,8 @@ class Monitor:
             self.store.set_meta("ready_seq", str(self.ready_seq))
             if self.budget.now:   # before the first tick: charged at it
                 self.budget.charge(self.budget.now)
-            for k, v in self.budget.total().to_meta().items():
-                self.store.set_meta(k, v)
+            for key, value in self.budget.total().to_meta().items():
+                self.store.set_meta(key, value)
         if "scan_acked" in meta:
             self.scan_acked = meta["scan_acked"]
         for n in self.dirty:

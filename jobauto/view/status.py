@@ -189,8 +189,8 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
     parts: list[Any] = [head, progress, counts]
     for line in rate_lines(c):
         parts.append(Text(line))
-    if (line := spent_line(c)) is not None:
-        parts.append(Text(line, style="dim"))
+    if (spent := spent_line(c)) is not None:
+        parts.append(Text(spent, style="dim"))
     runs = c.running()
     if runs:
         t = Table(title=f"Running ({len(runs)})", title_justify="left", box=None, pad_edge=False)
