@@ -48,6 +48,7 @@ class Budget:
         self.logins: deque[tuple[float, int]] = deque()
         self.minutes: dict[int, int] = {}      # this monitor's commands by minute
         self.now = 0.0
+        self.noted: dict[str, float] = {}       # kind of note -> not again before
         # a resumed run: the last minutes of the monitor before count, at the end of their minute
         for m, n in base.minutes.items():
             self.cmds.append((m * 60.0 + 59.999, n, False))
@@ -101,8 +102,12 @@ class Budget:
         self._used(now)
         return (self.cmds[0][0] if self.cmds else now) + WINDOW_S + SLACK_S
 
-    def waiting(self, now: float, what: str) -> str:
-        """The cycle's note when WHAT waits for the scheduler-command budget."""
+    def waiting(self, now: float, what: str, kind: str) -> str | None:
+        """The cycle's note when WHAT waits for the scheduler-command budget: once a window for
+        each KIND (polls, submissions), not at every cycle of a short --interval."""
+        if now < self.noted.get(kind, 0.0):
+            return None
+        self.noted[kind] = self.next_window(now)
         return (f"{what} wait for the next window of the scheduler-command budget "
                 f"(--max-scheduler-commands-per-minute={self.per_minute}; room again at "
                 f"{fmt_time(self.next_window(now))})")

@@ -198,7 +198,8 @@ class Monitor:
             left = allowed - (queue if running else 0)
             while acct and host.calls("acct", len(acct)) > left:
                 acct = acct[:-1]
-            notes.append(self.budget.waiting(now, "queue listings and accounting queries"))
+            if note := self.budget.waiting(now, "queue listings and accounting queries", "polls"):
+                notes.append(note)
         try:
             return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
                                        self.graph.ask_files(), running, keys, acct)

@@ -54,8 +54,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
-    if limited and len(mon.graph.ready) > len(chosen):
-        notes.append(mon.budget.waiting(now, f"{len(mon.graph.ready) - len(chosen)} ready job(s)"))
+    waiting = len(mon.graph.ready) - len(chosen)
+    if limited and waiting > 0 and (note := mon.budget.waiting(now, f"{waiting} ready job(s)",
+                                                               "submissions")):
+        notes.append(note)
     chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
     if not chosen:
         return
