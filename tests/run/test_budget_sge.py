@@ -38,11 +38,12 @@ def test_the_cap_holds_at_the_scheduler_and_status_shows_what_it_logged(
                "--datedir=r", f"--max-scheduler-commands-per-minute={CAP}", timeout=400,
                check_rc=0)
     assert "all jobs done" in p.stdout
-    # half the cap for submissions: 3 went at once, the other 2 waited for the next window
-    assert "2 ready job(s) wait for the next window of the scheduler-command budget" in p.stdout
+    # half the cap for submissions: 3 at once, the others waited for the next window
+    assert "ready job(s) wait for the next window of the scheduler-command budget" in p.stdout
     log = (shim / "calls.log").read_text().split("\n")
     calls = [(float(t), name) for t, name in (ln.split() for ln in log if ln)]
-    assert sum(1 for _, n in calls if n == "qsub") == 5
+    # (more than 5 when Grid Engine refused one for a while: another test may set max_u_jobs)
+    assert sum(1 for _, n in calls if n == "qsub") >= 5
     times = sorted(t for t, _ in calls)
     for i, t in enumerate(times):
         in_minute = sum(1 for u in times[i:] if u < t + 60.0)
