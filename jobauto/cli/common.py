@@ -1,5 +1,5 @@
 """Words and checks that more than one command uses: the target of the views, the -o check,
---unsafe-fs."""
+--unsafe-fs, the caps (jobmon and jobauto plan)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,14 @@ def check_output(out: Path, flag: str = "-o") -> None:
         raise ConfigError(f"no such directory: {parent} (for {out})", flag=flag)
     if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise ConfigError(f"cannot write {out}: permission denied", flag=flag)
+
+
+def add_caps(p: argparse.ArgumentParser) -> None:
+    """The caps (docs/etiquette.md), shared with `jobauto plan`."""
+    p.add_argument("--max-scheduler-commands-per-minute", dest="max_scheduler_commands_per_minute",
+                   metavar="N", help="most scheduler commands (qsub, qstat, qacct, qdel ...) in "
+                   "any minute, half for polls and half for submissions; more waits, nothing is "
+                   "dropped (default 60; at least 2)")
+    p.add_argument("--max-logins-per-hour", dest="max_logins_per_hour", metavar="N",
+                   help="most SSH logins (connections, reconnections, each rsync) in any hour; "
+                   "more waits (default 30)")

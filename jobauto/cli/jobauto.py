@@ -27,6 +27,8 @@ from jobauto.cli.guard import (
 
 RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
     "jobmon": Verb("jobauto.cli.jobmon:main", "ARGS...", "the monitor (same as the jobmon command)"),
+    "plan": Verb("jobauto.cli.plan:plan_main", "LDIR/init|RUN [--interval S] [--json]",
+                 "forecast: jobs, submissions, scheduler commands, logins, bytes, scan cost"),
     "explain": Verb("jobauto.cli.runs:explain_main", "RUN [JOB]",
                     "a job's history and why it is in its state; the run's settings"),
     "reset": Verb("jobauto.cli.runs:reset_main", "RUN [JOB...] [--status error]",

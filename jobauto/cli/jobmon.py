@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobauto.cli.common import add_caps
 from jobauto.cli.guard import guard, parser
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
       help="mail the same events to ADDR through the local sendmail (repeatable)")
     a("--notify-timeout", dest="notify_timeout", metavar="S",
       help="seconds a notification may take before it is given up (default 30; 1 to 3600)")
+    add_caps(p)
 
 
 def main(argv: list[str] | None = None) -> int:

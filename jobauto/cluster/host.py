@@ -19,6 +19,15 @@ from jobauto.core.model import Command, CommandResult, SubmitResult
 WITH_PATH = 'PATH="$1:$PATH"; export PATH; shift; exec "$@"'
 
 
+# Scheduler calls per command where an adapter's shell runs the scheduler more than once, so
+# that the count (and the cap) is what the scheduler sees: Grid Engine asks qacct once per job and
+# reads each job's qstat -j before one qdel (schedulers/sge.py ACCT, CANCEL); PBS lists the queue
+# with qstat, then qstat -f (schedulers/pbs.py QUEUE). A fallback taken only when the first
+# answer fails (Slurm's scontrol without accounting, PBS's second qstat) is not counted.
+CALLS = {("sge", "acct"): lambda n: n, ("sge", "cancel"): lambda n: n + 1,
+         ("pbs", "queue"): lambda n: 2}
+
+
 def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
     if not bin_dirs:
         return argv
@@ -56,6 +65,7 @@ def choose_scheduler(opts: Options, transport: Transport) -> str:
     if opts.scheduler != "auto":
         adapter_for(opts.scheduler)  # validates the name
         return opts.scheduler
+    transport.usage.sched_commands += 1   # one shell asking which scheduler answers
     found = parse_detect(transport.run(with_path(detect_argv(), opts.scheduler_bin)))
     if found is None:
         if opts.remote is None:
@@ -80,24 +90,35 @@ class Host:
     def name(self) -> str:
         return self.transport.host
 
-    def sched(self, argv: list[str]) -> list[str]:
-        """A scheduler command as it must run on the host (--scheduler-bin in front of PATH)."""
+    def sched(self, argv: list[str], kind: str = "", ids: int = 0) -> list[str]:
+        """A scheduler command as it must run on the host (--scheduler-bin in front of PATH).
+        Every scheduler command is built here, so each is counted here, as it is built to be
+        sent, in the scheduler calls it makes (CALLS; core/spent.py: a batch lost before it ran
+        still counts: the cap errs on the safe side)."""
+        self.transport.usage.sched_commands += self.calls(kind, ids)
         return with_path(argv, self.scheduler_bin)
+
+    def calls(self, kind: str, ids: int = 0) -> int:
+        """The scheduler calls one command of KIND (queue, acct, cancel, submit) about IDS jobs
+        makes (CALLS)."""
+        calls = CALLS.get((self.adapter.name, kind))
+        return calls(ids) if calls else 1
 
     def submit_argv(self, script: str, token: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
         return self.sched(self.adapter.submit_argv(script, token, self.qsub_args + extra, wrapper))
 
     def queue_command(self) -> Command:
-        return Command.of(self.sched(self.adapter.queue_argv(self.user)))
+        return Command.of(self.sched(self.adapter.queue_argv(self.user), "queue"))
 
     def acct_command(self, ids: list[str]) -> Command | None:
         argv = self.adapter.acct_argv(ids) if ids else None
-        return None if argv is None else Command.of(self.sched(argv))
+        return None if argv is None else Command.of(self.sched(argv, "acct", len(ids)))
 
     def cancel(self, ids: list[str]) -> CommandResult:
         """Remove jobs from the queue; the output keeps what the scheduler said about them."""
-        return self.transport.run_many([Command.of(self.sched(self.adapter.cancel_argv(ids)))])[0]
+        argv = self.sched(self.adapter.cancel_argv(ids), "cancel", len(ids))
+        return self.transport.run_many([Command.of(argv)])[0]
 
     def submit_result(self, token: str, res: CommandResult) -> SubmitResult:
         """What a submission's answer says: an id, a refusal (transient or not), or unknown."""

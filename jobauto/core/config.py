@@ -46,6 +46,10 @@ LIMITS: dict[str, Limit[Any]] = {
     "heartbeat": Limit(float, 0.1, 3600.0),
     "refresh": Limit(float, 0.1, DAY_S, positive=True),    # jobauto status --interval
     "notify_timeout": Limit(float, 1.0, 3600.0),           # jobmon --notify-timeout
+    # the caps of docs/etiquette.md: at least 2 (one for polls, one for submissions)
+    "max_scheduler_commands_per_minute": Limit(int, 2, 100_000),
+    "max_logins_per_hour": Limit(int, 1, 100_000),
+    "job_hours": Limit(float, 0.0, 100_000.0),             # jobauto plan --job-hours
 }
 SHOWN = 40  # characters of a refused value quoted in a message
 
@@ -148,6 +152,9 @@ class Options:
     notify: list[str] = field(default_factory=list)   # commands or apprise URLs (run/notify.py)
     mail: list[str] = field(default_factory=list)     # addresses, through the local sendmail
     notify_timeout: float = 30.0
+    # the caps (run/budget.py); docs/decisions.md "A budget and a forecast" says why these
+    max_scheduler_commands_per_minute: int = 60
+    max_logins_per_hour: int = 30
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""

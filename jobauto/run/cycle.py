@@ -16,10 +16,11 @@ from pathlib import Path
 from jobauto.core.deps import FAILED, Graph, marker_path
 from jobauto.core.errors import TransportError
 from jobauto.core.faults import point
-from jobauto.core.files import write_atomic
 from jobauto.core.model import Derived, Ending, Job, JobState, Verdict
+from jobauto.core.spent import Spent
 from jobauto.core.states import check_move, count_line
 from jobauto.run import endings, pickup, quelist, requests, submitting
+from jobauto.run.budget import Budget
 from jobauto.run.mirror import Observation, Remote
 from jobauto.run.tree import JobSpec
 from jobauto.store import Store
@@ -37,6 +38,8 @@ class Settings:
     retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
     backoff_s: float = 30.0   # the first pause after a refused submission (the run's --interval)
     interval_s: float | None = None  # seconds between cycles (--interval): the loop reads it live
+    max_sched_per_minute: int | None = None   # the caps (run/budget.py); None: none
+    max_logins_per_hour: int | None = None
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Monitor:
         self.cancelled: set[str] = set()         # jobs in error because they were cancelled
         # whether the scheduler keeps accounting we can read (the local one does not)
         self.has_acct = remote.adapter.acct_argv(["0"]) is not None
+        self.budget = Budget(remote.transport.usage, Spent.from_meta(store.get_meta),
+                             settings.max_sched_per_minute, settings.max_logins_per_hour)
         for job in store.load_jobs():
             self.add(job)
         self.next_id = max((j.id for j in self.jobs.values()), default=0)
@@ -150,11 +155,20 @@ class Monitor:
         self.commit()
 
     def tick(self, now: float) -> TickResult:
-        """Advance the run by one cycle: observe, learn, commit, act, submit."""
+        """Advance the run by one cycle: observe, learn, commit, act, submit; a login past the
+        --max-logins-per-hour cap is refused while it runs (run/budget.py)."""
+        usage = self.remote.transport.usage
+        usage.gate = self.budget.gate(now)
+        try:
+            return self._tick(now)
+        finally:
+            usage.gate = None
+
+    def _tick(self, now: float) -> TickResult:
         notes: list[str] = []
         try:
             pickup.pick_up_local(self, now)
-            obs = self._observe()
+            obs = self._observe(now, notes)
         except TransportError as e:
             notes.append(f"cluster unreachable, will retry: {e.message}")
             return self._finish(now, notes, submitted=False)
@@ -172,17 +186,31 @@ class Monitor:
             submitting.submit_ready(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
-    def _observe(self) -> Observation:
-        """Ask the cluster, in one round trip, only what the running jobs need."""
+    def _observe(self, now: float, notes: list[str]) -> Observation:
+        """Ask the cluster, in one round trip, only what the running jobs need (the queue and
+        accounting only as far as the scheduler-command budget allows: else they wait)."""
         unconfirmed = [j for j in self.running_jobs() if j.unconfirmed]
         keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
         running = self.graph.counts[JobState.RUNNING] > 0
         asked = [j for j in self.running_jobs() if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]
-        acct = {j.sched_id or "" for j in asked}
-        return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
-                                   self.graph.ask_files(), running, keys,
-                                   sorted(i for i in acct if i))
+        acct = sorted({j.sched_id or "" for j in asked} - {""})
+        host = self.remote.host
+        queue = host.calls("queue") if running else 0
+        wanted = queue + (host.calls("acct", len(acct)) if acct else 0)
+        allowed = self.budget.polls_allowed(now, wanted)
+        if allowed < wanted:   # the queue first, then as many accounting records as fit
+            running = running and allowed >= queue
+            left = allowed - (queue if running else 0)
+            while acct and host.calls("acct", len(acct)) > left:
+                acct = acct[:-1]
+            if note := self.budget.waiting(now, "queue listings and accounting queries", "polls"):
+                notes.append(note)
+        try:
+            return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
+                                       self.graph.ask_files(), running, keys, acct)
+        finally:
+            self.budget.charge(now, polls=True)
 
     def _learn(self, obs: Observation, now: float) -> None:
         """Take in what the cluster said: files, markers, accounting, the queue, lost answers."""
@@ -205,7 +233,7 @@ class Monitor:
 
     def _act(self, now: float, notes: list[str]) -> None:
         """Make the changes on the cluster decided this cycle: deletions, requests, retries."""
-        if self.to_cancel:
+        if self.to_cancel and self.budget.room(now) != 0:
             endings.delete_stuck(self, now)
         requests.apply_requests(self, now, notes)
         requests.apply_retries(self, now)
@@ -277,6 +305,10 @@ class Monitor:
             for rid, result in self.closed_requests:
                 self.store.close_request(rid, self.events[-1][0] if self.events else 0.0, result)
             self.store.set_meta("ready_seq", str(self.ready_seq))
+            if self.budget.now:   # before the first tick: charged at it
+                self.budget.charge(self.budget.now)
+            for key, value in self.budget.total().to_meta().items():
+                self.store.set_meta(key, value)
         if "scan_acked" in meta:
             self.scan_acked = meta["scan_acked"]
         for n in self.dirty:
@@ -294,31 +326,9 @@ class Monitor:
         queue = "held" if job.name in self.held else "error" if job.name in self.queue_errors else ""
         return quelist.job_line(job, queue)
 
-    def write_quelist(self, now: float, notes: list[str]) -> None:
-        """Rewrite quelist if it changed. One that cannot be written (a job made a directory of
-        that name, a full disk) is a note each cycle until it can; the run goes on."""
-        if not self.quelist_stale:
-            return
-        path = self.run_dir / "quelist"
-        try:
-            write_atomic(path, "".join(self.lines[n] + "\n" for n in self.order))
-        except OSError as e:
-            what = ("it is a directory (made by a job, or fetched from the cluster): move it "
-                    "away and" if path.is_dir() and not path.is_symlink() else
-                    f"{e.strerror or e}; once that is fixed")
-            problem = f"cannot write {path}: {what} quelist is written again at the next cycle"
-            if problem != self.quelist_error:
-                self.events.append((now, "", "warning", problem))
-            self.quelist_error = problem
-            notes.append(problem)
-            return
-        self.quelist_stale = False
-        self.quelist_error = ""
-        point("cycle.quelist")
-
     def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
         notes[:0] = self._warning_lines()
-        self.write_quelist(now, notes)
+        quelist.write(self, now, notes)
         counts = self.graph.summary()
         if self.held:
             counts["held"] = len(self.held)

@@ -11,6 +11,7 @@ from pathlib import Path
 from jobauto.core.deps import FAILED, FINISHED, Graph, marker_path
 from jobauto.core.errors import ConfigError
 from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict
+from jobauto.core.spent import Spent
 from jobauto.run import settings
 from jobauto.run.quelist import fmt_time
 from jobauto.store import Store, open_run_store
@@ -150,6 +151,11 @@ def _explain(store: Store, run_dir: Path, name: str) -> list[str]:
         state = (prod.state.value if prod else
                  "exists" if dep in g.files else "not seen yet")
         out.append(f"depends:    {dep} ({state})")
+    spent = Spent.from_meta(store.get_meta)
+    out.append(f"run spent:  {spent.sched_commands} scheduler commands (at most "
+               f"{spent.peak_minute()} in a minute of the last hour), {spent.logins} SSH logins, "
+               f"{spent.bytes_pushed} bytes pushed, {spent.bytes_pulled} pulled, "
+               f"{spent.bytes_scanned} in scans")
     out.append("history:")
     for at, kind, detail in store.events(job.name):
         out.append(f"  {fmt_time(at)}  {kind:<13} {detail}")

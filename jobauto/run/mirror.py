@@ -93,6 +93,31 @@ OPS = {
 }
 
 
+# What a push leaves out (Remote.push; `jobauto plan` sums the rest): the run's own state, the
+# quelist, and temporary files a kill -9 left behind in DATE/.
+PUSH_EXCLUDE = ["/" + REMOTE_STATE + "/", "/quelist", f"*{TMP_TAG}*", WRAPPER_GLOB]
+
+
+@dataclass(frozen=True)
+class TreeShape:
+    """What the scan's cost depends on: the run tree's directories, the files whose names the
+    scan takes (markers, dependency files), the directories of jobs submitted and not ended
+    (at most --maxqsub), and the plain files the run waits for."""
+
+    dirs: int
+    scanned_files: int
+    active_dirs: int = 0
+    watched: int = 0
+
+
+def scan_cost(shape: TreeShape) -> int:
+    """Remote metadata operations (stat, getdents, open) of one steady cycle's observation, as
+    `jobauto plan` forecasts them; keep it true when the scan changes. Today the scan's find
+    walks the whole tree whatever changed: per directory an open, two getdents and a stat; per
+    file its name test takes, a stat (-cnewer); per watched file a stat (`exists`)."""
+    return 4 * shape.dirs + shape.scanned_files + shape.watched
+
+
 def op(name: str, *args: str, cwd: str | None = None) -> Command:
     return Command.of(["sh", "-c", OPS[name], "jobauto-" + name, *args], cwd)
 
@@ -283,6 +308,7 @@ class Remote:
         if scan.rc != 0:
             raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
                                  f"{scan.stderr.strip() or 'exit ' + str(scan.rc)}", transient=False)
+        self.transport.usage.bytes_scanned += len(scan.stdout)
         taken = parse_tar(scan.stdout)
         obs = Observation(files=taken.files, warnings=taken.warnings)
         i = 1
@@ -364,9 +390,7 @@ class Remote:
         return self.transport.pull_files(self.rundir, local, names)
 
     def push(self, local: Path) -> None:
-        # a temporary file a kill -9 left behind in DATE/ is never pushed
-        self.transport.push(local, self.rundir,
-                            exclude=["/" + REMOTE_STATE + "/", "/quelist", f"*{TMP_TAG}*", WRAPPER_GLOB])
+        self.transport.push(local, self.rundir, exclude=PUSH_EXCLUDE)
 
     def fetch(self, local: Path, include: list[str] | None) -> None:
         self.transport.pull(self.rundir, local, include=include,

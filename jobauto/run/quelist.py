@@ -5,8 +5,14 @@ from __future__ import annotations
 import shlex
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from jobauto.core.faults import point
+from jobauto.core.files import write_atomic
 from jobauto.core.model import Job, JobState
+
+if TYPE_CHECKING:
+    from jobauto.run.cycle import Monitor
 
 TIME_KEYS = ("spre", "started", "finished", "failed")
 
@@ -77,3 +83,27 @@ def parse(text: str) -> list[Line]:
     # lines end in "\n" only: str.splitlines() also breaks at "\r", "\x0b", "\x85", "\u2028"...,
     # which a job name may hold (inside its quotes); the property tests found it
     return [parse_line(t) for t in text.split("\n") if t.strip()]
+
+
+def write(mon: Monitor, now: float, notes: list[str]) -> None:
+    """Rewrite MON's quelist if it changed. One that cannot be written (a job made a directory of
+    that name, a full disk) is a note each cycle until it can; the run goes on."""
+    if not mon.quelist_stale:
+        return
+    path = mon.run_dir / "quelist"
+    try:
+        write_atomic(path, "".join(mon.lines[n] + "\n" for n in mon.order))
+    except OSError as e:
+        what = ("it is a directory (made by a job, or fetched from the cluster): move it "
+                "away and" if path.is_dir() and not path.is_symlink() else
+                f"{e.strerror or e}; once that is fixed")
+        problem = f"cannot write {path}: {what} quelist is written again at the next cycle"
+        if problem != mon.quelist_error:
+            mon.events.append((now, "", "warning", problem))
+        mon.quelist_error = problem
+        notes.append(problem)
+        return
+    mon.quelist_stale = False
+    mon.quelist_error = ""
+    point("cycle.quelist")
+

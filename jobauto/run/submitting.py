@@ -45,6 +45,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         return
     # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster
     slots = mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
+    room = mon.budget.room(now)   # the scheduler-command budget (run/budget.py)
+    limited = room is not None and room < slots
+    if limited:
+        slots = room or 0
     chosen: list[Job] = []
     while slots > 0 and mon.heap:
         _, _, name = heapq.heappop(mon.heap)
@@ -52,6 +56,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
+    waiting = len(mon.graph.ready) - len(chosen)
+    if limited and waiting > 0 and (note := mon.budget.waiting(now, f"{waiting} ready job(s)",
+                                                               "submissions")):
+        notes.append(note)
     chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
     if not chosen:
         return

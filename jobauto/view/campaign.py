@@ -23,6 +23,7 @@ from jobauto.core.deps import FINISHED, classify, job_of_marker
 from jobauto.core.errors import StateError
 from jobauto.core.layout import lock_path, state_db
 from jobauto.core.lock import holder as lock_holder
+from jobauto.core.spent import Spent
 from jobauto.store import open_run_store
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class Campaign:
     work_basis: str = ""              # how work_left_h was estimated
     unlisted_done: int = 0            # done jobs counted but not in `jobs` (gather(summary=True))
     settings: dict[str, object] = field(default_factory=dict)  # run: its recorded settings
+    spent: Spent | None = None        # run: what it spent on the cluster (core/spent.py)
 
     @property
     def total(self) -> int:
@@ -178,9 +180,9 @@ def _producer(path: str) -> str | None:
 
 
 def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
-    rows, (files, recorded), done = _read(open_run_store(run_dir, readonly=True), summary,
-                                          lambda s: (s.load_files(), s.get_meta("settings")),
-                                          run=True)
+    rows, (files, recorded, spent), done = _read(
+        open_run_store(run_dir, readonly=True), summary,
+        lambda s: (s.load_files(), s.get_meta("settings"), Spent.from_meta(s.get_meta)), run=True)
     done_names = done.names if done else set()
     index = {r[0]: i for i, r in enumerate(rows)}
     # one JSON document for all dependency lists: one parse instead of one per job
@@ -218,7 +220,7 @@ def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
     holder = lock_holder(lock_path(run_dir))
     c = Campaign("run", str(run_dir), now, views, {},
                  driver=f"jobmon running ({holder})" if holder else "jobmon not running",
-                 unlisted_done=len(done_names), settings=_settings(recorded))
+                 unlisted_done=len(done_names), settings=_settings(recorded), spent=spent)
     _classify(c, producers, files_unmet)
     return _finish(c, done)
 

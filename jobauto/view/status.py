@@ -82,6 +82,33 @@ def settings_line(c: Campaign) -> str:
     return f"Settings: {' '.join(shown)} (all, and when they changed: jobauto explain RUN)"
 
 
+def size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def spent_line(c: Campaign) -> str | None:
+    """What a run spent on the cluster (docs/etiquette.md), in one line; None for a table."""
+    s = c.spent
+    if s is None:
+        return None
+    return (f"Cluster: {s.sched_commands} scheduler commands ({s.per_minute(c.now)} in the last "
+            f"minute, {s.per_minute(c.now, 10)} in the last 10, at most {s.peak_minute()} in a "
+            f"minute of the last hour), {s.logins} SSH logins, pushed {size(s.bytes_pushed)}, "
+            f"pulled {size(s.bytes_pulled)}, scans {size(s.bytes_scanned)}")
+
+
+def spent_json(c: Campaign) -> dict[str, Any] | None:
+    s = c.spent
+    if s is None:
+        return None
+    return {**s.counters(), "last_minute": s.per_minute(c.now),
+            "last_10_minutes": s.per_minute(c.now, 10), "peak_minute": s.peak_minute()}
+
+
 def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
     k = c.counts
     blocked = (f" ({', '.join(c.blocked_by[:5])}{' ...' if len(c.blocked_by) > 5 else ''})"
@@ -101,6 +128,8 @@ def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
     if settings_line(c):
         lines.append(settings_line(c))
     lines += rate_lines(c)
+    if (line := spent_line(c)) is not None:
+        lines.append(line)
     runs = c.running()
     if runs:
         lines.append("Running jobs:")
@@ -135,7 +164,7 @@ def to_json(c: Campaign, *, failures: int = 20, running: int = 100) -> dict[str,
             "counts": c.counts, "percent_done": round(percent(c), 2),
             "blocked_by": c.blocked_by, "driver": c.driver, "slots": c.slots,
             "rate_per_h": c.rate_per_h, "time_left_s": c.left_s, "work_left_h": c.work_left_h,
-            "work_basis": c.work_basis, "settings": c.settings,
+            "work_basis": c.work_basis, "settings": c.settings, "spent": spent_json(c),
             "running": [job(j) for j in c.running()[:running]],
             "failures": [job(j) for j in c.failures()[:failures]]}
 
@@ -181,6 +210,8 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
         parts.append(Text(settings_line(c), style="dim"))
     for line in rate_lines(c):
         parts.append(Text(line))
+    if (spent := spent_line(c)) is not None:
+        parts.append(Text(spent, style="dim"))
     runs = c.running()
     if runs:
         t = Table(title=f"Running ({len(runs)})", title_justify="left", box=None, pad_edge=False)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from jobauto.core.errors import TransportError
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 SENTINEL = "# jobauto-end"
 HEADER = re.compile(rb"@@jobauto (\d+) (-?\d+) +(\d+) +(\d+)\n")
@@ -97,9 +98,14 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 class Transport(Protocol):
-    """Run commands on the cluster and move files; the only place anything executes."""
+    """Run commands on the cluster and move files; the only place anything executes.
+
+    `usage` is what this transport spent: every login goes through `usage.login(n)` before it
+    is made (it may be refused by the --max-logins-per-hour gate), and the bytes each push or
+    pull moved are added to `usage.bytes_pushed` / `usage.bytes_pulled` (core/spent.py)."""
 
     host: str
+    usage: Spent
 
     def run(self, argv: list[str], *, cwd: str | None = None, stdin: bytes | None = None,
             timeout: float | None = None) -> CommandResult: ...

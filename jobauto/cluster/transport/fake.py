@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jobauto.cluster.transport.base import BatchCut
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 Handler = Callable[[Command], CommandResult]
 
@@ -19,6 +20,7 @@ class FakeTransport:
     def __init__(self, handler: Handler, *, on_push: Callable[[Path, str], None] | None = None,
                  on_pull: Callable[[str, Path, list[str] | None], None] | None = None) -> None:
         self.handler = handler
+        self.usage = Spent()
         self.on_push = on_push
         self.on_pull = on_pull
         self.cut_after: int | None = None

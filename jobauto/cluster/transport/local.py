@@ -14,6 +14,7 @@ from pathlib import Path
 from jobauto.cluster.transport.base import glob_regex, run_many_via
 from jobauto.core.errors import TransportError
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 
 def _walk(top: Path) -> list[str]:
@@ -104,6 +105,9 @@ class LocalTransport:
 
     host = "localhost"
 
+    def __init__(self) -> None:
+        self.usage = Spent()   # no logins here; bytes copied count as moved
+
     def run(self, argv: list[str], *, cwd: str | None = None, stdin: bytes | None = None,
             timeout: float | None = None) -> CommandResult:
         try:
@@ -123,24 +127,27 @@ class LocalTransport:
     def push(self, local: Path, remote: str, *, exclude: list[str] | None = None) -> None:
         dst = Path(os.path.expanduser(remote))
         dst.mkdir(parents=True, exist_ok=True)
-        copy_tree(local, dst, None, exclude)
+        self.usage.bytes_pushed += copy_tree(local, dst, None, exclude)[1]
 
     def push_files(self, local: Path, remote: str, names: list[str]) -> None:
         if names:
-            copy_tree(local, Path(os.path.expanduser(remote)), None, None, only=names)
+            self.usage.bytes_pushed += copy_tree(local, Path(os.path.expanduser(remote)), None,
+                                                 None, only=names)[1]
 
     def pull_files(self, remote: str, local: Path, names: list[str]) -> tuple[int, int]:
         src = Path(os.path.expanduser(remote))
         if not src.is_dir():
             raise TransportError(f"no such directory on {self.host}: {remote}", transient=False)
-        return copy_tree(src, local, None, None, only=names) if names else (0, 0)
+        n, size = copy_tree(src, local, None, None, only=names) if names else (0, 0)
+        self.usage.bytes_pulled += size
+        return n, size
 
     def pull(self, remote: str, local: Path, *, include: list[str] | None = None,
              exclude: list[str] | None = None) -> None:
         src = Path(os.path.expanduser(remote))
         if not src.is_dir():
             raise TransportError(f"no such directory on {self.host}: {remote}", transient=False)
-        copy_tree(src, local, include, exclude)
+        self.usage.bytes_pulled += copy_tree(src, local, include, exclude)[1]
 
     def close(self) -> None:
         pass

@@ -27,6 +27,7 @@ from jobauto.cluster.transport.base import run_many_via
 from jobauto.cluster.transport.rsync import RsyncFiles
 from jobauto.core.errors import TransportError
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 OUT_MAX = 256 << 20     # bytes of one answer; the cycle's answers are bounded far below this
 ERR_MAX = 64 << 10      # the tail of ssh's and the command's stderr that is kept
@@ -117,6 +118,11 @@ class OpenSSHTransport(RsyncFiles):
                 f"{self.restart_hint()}", transient=False, flag="--ssh")
         self.control_path = path
         self.connects = 0   # logins this transport made: none, ever (the master's is the user's)
+        self.usage = Spent()   # commands and bytes; no login is ever counted (rsync_logins)
+
+    def rsync_logins(self) -> int:
+        """rsync rides the master: no login of its own."""
+        return 0
 
     # -- the master ----------------------------------------------------------------------------
     def restart_hint(self) -> str:
@@ -229,9 +235,9 @@ class OpenSSHTransport(RsyncFiles):
         return run_many_via(self.run, commands, timeout)
 
     # -- files ---------------------------------------------------------------------------------
-    def _rsync(self, args: list[str], names: list[str] | None = None) -> str:
+    def _rsync(self, args: list[str], names: list[str] | None = None, *, pull: bool = False) -> str:
         try:
-            return super()._rsync(args, names)
+            return super()._rsync(args, names, pull=pull)
         except TransportError:
             if not self.master_alive():
                 raise self.gone() from None

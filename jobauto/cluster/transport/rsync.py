@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jobauto.core.errors import TransportError
 from jobauto.core.model import CommandResult
+from jobauto.core.spent import Spent
 
 
 def _stat(out: str, label: str) -> int:
@@ -24,9 +25,16 @@ def _stat(out: str, label: str) -> int:
 
 
 class RsyncFiles:
-    """push, pull, push_files and pull_files through `rsync -e SSH_ARGV`."""
+    """push, pull, push_files and pull_files through `rsync -e SSH_ARGV`. Each rsync's logins
+    (rsync_logins(): its own ssh, unless it rides a master) are counted before it starts, and
+    the bytes it moved after (rsync --stats), in `usage` (core/spent.py)."""
 
     host: str
+    usage: Spent
+
+    def rsync_logins(self) -> int:
+        """The logins one rsync makes (its ssh's authentications)."""
+        return 1
 
     def ssh_argv(self) -> list[str]:
         raise NotImplementedError
@@ -35,9 +43,11 @@ class RsyncFiles:
             timeout: float | None = None) -> CommandResult:
         raise NotImplementedError
 
-    def _rsync(self, args: list[str], names: list[str] | None = None) -> str:
-        """Run rsync; NAMES go on its stdin for --files-from. Returns what it printed."""
-        argv = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_argv()), *args]
+    def _rsync(self, args: list[str], names: list[str] | None = None, *, pull: bool = False) -> str:
+        """Run rsync (its logins counted before it is made); NAMES go on its stdin for
+        --files-from. Counts the bytes it moved; returns what it printed (with --stats)."""
+        self.usage.login(self.rsync_logins())
+        argv = ["rsync", "-a", "--protect-args", "--stats", "-e", shlex.join(self.ssh_argv()), *args]
         feed = None if names is None else "".join(n + "\0" for n in names).encode(
             "utf-8", "surrogateescape")
         try:
@@ -51,7 +61,13 @@ class RsyncFiles:
             err = p.stderr.decode("utf-8", "replace")
             raise TransportError(f"rsync to {self.host} failed (exit {p.returncode}): "
                                  f"{err.strip()[-500:]}", transient=p.returncode in (10, 12, 30, 35, 255))
-        return p.stdout.decode("utf-8", "replace")
+        out = p.stdout.decode("utf-8", "replace")
+        moved = _stat(out, "Total transferred file size")
+        if pull:
+            self.usage.bytes_pulled += moved
+        else:
+            self.usage.bytes_pushed += moved
+        return out
 
     def push(self, local: Path, remote: str, *, exclude: list[str] | None = None) -> None:
         self.run(["mkdir", "-p", "--", remote])
@@ -66,8 +82,8 @@ class RsyncFiles:
         if not names:
             return 0, 0
         local.mkdir(parents=True, exist_ok=True)
-        out = self._rsync(["--files-from=-", "--from0", "--stats", f"{self.host}:{remote}/",
-                           f"{local}/"], names)
+        out = self._rsync(["--files-from=-", "--from0", f"{self.host}:{remote}/", f"{local}/"],
+                          names, pull=True)
         return _stat(out, "Number of regular files transferred"), _stat(
             out, "Total transferred file size")
 
@@ -78,4 +94,4 @@ class RsyncFiles:
         if include:
             rules += ["--include=*/", *[f"--include={g}" for g in include], "--exclude=*",
                       "--prune-empty-dirs"]
-        self._rsync([*rules, f"{self.host}:{remote}/", f"{local}/"])
+        self._rsync([*rules, f"{self.host}:{remote}/", f"{local}/"], pull=True)

@@ -22,6 +22,7 @@ from jobauto.cluster.transport.base import run_many_via
 from jobauto.cluster.transport.rsync import RsyncFiles
 from jobauto.core.errors import HostKeyError, TransportError
 from jobauto.core.model import Command, CommandResult
+from jobauto.core.spent import Spent
 
 DEFAULT_CONFIG = Path("~/.ssh/config").expanduser()
 DEFAULT_KNOWN = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]
@@ -103,6 +104,8 @@ class SSHTransport(RsyncFiles):
         self.settings = host_settings(alias, user=user, config_path=config_path)
         self._clients: list[paramiko.SSHClient] = []
         self.connects = 0
+        self.usage = Spent()   # every authentication counts: each hop, each rsync (core/spent.py)
+        self._hops = 0         # ProxyJump hosts before the cluster: each rsync logs in to them too
 
     # -- connection --------------------------------------------------------------------------
     def _connect_one(self, hs: HostSettings, sock: object = None) -> paramiko.SSHClient:
@@ -119,6 +122,7 @@ class SSHTransport(RsyncFiles):
                                      auth_timeout=hs.connect_timeout_s, sock=sock)
         if hs.identity_files:
             kw["key_filename"] = [f for f in hs.identity_files if os.path.exists(f)] or None
+        self.usage.login()
         try:
             client.connect(**kw)  # type: ignore[arg-type]
         except HostKeyError:
@@ -152,6 +156,7 @@ class SSHTransport(RsyncFiles):
                 jump.port = port
             chain.insert(0, jump)
             hs = jump if len(chain) < 8 else None
+        self._hops = len(chain)
         sock = None
         for jump in chain:
             client = self._connect_one(jump, sock)
@@ -266,6 +271,10 @@ class SSHTransport(RsyncFiles):
         return run_many_via(self.run, commands, timeout)
 
     # -- files -------------------------------------------------------------------------------
+    def rsync_logins(self) -> int:
+        """Each rsync's own ssh logs in to the cluster and to every ProxyJump host before it."""
+        return 1 + self._hops
+
     def ssh_argv(self) -> list[str]:
         """The ssh command rsync uses: same config, same user, never a prompt or a new key."""
         argv = ["ssh"]

@@ -1,0 +1,146 @@
+"""The caps (jobauto/run/budget.py) on the fake cluster with an explicit clock: the
+scheduler-command budget delays submissions and polls to the next window and never drops one;
+the counters are kept in the store's meta, survive a new monitor and are shown by status and
+explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import Rig, chain, make_job
+
+from jobauto.core.errors import TransportError
+from jobauto.core.spent import Spent
+from jobauto.run.budget import SLACK_S, WINDOW_S, Budget
+from jobauto.run.explain import explain
+from jobauto.store import Store
+from jobauto.view.campaign import gather
+from jobauto.view.status import render_json, render_text
+
+FAKE_SCHEDULER = ("fake-qsub", "fake-qstat", "fake-qacct", "fake-qdel")
+
+
+def scheduler_calls(rig: Rig) -> list[str]:
+    """Every scheduler command the fake cluster received, as a shim on its PATH would log them
+    (a submission runs inside the journaling wrapper: its argv follows the wrapper's own)."""
+    out = []
+    for cmd in rig.transport.commands:
+        argv = list(cmd.argv)
+        if argv[0] in FAKE_SCHEDULER:
+            out.append(argv[0])
+        elif argv[3:4] == ["jobauto-submit"]:
+            out.append(argv[9])   # sh -c OP jobauto-submit JOURNAL TOKEN WRAPPER SCRIPT TEXT ARGV...
+    return out
+
+
+def capped(tmp_path: Path, per_minute: int, n: int) -> Rig:
+    rig = Rig(tmp_path, maxqsub=100)
+    rig.settings.max_sched_per_minute = per_minute
+    for i in range(n):
+        make_job(rig.init, f"fan/qsub.{i}")
+    return rig
+
+
+def test_the_budget_delays_submissions_to_the_next_window_and_drops_none(tmp_path: Path) -> None:
+    rig = capped(tmp_path, 4, 6)      # half for polls (2), half for submissions (2)
+    m = rig.start()
+    spent_at: list[tuple[float, int]] = []
+    now, seen, notes = 1000.0, 0, []
+    for _ in range(100):
+        r = m.tick(now)
+        calls = scheduler_calls(rig)
+        spent_at.append((now, len(calls) - seen))
+        seen = len(calls)
+        notes += r.notes
+        for job in rig.cluster.running():
+            rig.cluster.finish(job)
+        if r.finished:
+            break
+        now += 10.0
+    assert r.finished and r.exit_code == 0
+    # every job submitted exactly once: delayed, never dropped
+    assert sorted(j.script for j in rig.cluster.submitted) == sorted(f"qsub.{i}" for i in range(6))
+    # never more than the cap in any window of the monitor's clock
+    for t, _ in spent_at:
+        assert sum(n for u, n in spent_at if t - WINDOW_S < u <= t) <= 4
+    # 2 submissions at 1000 s; the next 2 only once the first left the window
+    per_tick = [n for _, n in spent_at]
+    assert per_tick[0] == 2, per_tick
+    assert any("4 ready job(s) wait for the next window of the scheduler-command budget" in n
+               for n in notes), notes
+    assert now - 1000.0 >= 2 * (WINDOW_S + SLACK_S)   # three windows of two submissions
+
+
+def test_polls_wait_too_when_their_half_is_spent(tmp_path: Path) -> None:
+    rig = capped(tmp_path, 2, 1)     # one poll and one submission a window
+    m = rig.start()
+    m.tick(0.0)                      # submits
+    assert m.tick(10.0).notes == []  # the poll of this window
+    r = m.tick(20.0)
+    assert any("queue listings and accounting queries wait" in n for n in r.notes), r.notes
+    assert scheduler_calls(rig) == ["fake-qsub", "fake-qstat"]
+    rig.cluster.finish(rig.cluster.running()[0])
+    r = m.tick(30.0)                 # the marker is seen without asking the scheduler
+    assert r.finished and r.exit_code == 0
+
+
+def test_no_cap_no_delay(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, maxqsub=100)
+    for i in range(30):
+        make_job(rig.init, f"fan/qsub.{i}")
+    m = rig.start()
+    assert m.tick(0.0).counts["running"] == 30
+
+
+def test_counters_are_kept_in_the_store_survive_a_new_monitor_and_are_shown(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    chain(rig.init, "Si", 3)
+    m = rig.start()
+    m.tick(100.0)
+    rig.cluster.finish(rig.job("Si/qsub.0"))
+    m.tick(110.0)
+    rig.transport.usage.bytes_pushed += 1234     # as a push over rsync would count it
+    m.commit()
+    first = len(scheduler_calls(rig))
+    assert Spent.from_meta(Store(rig.run / ".jobauto" / "state.db").get_meta).sched_commands == first
+    m = rig.new_monitor()                        # a restart: the counters go on from the store
+    for t in (120.0, 130.0, 140.0):
+        m.tick(t)
+        for job in rig.cluster.running():
+            rig.cluster.finish(job)
+    calls = scheduler_calls(rig)
+    assert len(calls) > first
+    c = gather(rig.run, now=140.0)
+    assert c.spent is not None and c.spent.sched_commands == len(calls)
+    assert c.spent.bytes_pushed == 1234 and c.spent.bytes_scanned > 0
+    assert c.spent.per_minute(140.0, 10) == len(calls)   # all within the last 10 minutes
+    text = render_text(gather(rig.run, now=140.0, summary=True))
+    assert f"Cluster: {len(calls)} scheduler commands" in text and "pushed 1.2 KiB" in text
+    assert f'"sched_commands": {len(calls)}' in render_json(c)
+    shown = "\n".join(explain(rig.run, "Si/qsub.1"))
+    assert f"run spent:  {len(calls)} scheduler commands" in shown
+
+
+def test_damaged_counters_read_as_zero() -> None:
+    meta = {"spent.sched_commands": "12x", "spent.logins": "3", "spent.minutes": "[[1, \"a\"]]"}
+    s = Spent.from_meta(meta.get)
+    assert (s.sched_commands, s.logins, s.minutes) == (0, 3, {})
+
+
+def test_the_login_cap_refuses_a_login_until_the_hour_has_room() -> None:
+    usage = Spent()
+    budget = Budget(usage, Spent(), None, 2)
+    usage.gate = budget.gate(0.0)
+    usage.login()
+    usage.login()
+    with pytest.raises(TransportError, match="login budget: 2 SSH login"):
+        usage.login()
+    assert usage.logins == 2                     # a refused login is not counted
+    budget.charge(0.0)
+    usage.gate = budget.gate(3599.0)
+    with pytest.raises(TransportError, match="--max-logins-per-hour=2"):
+        usage.login()
+    usage.gate = budget.gate(3600.0)
+    usage.login()
+    assert usage.logins == 3
