@@ -76,7 +76,8 @@ def test_cancel_one_job_then_the_whole_run_through_the_monitor(
         assert queued(name, list(ids.values())) == set(ids.values())
         p = jobauto("cancel", str(run), "a/qsub.0", check_rc=0)    # the monitor waits 20 s: woken
         assert "cancelled 1 job(s)" in p.stdout
-        assert queued(name, [ids["a/qsub.0"]]) == set()
+        # Grid Engine lists a deleted running job (state dr) until its execd has killed it
+        wait_for(lambda: queued(name, [ids["a/qsub.0"]]) == set())
         assert queued(name, [ids["b/qsub.0"]]) == {ids["b/qsub.0"]}
         state = jobs(run)
         assert state["a/qsub.0"][:2] == ("error", "cancelled")
@@ -88,7 +89,7 @@ def test_cancel_one_job_then_the_whole_run_through_the_monitor(
     finally:
         if mon.poll() is None:
             mon.kill()
-    assert queued(name, list(ids.values())) == set()                # qstat/squeue: none left
+    wait_for(lambda: queued(name, list(ids.values())) == set())   # qstat/squeue: none left
     state = jobs(run)
     assert {state[f"{d}/qsub.{i}"][:2] for d in "ab" for i in (0, 1)} == {("error", "cancelled")}
     assert {s[:2] for s in state.values()} <= {("error", "cancelled"), ("done", "done")}
@@ -110,7 +111,7 @@ def test_cancel_without_a_monitor_on_grid_engine(sge: Cluster, tmp_path: Path) -
     assert queued("sge", [jid]) == {jid}
     p = jobauto("cancel", str(run), "a/qsub.0", check_rc=0)
     assert "cancelled 1 job(s)" in p.stdout
-    assert queued("sge", [jid]) == set()
+    wait_for(lambda: queued("sge", [jid]) == set())   # a deleted running job lists as dr a while
     assert counts(run)["cancelled"] == 1 and counts(run)["blocked"] == 1
     # the run is resumed with nothing but --ldir and --datedir: it ends, 1 (cancelled, blocked)
     p = jobmon(f"--ldir={ldir}", "--datedir=r", timeout=120, check_rc=1)
