@@ -147,6 +147,7 @@ class Options:
     notify: list[str] = field(default_factory=list)   # commands or apprise URLs (run/notify.py)
     mail: list[str] = field(default_factory=list)     # addresses, through the local sendmail
     notify_timeout: float = 30.0
+    arrays: bool | None = None  # jobmon --arrays/--no-arrays; None: arrays for render-made jobs
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""
@@ -230,6 +231,10 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
             return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
         if key in ("initonly", "daemon", "once", "fetch_all"):
             return bool(value)
+        if key == "arrays":
+            if value is None or isinstance(value, bool):
+                return value
+            raise ValueError(value)
         return None if value is None else str(value)
     except (ValueError, TypeError):
         shown = repr(shorten(value)) if isinstance(value, str) else shorten(value)

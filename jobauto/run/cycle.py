@@ -19,7 +19,7 @@ from jobauto.core.faults import point
 from jobauto.core.files import write_atomic
 from jobauto.core.model import Derived, Ending, Job, JobState, Verdict
 from jobauto.core.states import check_move, count_line
-from jobauto.run import endings, pickup, quelist, requests, submitting
+from jobauto.run import arrays, endings, pickup, quelist, requests, submitting
 from jobauto.run.mirror import Observation, Remote
 from jobauto.run.tree import JobSpec
 from jobauto.store import Store
@@ -37,6 +37,7 @@ class Settings:
     retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
     backoff_s: float = 30.0   # the first pause after a refused submission (the run's --interval)
     interval_s: float | None = None  # seconds between cycles (--interval): the loop reads it live
+    arrays: bool | None = None  # --arrays: True on, False off, None those `jobauto render` made
 
 
 @dataclass
@@ -175,7 +176,8 @@ class Monitor:
     def _observe(self) -> Observation:
         """Ask the cluster, in one round trip, only what the running jobs need."""
         unconfirmed = [j for j in self.running_jobs() if j.unconfirmed]
-        keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
+        keys = sorted({k for j in unconfirmed for k in (arrays.submitted_name(j.token), j.batch or "")
+                       if k})
         running = self.graph.counts[JobState.RUNNING] > 0
         asked = [j for j in self.running_jobs() if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]

@@ -213,7 +213,7 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
             monitor = Monitor(date_dir, store, remote, Settings(
                 maxqsub=opts.maxqsub, lost_after_s=opts.lost_after, fetch=opts.fetch or None,
                 values=opts.values(), retries=opts.retries, backoff_s=max(opts.interval, 1.0),
-                interval_s=opts.interval), log=log)
+                interval_s=opts.interval, arrays=opts.arrays), log=log)
             if created:
                 log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                     f"{len(specs or [])} jobs)")
