@@ -78,10 +78,11 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
     point("cycle.intent")
     members = [[mon.jobs[n] for n in g.jobs] for g in groups]
     names = [arrays.submitted_name(js[0].token) for js in members]
-    results = mon.remote.submit(
-        batch, [(j.token or "", j.name, extra[j.name], _wrapper(mon, j, now)) for j in singles],
-        [(name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
-          g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)])
+    entries = [(j.token or "", j.name, extra[j.name], _wrapper(mon, j, now)) for j in singles]
+    results = mon.remote.submit(batch, entries, [
+        (name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
+         g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)]
+    ) if groups else mon.remote.submit(batch, entries)
     point("cycle.submitted")
     lost = 0
     answers = [(job, res) for job, res in zip(singles, results, strict=False)]
