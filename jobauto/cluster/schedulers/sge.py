@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from jobauto.cluster.schedulers.common import acct_failed, combine, fail, first_id, hms, one_line
+from jobauto.cluster.schedulers.common import (
+    acct_failed,
+    combine,
+    fail,
+    first_id,
+    hms,
+    one_line,
+    per_task,
+)
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 # qacct takes one job id per call; an unknown id only prints "error: job id N not found".
@@ -59,7 +67,8 @@ class SgeAdapter:
             if not jid:
                 continue
             state = (jl.findtext("state") or "").strip()
-            for task in task_list((jl.findtext("tasks") or "").strip()):
+            tasks = (jl.findtext("tasks") or "").strip()
+            for task in task_list(tasks) if per_task(jl.findtext("JB_name") or "") else []:
                 # each task of an array under its own id (4711.3): a pending range "2-4:1"
                 # is one line, each running task another
                 tid = f"{jid}.{task}"
@@ -100,7 +109,7 @@ class SgeAdapter:
         out = {jid: tasks[""] if list(tasks) == [""] else combine(jid, list(tasks.values()))
                for jid, (_, tasks) in records.items()}
         for jid, (_, tasks) in records.items():  # and each task of an array under its own id
-            out.update({f"{jid}.{t}": e for t, e in tasks.items() if t})
+            out.update({f"{jid}.{t}": e for t, e in tasks.items() if t and per_task(e.name)})
         return out
 
     def cancel_argv(self, ids: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from jobauto.cluster.schedulers.common import (
     fail,
     first_id,
     one_line,
+    per_task,
     signal_exit,
 )
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
@@ -127,7 +128,7 @@ class SlurmAdapter:
             entry = QueueEntry(jid, name, state, held=held, error=error,
                                reason="" if reason == "None" else reason,
                                running=state in RUNNING)
-            for task in array_tasks(raw):   # 4711_3, or the pending rest 4711_[4-9%2]
+            for task in array_tasks(raw) if per_task(name) else []:   # 4711_3, or the pending rest 4711_[4-9%2]
                 tid = f"{jid}_{task}"
                 entries[tid] = replace(entry, sched_id=tid)
             prev = entries.get(jid)
@@ -150,7 +151,7 @@ class SlurmAdapter:
             else:
                 continue
             tasks.setdefault(base, []).append(task)
-            if task is not None and task.sched_id != base:
+            if task is not None and task.sched_id != base and per_task(task.name):
                 out[task.sched_id] = task   # each task of an array under its own id (4711_3)
         err = acct_failed(result, "sacct/scontrol", bool(tasks))
         if err is not None:
