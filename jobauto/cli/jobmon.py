@@ -115,6 +115,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--config", type=Path, help="YAML file of options (LDIR/jobauto.yaml is read too when a run is created)")
     a("--daemon", action="store_true", default=None, help="detach; log to DATE/.jobauto/jobmon.log")
     a("--once", action="store_true", default=None, help="run one cycle and exit")
+    a("--arrays", action=argparse.BooleanOptionalAction, default=None,
+      help="submit ready jobs of one step and one script shape as one array job (default: on "
+           "for jobs made by `jobauto render`, off otherwise); see docs/render.md")
     a("--notify", action="append", metavar="TARGET",
       help="tell TARGET when jobs fail, the run is stuck or finished, or the monitor stops "
            "(repeatable): an apprise URL (scheme://..., e.g. ntfy://topic, slack://..., "

@@ -155,6 +155,7 @@ class Options:
     # the caps (run/budget.py); docs/decisions.md "A budget and a forecast" says why these
     max_scheduler_commands_per_minute: int = 60
     max_logins_per_hour: int = 30
+    arrays: bool | None = None  # jobmon --arrays/--no-arrays; None: arrays for render-made jobs
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""
@@ -244,6 +245,10 @@ def _coerce(key: str, value: object, *, flag: str | None = None, file: str | Non
             return str(value)
         if key in ("initonly", "daemon", "once", "fetch_all"):
             return bool(value)
+        if key == "arrays":
+            if value is None or isinstance(value, bool):
+                return value
+            raise ValueError(value)
         return None if value is None else str(value)
     except (ValueError, TypeError):
         shown = repr(shorten(value)) if isinstance(value, str) else shorten(value)

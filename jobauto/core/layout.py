@@ -31,3 +31,7 @@ def log_path(run_dir: Path) -> Path:
 
 def pid_path(run_dir: Path) -> Path:
     return run_dir / STATE_DIR / PID
+
+# Written by `jobauto render` in its --out directory: jobmon's --arrays is on by default for the
+# jobs under it (run/arrays.py).
+RENDERED = ".jobauto-rendered"

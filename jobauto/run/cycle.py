@@ -19,7 +19,7 @@ from jobauto.core.faults import point
 from jobauto.core.model import Derived, Ending, Job, JobState, Verdict
 from jobauto.core.spent import Spent
 from jobauto.core.states import check_move, count_line
-from jobauto.run import endings, pickup, quelist, requests, submitting
+from jobauto.run import arrays, endings, pickup, quelist, requests, submitting
 from jobauto.run.budget import Budget
 from jobauto.run.mirror import Observation, Remote
 from jobauto.run.tree import JobSpec
@@ -40,6 +40,7 @@ class Settings:
     interval_s: float | None = None  # seconds between cycles (--interval): the loop reads it live
     max_sched_per_minute: int | None = None   # the caps (run/budget.py); None: none
     max_logins_per_hour: int | None = None
+    arrays: bool | None = None  # --arrays: True on, False off, None those `jobauto render` made
 
 
 @dataclass
@@ -190,7 +191,8 @@ class Monitor:
         """Ask the cluster, in one round trip, only what the running jobs need (the queue and
         accounting only as far as the scheduler-command budget allows: else they wait)."""
         unconfirmed = [j for j in self.running_jobs() if j.unconfirmed]
-        keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
+        keys = sorted({k for j in unconfirmed for k in (arrays.submitted_name(j.token), j.batch or "")
+                       if k})
         running = self.graph.counts[JobState.RUNNING] > 0
         asked = [j for j in self.running_jobs() if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]

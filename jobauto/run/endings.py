@@ -14,6 +14,7 @@ from jobauto.core.deps import FAILED, marker_path
 from jobauto.core.errors import PathError
 from jobauto.core.files import read_head, reason
 from jobauto.core.model import MEANING, Ending, Job, JobState, Verdict
+from jobauto.run import arrays
 from jobauto.run.mirror import Observation
 
 if TYPE_CHECKING:
@@ -126,7 +127,8 @@ def apply_accounting(mon: Monitor, endings: dict[str, Ending], now: float) -> No
     def mine(job: Job, record: Ending | None) -> Ending | None:
         # ids get reused (a qmaster restart starts again at 1): a record of another name is
         # another job's
-        return record if record is None or not record.name or record.name == job.token else None
+        name = arrays.submitted_name(job.token)  # an array's tasks carry the array's name
+        return record if record is None or not record.name or record.name == name else None
 
     for name in list(mon.refine):
         job = mon.jobs[name]

@@ -20,6 +20,7 @@ from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, SCRIPT, scan_kind
 from jobauto.core.errors import PathError, SchedulerError, TransportError
 from jobauto.core.files import MTIME_MAX, SCAN_NOTES, TMP_TAG, check_name, shown
 from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
+from jobauto.run.arrays import ARRAYS_DIR
 from jobauto.run.wrapper import WRAPPER_GLOB, wrapper_name
 
 REMOTE_STATE = ".jobauto"
@@ -79,6 +80,17 @@ OPS = {
         'elif [ ! -f "$s" ]; then o="jobauto: no such job script: $s"; rc=1; '
         'elif printf "%s" "$t" > "$w' + TMP_TAG + '$$" && mv -f -- "$w' + TMP_TAG + '$$" "$w"; then o=$("$@"); rc=$?; '
         'else rm -f -- "$w' + TMP_TAG + '$$"; o="jobauto: cannot write the wrapper $w here; will try again"; rc=1; fi; '
+        "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
+        "printf '%s\\n' \"$o\"; exit $rc"
+    ),
+    # An array (run/arrays.py): its task table and wrapper are written under .jobauto/arrays/,
+    # then it is submitted from there, journaled like one submission under its name.
+    "array": (
+        'j=$1; tok=$2; tab=$3; w=$4; shift 4; case $j in /*) ;; *) j=$HOME/$j;; esac; '
+        'if mkdir -p -- ' + ARRAYS_DIR + ' && cd -- ' + ARRAYS_DIR + ' && '
+        'printf "%s" "$tab" > "$tok.tasks' + TMP_TAG + '$$" && mv -f -- "$tok.tasks' + TMP_TAG + '$$" "$tok.tasks" && '
+        'printf "%s" "$w" > "$tok.run' + TMP_TAG + '$$" && mv -f -- "$tok.run' + TMP_TAG + '$$" "$tok.run"; '
+        'then o=$("$@"); rc=$?; else o="jobauto: cannot write the array $tok here; will try again"; rc=1; fi; '
         "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
         "printf '%s\\n' \"$o\"; exit $rc"
     ),
@@ -345,11 +357,15 @@ class Remote:
             raise TransportError(f"cannot write to {self.rundir} on {self.transport.host}: "
                                  + " ".join(r.stderr.strip() for r in res), transient=False)
 
-    def submit(self, batch: str, entries: list[tuple[str, str, list[str], str | None]]
+    def submit(self, batch: str, entries: list[tuple[str, str, list[str], str | None]],
+               arrays: list[tuple[str, str, str, list[str], int]] | None = None
                ) -> list[SubmitResult | None]:
         """Submit (token, job name, extra qsub args, wrapper text) in one round trip; None
         where the answer was lost. A job with a wrapper text is submitted through that wrapper,
-        written beside its script by the same command (run/wrapper.py); None: the script."""
+        written beside its script by the same command (run/wrapper.py); None: the script.
+        Each of `arrays` (name, task table, array wrapper, extra args, tasks; run/arrays.py)
+        is one more submission in the same round trip, its answer after the jobs'."""
+        arrays = arrays or []
         cmds = [op("mark", self.journal_path, batch, "start")]
         for token, name, extra, text in entries:
             d, script = posixpath.split(name)
@@ -358,14 +374,19 @@ class Remote:
             cmds.append(op("submit", self.journal_path, token, wrap, script if wrap else "",
                            text or "", *argv,
                            cwd=posixpath.join(self.rundir, d) if d else self.rundir))
+        for name, table, text, extra, n in arrays:
+            argv = self.host.sched(self.adapter.array_submit_argv(
+                name + ".run", name, n, self.host.qsub_args + extra))
+            cmds.append(op("array", self.journal_path, name, table, text, *argv, cwd=self.rundir))
         cmds.append(op("mark", self.journal_path, batch, "end"))
+        tokens = [e[0] for e in entries] + [a[0] for a in arrays]
         try:
             results = self.transport.run_many(
-                cmds, timeout=SUBMIT_TIMEOUT_S + SUBMIT_PER_JOB_S * len(entries))
+                cmds, timeout=SUBMIT_TIMEOUT_S + SUBMIT_PER_JOB_S * len(tokens))
         except BatchCut as e:
             results = e.partial
         out: list[SubmitResult | None] = []
-        for i, (token, _, _, _) in enumerate(entries):
+        for i, token in enumerate(tokens):
             res = results[i + 1] if i + 1 < len(results) else None
             out.append(None if res is None else self.submit_result(token, res))
         return out

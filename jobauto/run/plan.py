@@ -21,6 +21,7 @@ from jobauto.core.deps import FINISHED, job_of_marker
 from jobauto.core.errors import ConfigError
 from jobauto.core.layout import state_db
 from jobauto.core.model import JobState
+from jobauto.run import arrays
 from jobauto.run.budget import SLACK_S, WINDOW_S
 from jobauto.run.mirror import PUSH_EXCLUDE, TreeShape, scan_cost
 from jobauto.run.opener import check_cycles
@@ -38,11 +39,33 @@ class PlanJob:
     running: bool = False      # already submitted: no submission left, its time still counts
 
 
-def submissions(root: Path, jobs: Sequence[PlanJob]) -> int:
-    """How many submissions the jobs to submit take. Today one per job; array submission
-    (docs/etiquette.md) changes only this function: one per array of jobs sharing a step and a
-    script shape (ROOT holds the scripts)."""
-    return sum(1 for j in jobs if not j.running)
+def submissions(root: Path, jobs: Sequence[PlanJob], opts: Options) -> int:
+    """How many submissions the jobs to submit take: one per job, except jobs that go as arrays
+    (run/arrays.py; `--arrays`, or by default those `jobauto render` made), which take one per
+    array of jobs sharing a step and a script shape, each array at most --maxqsub tasks (a free
+    slot per task). Assumes the jobs of a shape become ready together, as a sweep's do: a
+    lower bound when they do not. ROOT holds the scripts."""
+    todo = [j for j in jobs if not j.running]
+    made: dict[Path, bool] = {}
+    keyed: dict[tuple[object, ...], int] = {}
+    alone = 0
+    for j in todo:
+        key = None
+        if opts.arrays or (opts.arrays is None and arrays.rendered(root, j.name, made)):
+            try:
+                key = arrays.shape(j.name, (root / j.name).read_text(errors="replace"), [])
+            except OSError:
+                key = None
+        if key is None:
+            alone += 1
+        else:
+            keyed[key] = keyed.get(key, 0) + 1
+    per = max(1, min(opts.maxqsub, arrays.MAX_TASKS))
+    for n in keyed.values():
+        full, rest = divmod(n, per)
+        # a last array of one task goes alone (MIN_TASKS), still one submission
+        alone += full + (1 if rest else 0)
+    return alone
 
 
 @dataclass
@@ -168,7 +191,7 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
     interval, maxqsub = opts.interval, opts.maxqsub
     cap = opts.max_scheduler_commands_per_minute
     secs = {j.name: (j.estimate_h if j.estimate_h is not None else job_hours) * 3600 for j in jobs}
-    subs = submissions(path, jobs)
+    subs = submissions(path, jobs, opts)
     cp, steps = _longest(jobs, secs, interval)
     work = sum(secs.values())
     poll_share = max(1, cap // 2)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import heapq
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
 from jobauto.core.scripts import read_script, script_directive
-from jobauto.run import endings, sync
+from jobauto.run import arrays, endings, sync
 from jobauto.run.mirror import Observation
 from jobauto.run.wrapper import wrapper_text
 
@@ -65,9 +66,17 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         return
     mon.batch_seq += 1
     batch = f"{mon.tag}-{mon.batch_seq}"
+    extra = {j.name: _extra_args(mon, j, now) for j in chosen}
+    groups, alone = _arrays(mon, chosen, extra)
+    singles = [mon.jobs[n] for n in alone]
     for job in chosen:
         job.attempts += 1
         job.token = f"ja{mon.tag}{b36(job.id)}_{job.attempts}"
+    for k, g in enumerate(groups):  # X: never in a job's own token (b36 is lower case)
+        name = f"ja{mon.tag}X{b36(mon.batch_seq)}_{b36(k)}"
+        for task, n in enumerate(g.jobs, 1):
+            mon.jobs[n].token = arrays.job_token(name, task)
+    for job in chosen:
         job.batch = batch
         job.intent_at = now
         job.sched_id = None
@@ -75,11 +84,19 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
     point("cycle.intent")
-    results = mon.remote.submit(batch, [(j.token or "", j.name, _extra_args(mon, j, now),
-                                         _wrapper(mon, j, now)) for j in chosen])
+    members = [[mon.jobs[n] for n in g.jobs] for g in groups]
+    names = [arrays.submitted_name(js[0].token) for js in members]
+    entries = [(j.token or "", j.name, extra[j.name], _wrapper(mon, j, now)) for j in singles]
+    results = mon.remote.submit(batch, entries, [
+        (name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
+         g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)]
+    ) if groups else mon.remote.submit(batch, entries)
     point("cycle.submitted")
     lost = 0
-    for job, res in zip(chosen, results, strict=True):
+    answers = [(job, res) for job, res in zip(singles, results, strict=False)]
+    for js, res in zip(members, results[len(singles):], strict=True):
+        answers += [(job, res) for job in js]
+    for job, res in answers:
         if res is None:
             lost += 1
             continue
@@ -88,6 +105,27 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         notes.append(f"lost the answer for {lost} submission(s); they are settled next cycle "
                      "from the cluster's journal before anything is submitted again")
     mon.commit()
+
+
+def _arrays(mon: Monitor, chosen: list[Job], extra: dict[str, list[str]]
+            ) -> tuple[list[arrays.Group], list[str]]:
+    """Which of the chosen jobs go as arrays (--arrays; by default those `jobauto render`
+    made) and which alone. Every chosen job already holds a --maxqsub slot: an array never
+    has more tasks than the free slots."""
+    if not mon.remote.adapter.task_arrays or mon.settings.arrays is False or len(chosen) < 2:
+        return [], [j.name for j in chosen]
+    made: dict[Path, bool] = {}
+    items: list[tuple[str, tuple[object, ...] | None, str, list[str]]] = []
+    for job in chosen:
+        key, text = None, ""
+        if mon.settings.arrays or arrays.rendered(mon.run_dir, job.name, made):
+            try:
+                text = read_script(mon.run_dir / job.name)
+                key = arrays.shape(job.name, text, extra[job.name])
+            except TreeError:
+                key = None   # unreadable: it goes alone, and _wrapper says why
+        items.append((job.name, key, text, extra[job.name]))
+    return arrays.group(items)
 
 
 def _extra_args(mon: Monitor, job: Job, now: float) -> list[str]:
@@ -147,6 +185,9 @@ def apply_answer(mon: Monitor, job: Job, res: SubmitResult, now: float, notes: l
 
 
 def _confirm(mon: Monitor, job: Job, sched_id: str, now: float, via: str) -> None:
+    task = arrays.split_token(job.token)[1]
+    if task is not None:  # one task of an array: its own id
+        sched_id = mon.remote.adapter.task_id(arrays.array_id(sched_id), task)
     mon.backoff_s = 0.0
     mon.pause_reason = ""
     job.sched_id = sched_id
@@ -164,19 +205,20 @@ def reconcile(mon: Monitor, obs: Observation, now: float) -> None:
     marks = {(ln[1], ln[2]) for ln in obs.journal if len(ln) >= 3 and ln[0] == "B"}
     named = obs.queue.by_name() if obs.queue is not None and obs.queue.ok else None
     for job in pending:
-        line = outcome.get(job.token or "")
+        key = arrays.submitted_name(job.token)  # an array's tasks share its name
+        line = outcome.get(key)
         if line is not None:
             # the journal lies on the cluster, where a job can write too: ASCII digits only
             rc = int(line[2]) if re.fullmatch(r"-?[0-9]{1,9}", line[2]) else 1
             res = CommandResult((), rc, (line[3] if len(line) > 3 else "").encode(), "")
-            apply_answer(mon, job, mon.remote.submit_result(job.token or "", res), now, [],
+            apply_answer(mon, job, mon.remote.submit_result(key, res), now, [],
                          via="journal")
             continue
         age = now - (job.intent_at or now)
         started = (job.batch, "start") in marks
         ended = (job.batch, "end") in marks
-        if named is not None and job.token in named and mon.remote.adapter.can_find_by_name:
-            _confirm(mon, job, named[job.token or ""].sched_id, now, via="scheduler queue")
+        if named is not None and key in named and mon.remote.adapter.can_find_by_name:
+            _confirm(mon, job, named[key].sched_id, now, via="scheduler queue")
         elif ended or (not started and age >= START_GRACE_S) or (started and age >= BATCH_STALE_S):
             if named is None and mon.remote.adapter.can_find_by_name:
                 continue  # cannot ask the scheduler now: wait rather than risk a duplicate

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jobauto.core.deps import DEPENDENCY, FINISHED
 from jobauto.core.errors import ConfigError, JobautoError, TableError
-from jobauto.core.layout import STATE_DIR
+from jobauto.core.layout import RENDERED, STATE_DIR
 from jobauto.core.model import TableFile, TableRow
 from jobauto.core.scripts import BUILTIN_FLAGS, SCRIPT_DIRECTIVE, placeholders, script_directives
 from jobauto.table import csvfile as tables
@@ -280,6 +280,9 @@ def write(p: Plan) -> None:
             _write(d / SCRIPT, _fill(p.table, job.row, p.parts), p.mode)
             # the dependency file last: a job exists for jobmon only once both files do
             _write(d / DEPFILE, job.dependency, 0o644)
+        # jobmon's --arrays defaults to on for the jobs under this mark (run/arrays.py)
+        _write(p.out / RENDERED, f"jobs rendered from {os.path.basename(p.table.path)} by "
+               "jobauto render\n", 0o644)
     except OSError as e:
         for d in made:
             shutil.rmtree(d, ignore_errors=True)

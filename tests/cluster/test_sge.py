@@ -212,3 +212,31 @@ def test_sge_cancel_prints_the_error_reason_then_deletes() -> None:
     assert "deleted job" in last
 
 
+
+
+def test_qstat_lists_each_task_of_an_array_under_its_own_id() -> None:
+    """Two running tasks on lines of their own, the pending rest as one range (3-6:1). Only
+    jobmon's arrays (named jaTAGXBATCH_K) are split: the capture under such a name."""
+    from jobauto.cluster.schedulers.sge import SgeAdapter
+    res = captured("qstat-array-tasks-xml")
+    other = SgeAdapter().parse_queue(res).entries   # another array: one entry
+    assert [k for k, e in other.items() if e.name == "probe5"] == ["1434"]
+    res = CommandResult(res.argv, res.rc, res.stdout.replace(b"probe5", b"jaabcdX1_0"))
+    snap = SgeAdapter().parse_queue(res)
+    tasks = {k: e for k, e in snap.entries.items() if "." in k}
+    jid = "1434"
+    assert sorted(tasks) == [f"{jid}.{t}" for t in range(1, 7)]
+    assert tasks[f"{jid}.1"].running and tasks[f"{jid}.2"].running
+    assert not tasks[f"{jid}.3"].running and tasks[f"{jid}.6"].state == "qw"
+    assert all(e.name == "jaabcdX1_0" for e in tasks.values())
+
+
+def test_qacct_of_an_array_has_each_task_under_its_own_id() -> None:
+    from jobauto.cluster.schedulers.sge import SgeAdapter, task_list
+    res = captured("qacct-array-tasks")
+    res = CommandResult(res.argv, res.rc, res.stdout.replace(b"probe ", b"jaabcdX1_0"))
+    ends = SgeAdapter().parse_acct(res)
+    assert ends["1377.1"].verdict == Verdict.DONE and ends["1377.3"].verdict == Verdict.DONE
+    assert ends["1377.2"].verdict == Verdict.FAILED and ends["1377.2"].exit_code == 3
+    assert ends["1377.2"].sched_id == "1377.2" and ends["1377.2"].name == "jaabcdX1_0"
+    assert task_list("1,3-7:2") == [1, 3, 5, 7] and task_list("1-999999999") == []

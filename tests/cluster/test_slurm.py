@@ -9,7 +9,7 @@ from helpers import captured, joined, out
 
 from jobauto.cluster.schedulers.slurm import SlurmAdapter
 from jobauto.core.errors import SchedulerError
-from jobauto.core.model import Ending, Verdict
+from jobauto.core.model import CommandResult, Ending, Verdict
 
 
 def test_slurm_submit_argv_parsable_named_never_quiet() -> None:
@@ -189,3 +189,24 @@ def test_slurm_acct_names_and_the_allocation_placeholder_is_unknown() -> None:
 def test_slurm_cancel() -> None:
     assert SlurmAdapter().cancel_argv(["5", "6"]) == ["scancel", "5", "6"]
     assert captured("scancel", "slurm").rc == 0
+
+
+def test_squeue_and_sacct_know_each_task_of_an_array_by_its_own_id() -> None:
+    """squeue: the pending rest 1306_[2-4%1] and the running 1306_1; sacct: one line per task."""
+    from jobauto.cluster.schedulers.slurm import SlurmAdapter, array_tasks
+    a = SlurmAdapter()
+
+    def named(name: str) -> CommandResult:  # the capture as if jobmon had named the array
+        res = captured(name, "slurm")
+        return CommandResult(res.argv, res.rc, res.stdout.replace(b"probe3", b"jaabcdX1_0"))
+    assert list(a.parse_queue(captured("squeue-array-tasks", "slurm")).entries) == ["1306"]
+    snap = a.parse_queue(named("squeue-array-tasks"))
+    assert snap.entries["1306_1"].running and snap.entries["1306_1"].name == "jaabcdX1_0"
+    assert {k for k in snap.entries if "_" in k} == {"1306_1", "1306_2", "1306_3", "1306_4"}
+    assert not snap.entries["1306_4"].running
+    ends = a.parse_acct(named("sacct-array-tasks"))
+    assert ends["1306_1"].verdict == Verdict.DONE
+    assert ends["1306_2"].verdict == Verdict.FAILED and ends["1306_2"].exit_code == 3
+    assert "1306_3" not in ends and "1306" not in ends   # a task still runs
+    assert array_tasks("12_[1-3,7%2]") == [1, 2, 3, 7] and array_tasks("12") == []
+    assert a.task_id("1306", 2) == "1306_2"

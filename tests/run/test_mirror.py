@@ -469,3 +469,65 @@ def test_parse_tar_takes_any_headers(edits: list[tuple[dict[str, str], int, byte
 
 def teardown_module() -> None:
     shutil.rmtree("/tmp/jobauto-contract", ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", ["fake", "sge", "slurm"], indirect=True)  # local, pbs: no arrays
+def test_an_array_runs_each_task_in_its_job_directory_with_its_own_id(
+        backend: Backend, tmp_path: Path) -> None:
+    """One array submission (run/arrays.py): each task runs its own job's script in the job's
+    directory and writes its markers; the queue, the accounting and the cancel know each task
+    by its own id."""
+    from jobauto.run import arrays
+
+    local = tmp_path / "run"
+    bodies = {"ok": "exit 0", "bad": "exit 3", "long": "sleep 300"}
+    names = [f"{n}/qsub.0" for n in bodies]
+    for n, body in bodies.items():
+        make_job(local, f"{n}/qsub.0", script=f"#!/bin/sh\n{body}\n")
+    backend.remote.push(local)
+    backend.remote.stamp(0)
+    text = "#!/bin/sh\nexit 0\n"
+    [g], alone = arrays.group([(n, arrays.shape(n, text, []), text, []) for n in names])
+    assert g.jobs == names and not alone
+    name = "jacontractXa_0"
+    [res] = backend.remote.submit("b-a", [], [(name, arrays.task_table(g.jobs),
+                                               arrays.array_wrapper(g, name, backend.rundir),
+                                               [], len(g.jobs))])
+    assert res is not None and res.sched_id, res
+    ids = [backend.remote.adapter.task_id(arrays.array_id(res.sched_id), t) for t in (1, 2, 3)]
+    fc = backend.cluster
+    if fc is not None:  # the fake runs nothing by itself
+        fc.finish(fc.queue[ids[0]])
+        fc.finish(fc.queue[ids[1]], rc=3)
+    deadline = time.time() + 120
+    cancelled = False
+    endings: dict = {}
+    files: dict = {}
+    gen = 1
+    while time.time() < deadline:
+        gen += 1
+        obs = backend.remote.observe(gen, gen - 2, [], True, [name], ids)
+        files.update(obs.files)
+        assert obs.queue is not None and obs.queue.ok
+        assert any(ln[:3] == ["S", name, "0"] for ln in obs.journal)
+        entry = obs.queue.entries.get(ids[2])
+        if not cancelled and entry is not None and entry.state in RUNNING:
+            assert entry.name == name
+            assert backend.remote.cancel([ids[2]]).rc == 0
+            cancelled = True
+        endings = obs.endings or {}
+        if cancelled and all(i in endings for i in ids) and "bad/qsub.finished.0" in files:
+            break
+        time.sleep(1)
+    assert cancelled and all(i in endings for i in ids), (obs.queue, endings)
+    assert endings[ids[0]].verdict == Verdict.DONE
+    assert endings[ids[1]].verdict == Verdict.FAILED and endings[ids[1]].exit_code == 3
+    assert endings[ids[2]].verdict == Verdict.CANCELLED
+    assert all(endings[i].name in (name, "") for i in ids)
+    assert "ok/qsub.finished.0" in files and "bad/qsub.failed.0" in files
+    # scancel's SIGTERM reaches the wrapper, which writes the markers of a killed job
+    assert files.get("long/qsub.finished.0", (0, b"143\n"))[1] != b"0\n"
+    if fc is None:  # the task's output lands in its job's directory
+        got = backend.transport.run_many([Command.of(
+            ["sh", "-c", 'cd "$1" && ls', "ls", f"{backend.rundir}/bad"])])[0].text
+        assert f"qsub.0.e{arrays.array_id(res.sched_id)}.2" in got, got

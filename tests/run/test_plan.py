@@ -95,3 +95,19 @@ def test_a_cycle_or_an_empty_tree_is_refused(tmp_path: Path) -> None:
     make_job(init, "x/qsub.1", ["qsub.finished.0"])
     with pytest.raises(TreeError, match="dependency cycle"):
         make_plan(init, Options())
+
+
+def test_a_rendered_sweep_forecasts_one_submission_per_array(tmp_path: Path) -> None:
+    """25 rows of one shape made by `jobauto render` (its marker file in --out): arrays of at most
+    --maxqsub tasks; a row of another shape goes alone; --no-arrays is one per job."""
+    init = tmp_path / "init"
+    for i in range(25):
+        make_job(init, f"sweep/row{i}/qsub.0", body=f"echo {i}")
+    make_job(init, "sweep/odd/qsub.0", script="#!/bin/bash\n#$ -l h_rt=1:00:00\necho odd\n")
+    (init / "sweep" / ".jobauto-rendered").write_text("")
+    p = make_plan(init, Options(scheduler="sge", maxqsub=10))
+    assert p.submissions == 3 + 1          # 10 + 10 + 5 tasks, and the odd one
+    assert make_plan(init, Options(scheduler="sge", maxqsub=10, arrays=False)).submissions == 26
+    (init / "sweep" / ".jobauto-rendered").unlink()
+    assert make_plan(init, Options(scheduler="sge", maxqsub=10)).submissions == 26
+    assert make_plan(init, Options(scheduler="sge", maxqsub=10, arrays=True)).submissions == 4

@@ -15,6 +15,9 @@ class SchedulerAdapter(Protocol):
 
     name: str
     can_find_by_name: bool
+    # jobmon --arrays: whether ready jobs may go as one array whose tasks the queue listing,
+    # the accounting and the cancel command each know by their own id (task_id)
+    task_arrays: bool
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -63,6 +66,10 @@ class SchedulerAdapter(Protocol):
 
     def parse_array_submit(self, result: CommandResult) -> str:
         """The array's id (what qstat/squeue/qdel take), or raise SchedulerError."""
+        ...
+
+    def task_id(self, array_id: str, task: int) -> str:
+        """The id of one task of an array, as the queue listing, accounting and cancel take it."""
         ...
 
 

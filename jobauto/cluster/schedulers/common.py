@@ -83,6 +83,15 @@ def acct_failed(result: CommandResult, what: str, found: bool) -> SchedulerError
     return fail(result, what)
 
 
+# The name of an array jobmon submits (run/arrays.py: `ja` TAG `X` BATCH `_` K): only its tasks
+# are listed under ids of their own; other arrays (`jobauto workers`) stay one entry.
+TASK_ARRAY = re.compile(r"ja[0-9a-z]*X[0-9a-z]+_[0-9a-z]+")
+
+
+def per_task(name: str) -> bool:
+    return TASK_ARRAY.fullmatch(name.strip()) is not None
+
+
 def signal_exit(code: int, signal: int) -> int:
     """A shell's exit code for a process killed by `signal` (128 + signal), else `code`."""
     return 128 + signal if signal else code

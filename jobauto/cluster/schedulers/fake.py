@@ -25,6 +25,7 @@ MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
 class FakeAdapter:
     name = "fake"
     can_find_by_name = True
+    task_arrays = True
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -74,6 +75,9 @@ class FakeAdapter:
     def parse_array_submit(self, result: CommandResult) -> str:
         return first_id(result, "fake-qsub")
 
+    def task_id(self, array_id: str, task: int) -> str:
+        return f"{array_id}.{task}"
+
 
 @dataclass
 class FakeJob:
@@ -99,6 +103,7 @@ class FakeCluster:
         self.clock = 0
         self.queue: dict[str, FakeJob] = {}
         self.submitted: list[FakeJob] = []
+        self.arrays: list[str] = []       # the ids of the arrays submitted
         self.next_id = 100
         self.refuse: str | None = None     # the next submissions fail with this message
         self.refuse_rc = 1
@@ -154,6 +159,8 @@ class FakeCluster:
             return getattr(self, "op_" + argv[3][len("jobauto-"):])(argv, argv[4:], cmd.cwd)
         if argv[0] == "fake-qsub":
             return self.qsub(argv, cmd.cwd or "")
+        if argv[0] == "fake-qsub-array":
+            return self.qsub_array(argv, cmd.cwd or "")
         if argv[0] == "fake-qstat":
             if self.qstat_fails:
                 return CommandResult(tuple(argv), 1, b"", "error: unable to contact qmaster")
@@ -182,6 +189,26 @@ class FakeCluster:
         self.queue[job.id] = job
         self.submitted.append(job)
         return CommandResult(tuple(argv), 0, f"{job.id}\n".encode())
+
+    def qsub_array(self, argv: list[str], cwd: str) -> CommandResult:
+        """One array: a queue entry per task (id ARRAY.TASK) for the job on line TASK of the
+        task table beside the array's wrapper (run/arrays.py)."""
+        if self.refuse is not None:
+            return CommandResult(tuple(argv), self.refuse_rc, b"", self.refuse)
+        name, wrapper = argv[1], argv[-1]
+        table = self.files.get(posixpath.join(cwd, name + ".tasks"))
+        if table is None or posixpath.join(cwd, wrapper) not in self.files:
+            return CommandResult(tuple(argv), 1, b"", f"Unable to read script file: {wrapper}")
+        self.next_id += 1
+        self.arrays.append(str(self.next_id))
+        for task, line in enumerate(table.decode().splitlines(), 1):
+            rel, script = line.split("\t")
+            job = FakeJob(f"{self.next_id}.{task}", name,
+                          posixpath.normpath(posixpath.join(cwd, "../..", rel)), script,
+                          wrapper=wrapper)
+            self.queue[job.id] = job
+            self.submitted.append(job)
+        return CommandResult(tuple(argv), 0, f"{self.next_id}.1-{task}:1\n".encode())
 
     def qacct(self, argv: list[str]) -> CommandResult:
         if self.qacct_fails:
@@ -266,6 +293,16 @@ class FakeCluster:
             res = self(Command.of(inner, cwd))
         line = " ".join(res.text.split())[:300]
         self._append(journal, f"S\t{token}\t{res.rc}\t{line}\n")
+        return CommandResult(tuple(argv), res.rc, res.stdout, res.stderr)
+
+    def op_array(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        journal, name, table, text, inner = args[0], args[1], args[2], args[3], args[4:]
+        d = posixpath.join(cwd or "", ".jobauto", "arrays")
+        self.write(posixpath.join(d, name + ".tasks"), table.encode())
+        self.write(posixpath.join(d, name + ".run"), text.encode())
+        res = self(Command.of(inner, d))
+        line = " ".join(res.text.split())[:300]
+        self._append(journal, f"S\t{name}\t{res.rc}\t{line}\n")
         return CommandResult(tuple(argv), res.rc, res.stdout, res.stderr)
 
     def op_mark(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:

@@ -34,6 +34,7 @@ ARRAY = (
 class LocalAdapter:
     name = "local"
     can_find_by_name = False
+    task_arrays = False   # no batch system: each job is its own process anyway
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -82,3 +83,6 @@ class LocalAdapter:
         if result.rc != 0 or not pids or not all(p.isdigit() for p in pids):
             raise fail(result, "starting the workers")
         return " ".join(pids)
+
+    def task_id(self, array_id: str, task: int) -> str:
+        return f"{array_id}.{task}"

@@ -174,6 +174,9 @@ def is_pbspro(result: CommandResult) -> bool:
 class PbsAdapter:
     name = "pbs"
     can_find_by_name = True
+    # Slurm's Torque wrappers list an array's tasks under Slurm's own job ids (4712, 4713 for
+    # the tasks of 4711) and keep no exit status: one job, one submission (docs/decisions.md)
+    task_arrays = False
 
     def __init__(self, pro: bool = False) -> None:
         self.pro = pro  # PBS Pro / OpenPBS rather than Torque (only arrays differ)
@@ -271,6 +274,9 @@ class PbsAdapter:
     def parse_array_submit(self, result: CommandResult) -> str:
         # "12" (Slurm's wrappers), "12[].server" (Torque, PBS Pro)
         return self.parse_submit(result)
+
+    def task_id(self, array_id: str, task: int) -> str:
+        return f"{array_id}[{task}]"
 
 
 def keep(entries: dict[str, QueueEntry], e: QueueEntry) -> None:

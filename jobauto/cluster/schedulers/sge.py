@@ -5,11 +5,22 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from jobauto.cluster.schedulers.common import acct_failed, combine, fail, first_id, hms, one_line
+from jobauto.cluster.schedulers.common import (
+    acct_failed,
+    combine,
+    fail,
+    first_id,
+    hms,
+    one_line,
+    per_task,
+)
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 # qacct takes one job id per call; an unknown id only prints "error: job id N not found".
-ACCT = 'for i; do qacct -j "$i"; done; exit 0'
+# qacct -j 4711.3 prints every task of 4711: each array is asked once.
+ACCT = ('s=" "; for i; do b=${i%%.*}; case $s in *" $b "*) continue;; esac; s="$s$b "; '
+        'qacct -j "$b"; done; exit 0')
+TASKS_MAX = 100_000   # tasks of one queue line expanded into entries of their own
 # Keep each job's "error reason" (why it is in Eqw) before deleting it: qdel loses it.
 CANCEL = (
     'for i; do qstat -j "$i" 2>/dev/null | sed -n "s/^error reason *[0-9]*: *//p" | '
@@ -22,6 +33,7 @@ MEMORY_LIMITS = {"h_vmem", "s_vmem", "h_rss", "s_rss", "mem_free"}
 class SgeAdapter:
     name = "sge"
     can_find_by_name = True
+    task_arrays = True
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -55,15 +67,18 @@ class SgeAdapter:
             if not jid:
                 continue
             state = (jl.findtext("state") or "").strip()
+            tasks = (jl.findtext("tasks") or "").strip()
+            for task in task_list(tasks) if per_task(jl.findtext("JB_name") or "") else []:
+                # each task of an array under its own id (4711.3): a pending range "2-4:1"
+                # is one line, each running task another
+                tid = f"{jid}.{task}"
+                if tid not in entries or "r" in state:
+                    entries[tid] = entry(tid, jl, state)
             prev = entries.get(jid)
             # an array job is listed once per task group; keep the most telling state
             if prev is None or "E" in state or ("r" in state and "E" not in prev.state):
                 # h: held (hqw, hRwq) until qrls; E: error (Eqw), it never leaves by itself
-                entries[jid] = QueueEntry(jid, (jl.findtext("JB_name") or "").strip(), state,
-                                          held="h" in state, error="E" in state,
-                                          # r running, t transferring to its node (Rr: restarted)
-                                          running=("r" in state or "t" in state)
-                                          and "E" not in state and "h" not in state)
+                entries[jid] = entry(jid, jl, state)
         return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:
@@ -91,8 +106,11 @@ class SgeAdapter:
         err = acct_failed(result, "qacct", bool(records))
         if err is not None:
             raise err
-        return {jid: tasks[""] if list(tasks) == [""] else combine(jid, list(tasks.values()))
-                for jid, (_, tasks) in records.items()}
+        out = {jid: tasks[""] if list(tasks) == [""] else combine(jid, list(tasks.values()))
+               for jid, (_, tasks) in records.items()}
+        for jid, (_, tasks) in records.items():  # and each task of an array under its own id
+            out.update({f"{jid}.{t}": e for t, e in tasks.items() if t and per_task(e.name)})
+        return out
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["sh", "-c", CANCEL, "jobauto-cancel", *ids]
@@ -114,6 +132,33 @@ class SgeAdapter:
     def parse_array_submit(self, result: CommandResult) -> str:
         # -terse prints "4711.1-3:1"; the array's id is 4711
         return self.parse_submit(result)
+
+    def task_id(self, array_id: str, task: int) -> str:
+        return f"{array_id}.{task}"   # what qstat -xml, qacct and qdel take for one task
+
+
+def entry(jid: str, jl: ET.Element, state: str) -> QueueEntry:
+    return QueueEntry(jid, (jl.findtext("JB_name") or "").strip(), state,
+                      held="h" in state, error="E" in state,
+                      # r running, t transferring to its node (Rr: restarted)
+                      running=("r" in state or "t" in state) and "E" not in state
+                      and "h" not in state)
+
+
+def task_list(text: str) -> list[int]:
+    """The tasks of a qstat line: "3", "2-4:1", "1,3-7:2"; [] for none or past TASKS_MAX."""
+    out: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?", part.strip())
+        if m is None:
+            return [] if part.strip() else out
+        first = int(m.group(1))
+        last = int(m.group(2) or first)
+        step = max(int(m.group(3) or 1), 1)
+        if len(out) + (last - first) // step >= TASKS_MAX:
+            return []
+        out.extend(range(first, last + 1, step))
+    return out
 
 
 def number(text: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from jobauto.cluster.schedulers.common import (
     acct_failed,
@@ -10,6 +11,7 @@ from jobauto.cluster.schedulers.common import (
     fail,
     first_id,
     one_line,
+    per_task,
     signal_exit,
 )
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
@@ -91,6 +93,7 @@ def ending(task_id: str, state: str, code: int | None, evidence: str, name: str)
 class SlurmAdapter:
     name = "slurm"
     can_find_by_name = True
+    task_arrays = True
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -125,6 +128,9 @@ class SlurmAdapter:
             entry = QueueEntry(jid, name, state, held=held, error=error,
                                reason="" if reason == "None" else reason,
                                running=state in RUNNING)
+            for task in array_tasks(raw) if per_task(name) else []:   # 4711_3, or the pending rest 4711_[4-9%2]
+                tid = f"{jid}_{task}"
+                entries[tid] = replace(entry, sched_id=tid)
             prev = entries.get(jid)
             # an array is listed once per running task and once for its pending rest
             if prev is None or rank(entry) > rank(prev):
@@ -136,6 +142,7 @@ class SlurmAdapter:
 
     def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
         tasks: dict[str, list[Ending | None]] = {}
+        out: dict[str, Ending] = {}
         for line in result.text.splitlines():
             if line.startswith("JobId="):
                 base, task = scontrol_record(line)
@@ -144,10 +151,11 @@ class SlurmAdapter:
             else:
                 continue
             tasks.setdefault(base, []).append(task)
+            if task is not None and task.sched_id != base and per_task(task.name):
+                out[task.sched_id] = task   # each task of an array under its own id (4711_3)
         err = acct_failed(result, "sacct/scontrol", bool(tasks))
         if err is not None:
             raise err
-        out: dict[str, Ending] = {}
         for jid, found in tasks.items():
             if any(t is None for t in found):
                 continue  # a task is still pending or running
@@ -173,6 +181,32 @@ class SlurmAdapter:
     def parse_array_submit(self, result: CommandResult) -> str:
         # --parsable prints the array's id: "12", or "12;cluster"
         return self.parse_submit(result)
+
+    def task_id(self, array_id: str, task: int) -> str:
+        return f"{array_id}_{task}"   # what squeue, sacct and scancel take for one task
+
+
+TASKS_MAX = 100_000   # tasks of one pending line expanded into entries of their own
+
+
+def array_tasks(raw: str) -> list[int]:
+    """The tasks an squeue id names: 12_3 -> [3]; 12_[1-3,7%2] -> [1, 2, 3, 7]; 12 -> []."""
+    m = re.fullmatch(r"\s*\d+_(?:(\d{1,9})|\[([0-9,\-:]*)(?:%\d+)?\])\s*", raw)
+    if m is None:
+        return []
+    if m.group(1):
+        return [int(m.group(1))]
+    out: list[int] = []
+    for part in m.group(2).split(","):
+        r = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?", part)
+        if r is None:
+            return []
+        first, last = int(r.group(1)), int(r.group(2) or r.group(1))
+        step = max(int(r.group(3) or 1), 1)
+        if len(out) + (last - first) // step >= TASKS_MAX:
+            return []
+        out.extend(range(first, last + 1, step))
+    return out
 
 
 def slurm_time(seconds: int) -> str:

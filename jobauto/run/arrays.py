@@ -1,0 +1,160 @@
+"""Arrays for sweeps: ready jobs of one step and one shape go to the scheduler as one array job.
+
+A job's *step* is its script's file name (`qsub.ID`: every row of a `jobauto render` sweep is
+`qsub.0`); its *shape* is what one submission must share: the scheduler directives of its script
+(verbatim), the interpreter that runs it, and the extra submit options it gets (a walltime
+retry's). Jobs of one step and one shape submitted in the same cycle become one array; task N
+runs the job on line N of the array's task table through the array's wrapper, which is the
+job wrapper of run/wrapper.py with its job read from the table. docs/decisions.md says why.
+
+Every job of an array keeps its own state, verdict, retries and cancel: its token is the
+array's name (the scheduler's job name, journaled once) plus `.TASK`, its scheduler id the
+task's own (`4711.3` Grid Engine, `4711_3` Slurm).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobauto.core.errors import TreeError
+from jobauto.core.layout import RENDERED
+from jobauto.core.scripts import interpreter, scheduler_directives
+from jobauto.run.wrapper import BODY, job_dir
+
+ARRAYS_DIR = ".jobauto/arrays"   # the arrays' wrappers, task tables and own output, on the cluster
+MIN_TASKS = 2                    # fewer ready jobs of a shape go one by one
+MAX_TASKS = 1000                 # tasks of one array (the task table travels as one argument)
+TABLE_MAX = 96 << 10             # bytes of one task table (below Linux's 128 KiB per argument)
+TASK_VARS = "${SGE_TASK_ID:-${SLURM_ARRAY_TASK_ID:-${PBS_ARRAYID:-${PBS_ARRAY_INDEX:-}}}}"
+ARRAY_VARS = "${JOB_ID:-${SLURM_ARRAY_JOB_ID:-${PBS_JOBID:-0}}}"
+
+
+def split_token(token: str | None) -> tuple[str, int | None]:
+    """A job's token as (the name it was submitted under, its task or None): an array task's
+    token is `NAME.TASK`, a job's own token has no dot."""
+    name, dot, task = (token or "").rpartition(".")
+    if dot and task.isdigit() and task.isascii() and name:
+        return name, int(task)
+    return token or "", None
+
+
+def submitted_name(token: str | None) -> str:
+    """The scheduler's job name (and the journal's key) of a job's submission."""
+    return split_token(token)[0]
+
+
+def array_id(sched_id: str) -> str:
+    """The array's own id in a task's or an array's id: 4711.3, 4711_3, 4711.1-3:1 -> 4711."""
+    digits = ""
+    for c in sched_id.strip():
+        if not ("0" <= c <= "9"):
+            break
+        digits += c
+    return digits or sched_id
+
+
+@dataclass
+class Group:
+    """Jobs submitted as one array: task i+1 is jobs[i]."""
+
+    key: tuple[object, ...]
+    jobs: list[str]
+    directives: list[str]
+    interp: list[str]
+    extra: list[str]
+
+
+def shape(name: str, text: str, extra: list[str]) -> tuple[object, ...] | None:
+    """The key that jobs of one array share, None for a job that must go alone (a name a task
+    table cannot carry, directives that cannot travel)."""
+    if any(c in name for c in "\t\n\r"):
+        return None
+    try:
+        directives = scheduler_directives(text, name)
+    except TreeError:
+        return None
+    step = posixpath.basename(name)
+    return (step, tuple(directives), tuple(interpreter(text)), tuple(extra))
+
+
+def rendered(run_dir: Path, name: str, cache: dict[Path, bool]) -> bool:
+    """Whether job `name` was made by `jobauto render` (its --out directory, the parent of the
+    job's directory, holds RENDERED)."""
+    d = (run_dir / name).parent.parent
+    if d not in cache:
+        cache[d] = (d / RENDERED).is_file()
+    return cache[d]
+
+
+def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]]
+          ) -> tuple[list[Group], list[str]]:
+    """Split (job name, shape, script text, extra args) into arrays and jobs that go alone,
+    keeping the order of first appearance; an array has MIN_TASKS to MAX_TASKS tasks and a
+    task table of at most TABLE_MAX bytes."""
+    groups: dict[tuple[object, ...], list[Group]] = {}
+    order: list[Group] = []
+    alone: list[str] = []
+    for name, key, text, extra in items:
+        if key is None:
+            alone.append(name)
+            continue
+        runs = groups.setdefault(key, [])
+        g = runs[-1] if runs else None
+        if g is None or len(g.jobs) >= MAX_TASKS or \
+                table_size(g.jobs) + len(table_line(name)) > TABLE_MAX:
+            g = Group(key, [], scheduler_directives(text, name), interpreter(text), list(extra))
+            runs.append(g)
+            order.append(g)
+        g.jobs.append(name)
+    arrays = [g for g in order if len(g.jobs) >= MIN_TASKS]
+    alone += [n for g in order if len(g.jobs) < MIN_TASKS for n in g.jobs]
+    return arrays, alone
+
+
+def table_line(name: str) -> str:
+    d, base = posixpath.split(name)
+    return f"{d or '.'}\t{base}\n"
+
+
+def table_size(names: list[str]) -> int:
+    return sum(len(table_line(n).encode()) for n in names)
+
+
+def task_table(names: list[str]) -> str:
+    """Line N: the job of task N, as `DIR<TAB>qsub.ID` (DIR relative to the run directory)."""
+    return "".join(table_line(n) for n in names)
+
+
+def array_wrapper(g: Group, name: str, rundir: str) -> str:
+    """The script the array submits: each task finds its job on its line of the task table,
+    sends its output to the job's directory (qsub.ID.oARRAY.TASK, .e likewise) and then runs
+    as the job's own wrapper does (run/wrapper.py): in the job's directory, writing its markers."""
+    root = job_dir(rundir, "x")
+    tables = job_dir(rundir, posixpath.join(ARRAYS_DIR, "x"))
+    head = ["#!/bin/sh", *g.directives,
+            f"# Written by jobmon for array {name}: task N runs the job on line N of "
+            f"{name}.tasks (docs/file-formats.md).",
+            f"jobauto_task={TASK_VARS}",
+            f"jobauto_array={ARRAY_VARS}",
+            "case $jobauto_task in ''|*[!0-9]*) "
+            'echo "jobauto: not started as a task of an array" >&2; exit 1;; esac',
+            f'jobauto_line=$(sed -n "${{jobauto_task}}{{p;q;}}" {tables}/{shlex.quote(name + ".tasks")})',
+            'jobauto_rel=${jobauto_line%%"$(printf \'\\t\')"*}',
+            'jobauto_script=${jobauto_line#*"$(printf \'\\t\')"}',
+            'if [ -z "$jobauto_line" ] || [ "$jobauto_rel" = "$jobauto_line" ]; then '
+            'echo "jobauto: task $jobauto_task is not in the task table" >&2; exit 1; fi',
+            f'jobauto_dir={root}/$jobauto_rel',
+            'jobauto_ident=${jobauto_script#qsub.}',
+            'jobauto_finished=qsub.finished.$jobauto_ident',
+            'jobauto_failed=qsub.failed.$jobauto_ident',
+            'exec >"$jobauto_dir/$jobauto_script.o$jobauto_array.$jobauto_task" '
+            '2>"$jobauto_dir/$jobauto_script.e$jobauto_array.$jobauto_task"',
+            f'set -- {shlex.join(g.interp)} "./$jobauto_script"']
+    return "\n".join(head) + "\n" + BODY
+
+
+def job_token(name: str, task: int) -> str:
+    return f"{name}.{task}"

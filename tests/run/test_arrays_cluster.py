@@ -1,0 +1,115 @@
+"""Arrays for sweeps (jobauto/run/arrays.py) through the jobmon CLI against the real Grid Engine
+and Slurm over sshd (tests/cluster/up.sh): a `jobauto render` sweep goes as a few array
+submissions, and each row keeps its own verdict, its `jobauto explain`, its `jobauto cancel`
+and its blocked dependents."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from helpers import Cluster, base_args, jobauto, start_jobmon
+
+pytestmark = pytest.mark.cluster
+
+# One walltime for the whole sweep (the directives are the array's shape, so every row shares
+# them): Grid Engine kills at h_rt with SIGKILL; Slurm's shortest limit is a minute, SIGTERM first.
+WALLTIME = {"sge": "#$ -l h_rt=0:0:30", "slurm": "#SBATCH --time=1"}
+FLAGS = {"sge": ["--scheduler=sge"], "slurm": ["--scheduler=slurm"]}
+TEMPLATE = """#!/bin/bash
+{walltime}
+case __what_q__ in
+  fail) echo failing; exit 3;;
+  wall) sleep 300;;
+  cancel) touch started; sleep 600;;
+  *) echo "row $(basename "$PWD") ok";;
+esac
+"""
+OK_ROWS = [f"ok{i:02d}" for i in range(12)]
+# row -> (what it does, what it waits for); the failing, walltime-killed and cancelled rows each
+# block one dependent; two rows wait on done rows and are done too
+ROWS = {"wall": ("wall", ""), "cancel": ("cancel", ""), "fail": ("fail", "")} | {
+    r: ("ok", "") for r in OK_ROWS} | {
+    "after-fail": ("ok", "fail"), "after-wall": ("ok", "wall"), "after-cancel": ("ok", "cancel"),
+    "after-ok0": ("ok", "ok00"), "after-ok1": ("ok", "ok01 ok02")}
+
+
+def states(run: Path) -> dict[str, tuple[str, str, str | None]]:
+    """name -> (state, verdict, scheduler id) from the run's store."""
+    db = sqlite3.connect(run / ".jobauto/state.db")
+    try:
+        return {r[0]: r[1:] for r in db.execute("SELECT name, state, verdict, sched_id FROM jobs")}
+    finally:
+        db.close()
+
+
+def wait_for(check, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout_s
+    while not check():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("name", ["sge", "slurm"])
+def test_a_rendered_sweep_goes_as_arrays_and_each_row_keeps_its_verdict(
+        name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    c: Cluster = request.getfixturevalue(name)
+    rdir = c.remote_dir(f"arrays-{name}")
+    ldir = tmp_path / "camp"
+    ldir.mkdir()
+    csv = "JOBSCHEDULER_JOB_ID,what,JOBSCHEDULER_DEPENDS_ON\n" + "".join(
+        f"{r},{what},{deps}\n" for r, (what, deps) in ROWS.items())
+    (tmp_path / "sweep.csv").write_text(csv)
+    (tmp_path / "job.sh").write_text(TEMPLATE.format(walltime=WALLTIME[name]))
+    p = jobauto("render", "sweep.csv", "--template", "job.sh", "--out", str(ldir / "init"),
+                cwd=tmp_path, check_rc=0)
+    assert f"{len(ROWS)} jobs from sweep.csv" in p.stdout
+    run = ldir / "r"
+    remote = c.path(rdir) / "r"
+    out = tmp_path / "mon.out"
+    mon = start_jobmon([*base_args(c, ldir, rdir), *FLAGS[name], "--maxqsub=100", "--datedir=r",
+                        "--lost-after=240"], out)
+    try:
+        wait_for(lambda: (remote / "cancel" / "started").exists(), 90)   # the row runs: cancel it
+        p = jobauto("cancel", str(run), "cancel/qsub.0", check_rc=0)
+        assert "cancelled 1 job(s)" in p.stdout, p.stdout
+        assert mon.wait(150) == 1, out.read_text()          # documented: 1, some jobs failed
+    finally:
+        if mon.poll() is None:
+            mon.kill()
+    text = out.read_text()
+    st = states(run)
+    # the rows went as array tasks: each has its task's own scheduler id (4711.3, 4711_3)
+    sep = {"sge": ".", "slurm": "_"}[name]
+    assert all(sep in (st[f"{r}/qsub.0"][2] or "") for r in ("wall", "cancel", "fail", *OK_ROWS)), st
+    first = {(st[f"{r}/qsub.0"][2] or "").split(sep)[0] for r in ("wall", "cancel", "fail", *OK_ROWS)}
+    assert len(first) == 1, first     # all 15 ready rows: one array
+    # each row its own verdict, and its dependent blocked by it
+    assert st["fail/qsub.0"][:2] == ("error", "failed")
+    assert st["wall/qsub.0"][:2] == ("error", "walltime")
+    assert st["cancel/qsub.0"][:2] == ("error", "cancelled")
+    for r in ("fail", "wall", "cancel"):
+        assert st[f"after-{r}/qsub.0"][:3] == ("pending", "", None), st    # never submitted
+        assert f"blocked  after-{r}/qsub.0: by {r}/qsub.0" in text, text
+    done = [*OK_ROWS, "after-ok0", "after-ok1"]
+    assert {st[f"{r}/qsub.0"][:2] for r in done} == {("done", "done")}, st
+    for r in OK_ROWS:  # each task ran its own row in its own directory: qsub.0.oARRAY.TASK
+        array, task = (st[f"{r}/qsub.0"][2] or "").split(sep)
+        got = remote / r / f"qsub.0.o{array}.{task}"
+        assert got.read_text() == f"row {r} ok\n", sorted(f.name for f in (remote / r).iterdir())
+    counts = json.loads(jobauto("status", str(run), "--json", check_rc=0).stdout)["counts"]
+    assert counts["done"] == len(done) and counts["blocked"] == 3 and counts["cancelled"] == 1
+    ex = jobauto("explain", str(run), "fail/qsub.0", check_rc=0).stdout
+    assert "verdict:    failed, exit code 3" in ex, ex
+    ex = jobauto("explain", str(run), "wall/qsub.0", check_rc=0).stdout
+    assert "verdict:    walltime" in ex, ex
+    ex = jobauto("explain", str(run), "cancel/qsub.0", check_rc=0).stdout
+    assert "verdict:    cancelled" in ex and f"{name} cancel" in ex, ex
+    # scheduler submissions, from the cluster's submit journal: far fewer than the jobs
+    journal = (remote / ".jobauto" / "submit.log").read_text().splitlines()
+    submits = [ln.split("\t") for ln in journal if ln.startswith("S\t")]
+    assert all(s[2] == "0" for s in submits), submits
+    assert len(submits) <= 4 and len(ROWS) == 20, submits
