@@ -80,13 +80,21 @@ def shape(name: str, text: str, extra: list[str]) -> tuple[object, ...] | None:
     return (step, tuple(directives), tuple(interpreter(text)), tuple(extra))
 
 
-def rendered(run_dir: Path, name: str, cache: dict[Path, bool]) -> bool:
-    """Whether job `name` was made by `jobauto render` (its --out directory, the parent of the
-    job's directory, holds RENDERED)."""
-    d = (run_dir / name).parent.parent
+def rendered(run_dir: Path, name: str, cache: dict[Path, frozenset[str] | None]) -> bool:
+    """Whether job `name` was made by `jobauto render`: its --out directory (the parent of the
+    job's directory) holds RENDERED, and RENDERED names the job's directory (hand-made jobs
+    beside rendered rows are not batched by default)."""
+    job_dir = (run_dir / name).parent
+    d = job_dir.parent
     if d not in cache:
-        cache[d] = (d / RENDERED).is_file()
-    return cache[d]
+        try:
+            text = (d / RENDERED).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cache[d] = None
+        else:
+            cache[d] = frozenset(ln for ln in text.splitlines() if ln and not ln.startswith("#"))
+    names = cache[d]
+    return names is not None and job_dir.name in names
 
 
 def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]]

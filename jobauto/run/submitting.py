@@ -114,7 +114,7 @@ def _arrays(mon: Monitor, chosen: list[Job], extra: dict[str, list[str]]
     has more tasks than the free slots."""
     if not mon.remote.adapter.task_arrays or mon.settings.arrays is False or len(chosen) < 2:
         return [], [j.name for j in chosen]
-    made: dict[Path, bool] = {}
+    made: dict[Path, frozenset[str] | None] = {}
     items: list[tuple[str, tuple[object, ...] | None, str, list[str]]] = []
     for job in chosen:
         key, text = None, ""

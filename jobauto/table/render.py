@@ -280,9 +280,18 @@ def write(p: Plan) -> None:
             _write(d / SCRIPT, _fill(p.table, job.row, p.parts), p.mode)
             # the dependency file last: a job exists for jobmon only once both files do
             _write(d / DEPFILE, job.dependency, 0o644)
-        # jobmon's --arrays defaults to on for the jobs under this mark (run/arrays.py)
-        _write(p.out / RENDERED, f"jobs rendered from {os.path.basename(p.table.path)} by "
-               "jobauto render\n", 0o644)
+        # jobmon's --arrays defaults to on for the jobs this mark names (run/arrays.py): every
+        # row rendered into p.out so far, so that hand-made jobs beside them are never batched
+        mark = p.out / RENDERED
+        try:
+            before = [ln for ln in mark.read_text(encoding="utf-8").splitlines()
+                      if ln and not ln.startswith("#")]
+        except (OSError, UnicodeDecodeError):
+            before = []
+        rows = sorted(set(before) | {job.id for job in p.jobs})
+        _write(mark, f"# job directories rendered by jobauto render (last from "
+               f"{os.path.basename(p.table.path)}); jobmon submits them as arrays\n"
+               + "".join(r + "\n" for r in rows), 0o644)
     except OSError as e:
         for d in made:
             shutil.rmtree(d, ignore_errors=True)

@@ -81,7 +81,7 @@ def test_a_rendered_sweep_goes_as_one_array_and_each_job_keeps_its_verdict(tmp_p
     for n in rows:
         make_job(rig.init, n)
     make_job(rig.init, "post/qsub.1", deps=["../r1/qsub.finished.0"])
-    (rig.init / ".jobauto-rendered").write_text("jobs rendered\n")
+    (rig.init / ".jobauto-rendered").write_text("# rendered\nr0\nr1\nr2\nr3\n")
     m = rig.start()
     real = m.remote.submit
 
@@ -112,3 +112,20 @@ def test_a_rendered_sweep_goes_as_one_array_and_each_job_keeps_its_verdict(tmp_p
     assert (jobs["r1/qsub.0"].state.value, jobs["r1/qsub.0"].verdict) == ("error", "failed")
     assert jobs["r2/qsub.0"].verdict == "walltime" and jobs["r3/qsub.0"].verdict == "cancelled"
     assert r.counts["blocked"] == 1 and r.finished, r.counts
+
+
+def test_only_the_directories_render_wrote_count_as_rendered(tmp_path: Path) -> None:
+    """Hand-made jobs beside rendered rows in one init/ are never batched by default."""
+    from jobauto.run.arrays import rendered
+
+    (tmp_path / "init").mkdir()
+    mark = tmp_path / "init" / ".jobauto-rendered"
+    cache: dict[Path, frozenset[str] | None] = {}
+    assert not rendered(tmp_path, "init/row1/qsub.0", cache)          # no mark
+    mark.write_text("# job directories rendered by jobauto render\nrow1\nrow2\n")
+    cache.clear()
+    assert rendered(tmp_path, "init/row1/qsub.0", cache)
+    assert not rendered(tmp_path, "init/handmade/qsub.0", cache)
+    mark.write_text("jobs rendered from t.csv by jobauto render\n")   # older mark: names none
+    cache.clear()
+    assert not rendered(tmp_path, "init/row1/qsub.0", cache)

@@ -103,7 +103,13 @@ def test_new_ids_may_join_an_existing_init(tmp_path: Path, capsys: pytest.Captur
     assert stdout.splitlines() == [f"jobauto render: 4 jobs from {csv} into {out}",
                                    f"next: jobmon --ldir={tmp_path}/camp --rdir=REMOTE_DIR "
                                    "[--remote=HOST] ..."]
-    assert sorted(p.name for p in out.iterdir()) == ["Si", "jobA", "jobB", "jobC", "jobD"]
+    # and the mark that lets jobmon submit the rows as arrays (run/arrays.py)
+    assert sorted(p.name for p in out.iterdir()) == [".jobauto-rendered", "Si", "jobA", "jobB",
+                                                     "jobC", "jobD"]
+    # it names the rows only: the hand-made Si/ beside them is never batched with them
+    named = [ln for ln in (out / ".jobauto-rendered").read_text().splitlines()
+             if not ln.startswith("#")]
+    assert named == ["jobA", "jobB", "jobC", "jobD"]
 
 
 def test_write_error_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
