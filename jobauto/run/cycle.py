@@ -8,6 +8,7 @@ requests (resets and retries), submitting (exactly-once submission).
 from __future__ import annotations
 
 import heapq
+import posixpath
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Settings:
     values: dict[str, str] = field(default_factory=dict)
     retries: int = 0          # automatic retries of a job that failed (RETRYABLE verdicts)
     backoff_s: float = 30.0   # the first pause after a refused submission (the run's --interval)
+    sweep_every_s: float = 900.0  # the full look at both trees (--sweep-every; docs/decisions.md)
 
 
 @dataclass
@@ -76,6 +78,12 @@ class Monitor:
         self.dir_mtimes: dict[str, int] = {}
         self.tag = store.get_meta("tag") or ""
         self.scan_acked = int(store.get_meta("scan_acked", "0") or 0)
+        # the last full sweep (run/mirror.py): its scan, and when (None: not yet this run; a run
+        # made before sweeps existed scanned its whole tree every cycle)
+        self.swept_gen = int(store.get_meta("swept_gen", str(self.scan_acked)) or 0)
+        swept_at = store.get_meta("swept_at")
+        self.swept_at: float | None = float(swept_at) if swept_at else None
+        self.settling: dict[str, float] = {}     # jobs that left running by no marker: since
         self.batch_seq = int(store.get_meta("batch_seq", "0") or 0)
         self.ready_seq = int(store.get_meta("ready_seq", "0") or 0)
         self.quelist_stale = True
@@ -146,14 +154,19 @@ class Monitor:
     def tick(self, now: float) -> TickResult:
         """Advance the run by one cycle: observe, learn, commit, act, submit."""
         notes: list[str] = []
+        if self.swept_at is None:   # a new run was just pushed: nothing to sweep for yet
+            self.swept_at = now
+        sweep = now - self.swept_at >= self.settings.sweep_every_s
         try:
-            pickup.pick_up_local(self, now)
-            obs = self._observe()
+            pickup.pick_up_local(self, now, full=sweep)
+            obs = self._observe(now, sweep)
         except TransportError as e:
             notes.append(f"cluster unreachable, will retry: {e.message}")
             return self._finish(now, notes, submitted=False)
         point("cycle.observed")
         self._learn(obs, now)
+        if sweep:
+            self.swept_gen, self.swept_at = self.scan_acked + 1, now
         self.commit(scan_acked=self.scan_acked + 1)
         point("cycle.learned")
         try:
@@ -165,17 +178,28 @@ class Monitor:
         submitting.submit_ready(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
-    def _observe(self) -> Observation:
-        """Ask the cluster, in one round trip, only what the running jobs need."""
-        unconfirmed = [j for j in self.running_jobs() if j.unconfirmed]
+    def _observe(self, now: float, sweep: bool) -> Observation:
+        """Ask the cluster, in one round trip, only what the running jobs need: their markers
+        (and those of jobs whose verdict may still be overruled by one), the watched files, the
+        queue; the whole tree only at the sweep."""
+        running_jobs = self.running_jobs()
+        unconfirmed = [j for j in running_jobs if j.unconfirmed]
         keys = sorted({k for j in unconfirmed for k in (j.token or "", j.batch or "") if k})
         running = self.graph.counts[JobState.RUNNING] > 0
-        asked = [j for j in self.running_jobs() if j.missing_since is not None]
+        asked = [j for j in running_jobs if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]
         acct = {j.sched_id or "" for j in asked}
+        for name, since in list(self.settling.items()):
+            job = self.jobs[name]
+            if (now - since > self.settings.lost_after_s or job.state != JobState.ERROR
+                    or job.evidence.startswith("marker")):
+                del self.settling[name]
+        names = self.running | set(self.refine) | set(self.settling)
+        look = sorted({posixpath.dirname(n) for n in names})
         return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
                                    self.graph.ask_files(), running, keys,
-                                   sorted(i for i in acct if i))
+                                   sorted(i for i in acct if i), look=look,
+                                   sweep_base=max(self.swept_gen - 1, 0), sweep=sweep)
 
     def _learn(self, obs: Observation, now: float) -> None:
         """Take in what the cluster said: files, markers, accounting, the queue, lost answers."""
@@ -215,6 +239,8 @@ class Monitor:
         if state == JobState.RUNNING:
             self.running.add(job.name)
         else:
+            if job.state == JobState.RUNNING:   # a marker may still come and overrule
+                self.settling[job.name] = now
             self.running.discard(job.name)
         if state == JobState.ERROR:
             job.reason = detail
@@ -266,6 +292,9 @@ class Monitor:
             for rid, result in self.closed_requests:
                 self.store.close_request(rid, self.events[-1][0] if self.events else 0.0, result)
             self.store.set_meta("ready_seq", str(self.ready_seq))
+            self.store.set_meta("swept_gen", str(self.swept_gen))
+            if self.swept_at is not None:
+                self.store.set_meta("swept_at", repr(self.swept_at))
         if "scan_acked" in meta:
             self.scan_acked = meta["scan_acked"]
         for n in self.dirty:

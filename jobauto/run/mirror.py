@@ -39,34 +39,57 @@ LIMITS = {FINISHED: MARKER_MAX, FAILED: MARKER_MAX, DEPENDENCY: FILE_MAX, SCRIPT
 # the scan's last member SCAN_NOTES: what it cut short or left out, one "H|S<tab>size<tab>name"
 # line each
 NOTES_MAX = 1 << 20
+# The per-cycle look names the directory of each running job on its command line: past this
+# many bytes the names go to a further look in the same batch (Linux takes 2 MiB of arguments,
+# some systems 256 KiB; every command of a batch is also a line of its script).
+LOOK_ARGV_MAX = 64 << 10
+
+# What a scan takes (the names parse_tar keeps), and how it sends them: the found files
+# ("SIZE ./PATH" lines from find) go through a shell loop that leaves out or cuts short what
+# the monitor would not read, then into one tar stream.
+_NAMES = "\\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' -o -name 'qsub.dependency.*' \\)"
+_SCAN_HEAD = (
+    'd=$1; gen=$2; base=$3; hd=$4; max=$5; shift 5; cd -- "$d" || exit 3; '
+    'h=.jobauto/heads/$gen; l=$h/' + SCAN_NOTES + '; [ ! -d "$h" ] || rm -rf -- "$h"; '
+    'note() { mkdir -p -- "$h/.jobauto" && printf "%s\\t%s\\t%s\\n" "$1" "$2" "$3" >> "$l"; }; '
+    'c=; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then c=.jobauto/scan.$base; fi; { '
+)
+_SCAN_TAIL = (
+    " -printf '%s %p\\n' 2>/dev/null | "
+    'while IFS= read -r e; do n=${e%% *}; f=${e#* }; case $f in '
+    '*/qsub.dependency.*) if [ "$n" -gt "$max" ]; then note S "$n" "$f"; continue; fi; '
+    'printf "%s\\n" "$f"; s="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] || continue; '
+    'n=$(wc -c < "$s") || continue; if [ "$n" -gt "$max" ]; then note S "$n" "$s"; '
+    'else printf "%s\\n" "$s"; fi;; '
+    '*) if [ "$n" -le "$hd" ]; then printf "%s\\n" "$f"; continue; fi; t=$h/${f#./}; '
+    'mkdir -p -- "${t%/*}" && head -c "$hd" -- "$f" > "$t" && touch -r "$f" -- "$t" && '
+    'printf "./%s\\n" "$t" && note H "$n" "$f";; esac; done; '
+    '[ -s "$l" ] && printf "./%s\\n" "$l"; } | '
+    "tar --ignore-failed-read --no-recursion --transform 's|^\\./\\.jobauto/heads/[0-9]*/|./|' "
+    "-b 1 -T - -cf - 2>/dev/null; "
+    '[ ! -d "$h" ] || rm -rf -- "$h"; exit 0'
+)
 
 OPS = {
-    # Markers, dependency files (and the script beside each dependency file) whose ctime is newer
-    # than the stamp of scan BASE, as a tar stream; stamp GEN is touched first so nothing is missed.
-    # What the monitor would not read is not sent (LIMITS): a marker over HEAD bytes goes as its
-    # first HEAD bytes (a copy under .jobauto/heads/GEN/, renamed back by --transform), a
-    # dependency file or script over MAX bytes not at all; both are listed in a last member
-    # NOTES ("H|S <tab> size <tab> name" lines), so that the monitor still says so.
-    "scan": (
-        'd=$1; gen=$2; base=$3; hd=$4; max=$5; cd -- "$d" || exit 3; '
-        'mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
-        'h=.jobauto/heads/$gen; rm -rf -- "$h"; mkdir -p -- "$h/.jobauto" || exit 4; l=$h/' + SCAN_NOTES + '; '
-        'set --; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then set -- -cnewer ".jobauto/scan.$base"; fi; '
-        "{ find . -path ./.jobauto -prune -o -type f \\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' "
-        "-o -name 'qsub.dependency.*' \\) \"$@\" -printf '%s %p\\n' | "
-        'while IFS= read -r e; do n=${e%% *}; f=${e#* }; case $f in '
-        '*/qsub.dependency.*) if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$f" >> "$l"; continue; fi; '
-        'printf "%s\\n" "$f"; s="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] || continue; '
-        'n=$(wc -c < "$s") || continue; if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$s" >> "$l"; '
-        'else printf "%s\\n" "$s"; fi;; '
-        '*) if [ "$n" -le "$hd" ]; then printf "%s\\n" "$f"; continue; fi; t=$h/${f#./}; '
-        'mkdir -p -- "${t%/*}" && head -c "$hd" -- "$f" > "$t" && touch -r "$f" -- "$t" && '
-        'printf "./%s\\n" "$t" && printf "H\\t%s\\t%s\\n" "$n" "$f" >> "$l";; esac; done; '
-        '[ -s "$l" ] && printf "./%s\\n" "$l"; } | '
-        "tar --ignore-failed-read --no-recursion --transform 's|^\\./\\.jobauto/heads/[0-9]*/|./|' "
-        "-b 1 -T - -cf - 2>/dev/null; "
-        'rm -rf -- "$h"; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; case $n in *[!0-9]*|"") continue;; esac; '
-        '[ -n "$base" ] && [ "$n" -lt "$base" ] && rm -rf -- "$s"; done; exit 0'
+    # Markers, dependency files (and the script beside each dependency file) of the whole tree
+    # whose ctime is newer than the stamp of scan BASE (the sweep), as a tar stream. What the
+    # monitor would not read is not sent (LIMITS): a marker over HEAD bytes goes as its first
+    # HEAD bytes (a copy under .jobauto/heads/GEN/, made only then, renamed back by
+    # --transform), a dependency file or script over MAX bytes not at all; both are listed in a
+    # last member NOTES ("H|S <tab> size <tab> name" lines), so that the monitor still says so.
+    "scan": _SCAN_HEAD + 'find . -path ./.jobauto -prune -o -type f ' + _NAMES + ' ${c:+-cnewer "$c"}' + _SCAN_TAIL,
+    # The same, in just the directories DIR... (each "./"-prefixed, so that none reads as an
+    # option), not below them: the per-cycle look at the directories of the jobs that can
+    # change. A directory whose ctime is not newer than the stamp had no entry made, removed or
+    # renamed since: it is not read (one stat).
+    "look": _SCAN_HEAD + 'find "$@" -maxdepth 1 -path ./.jobauto -prune -o -type d \\( ${c:+-cnewer "$c" -o -prune -o} -true \\) '
+            '-o -type f ' + _NAMES + ' ${c:+-cnewer "$c"}' + _SCAN_TAIL,
+    # The stamp of scan GEN, touched before any scan of the cycle so that nothing is missed;
+    # stamps (and cut copies a killed scan left) older than KEEP go.
+    "stamp": (
+        'd=$1; gen=$2; keep=$3; cd -- "$d" || exit 3; mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
+        '[ -n "$keep" ] || exit 0; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; '
+        'case $n in *[!0-9]*|"") continue;; esac; [ "$n" -lt "$keep" ] && rm -rf -- "$s"; done; exit 0'
     ),
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
@@ -92,8 +115,31 @@ def op(name: str, *args: str, cwd: str | None = None) -> Command:
 
 
 def scan_command(rundir: str, gen: int, base: int | None) -> Command:
-    """The scan of a run directory on the cluster, bounded by what parse_tar reads."""
+    """The sweep of a run directory on the cluster, bounded by what parse_tar reads."""
     return op("scan", rundir, str(gen), "" if base is None else str(base), str(MARKER_MAX), str(FILE_MAX))
+
+
+def look_commands(rundir: str, gen: int, base: int | None, dirs: list[str]) -> list[Command]:
+    """The per-cycle look in DIRS (below the run directory, "" for itself): as many commands as
+    keep each one's arguments under LOOK_ARGV_MAX bytes (the batch stays one round trip)."""
+    fixed = [rundir, str(gen), "" if base is None else str(base), str(MARKER_MAX), str(FILE_MAX)]
+    cmds: list[Command] = []
+    chunk: list[str] = []
+    size = 0
+    for d in dirs:
+        arg = "./" + d if d else "."
+        if chunk and size + len(arg) + 1 > LOOK_ARGV_MAX:
+            cmds.append(op("look", *fixed, *chunk))
+            chunk, size = [], 0
+        chunk.append(arg)
+        size += len(arg) + 1
+    if chunk:
+        cmds.append(op("look", *fixed, *chunk))
+    return cmds
+
+
+def stamp_command(rundir: str, gen: int, keep: int | None) -> Command:
+    return op("stamp", rundir, str(gen), "" if keep is None else str(keep))
 
 
 @dataclass
@@ -259,10 +305,26 @@ class Remote:
         self.journal_path = posixpath.join(rundir, REMOTE_STATE, "submit.log")
 
     def observe(self, gen: int, base: int | None, watched: list[str], want_queue: bool,
-                journal_keys: list[str], acct_ids: list[str] | None = None) -> Observation:
+                journal_keys: list[str], acct_ids: list[str] | None = None, *,
+                look: list[str] | None = None, sweep_base: int | None = None,
+                sweep: bool = True) -> Observation:
         """Scan for new markers, test watched paths, list the queue, read accounting: one round
-        trip. The scan runs first, so a job the accounting reports ended had its markers seen."""
-        cmds = [scan_command(self.rundir, gen, base)]
+        trip. The scans run first, so a job the accounting reports ended had its markers seen.
+
+        LOOK: the directories (below the run directory) where something can change: each cycle's
+        look reads just those, for what changed since the stamp of scan BASE; with SWEEP, the
+        whole tree is scanned too, for what changed since the stamp of scan SWEEP_BASE (given
+        even when not sweeping: that stamp is kept for the next sweep). LOOK None: the sweep
+        alone, from BASE."""
+        if look is None:
+            scans, sweep_base = [scan_command(self.rundir, gen, base)], base
+        else:
+            scans = look_commands(self.rundir, gen, base, look)
+            if sweep:
+                scans.append(scan_command(self.rundir, gen, sweep_base))
+        # the stamps both scans start from stay (None: from the beginning, nothing goes)
+        keep = None if base is None or sweep_base is None else min(base, sweep_base)
+        cmds = [stamp_command(self.rundir, gen, keep), *scans]
         if watched:
             cmds.append(op("exists", self.rundir, *watched))
         if want_queue:
@@ -273,13 +335,16 @@ class Remote:
         if acct is not None:
             cmds.append(acct)
         results = self.transport.run_many(cmds, timeout=OBSERVE_TIMEOUT_S)
-        scan = results[0]
-        if scan.rc != 0:
-            raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
-                                 f"{scan.stderr.strip() or 'exit ' + str(scan.rc)}", transient=False)
-        taken = parse_tar(scan.stdout)
-        obs = Observation(files=taken.files, warnings=taken.warnings)
-        i = 1
+        obs = Observation()
+        for res in results[:1 + len(scans)]:
+            if res.rc != 0:
+                raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
+                                     f"{res.stderr.strip() or 'exit ' + str(res.rc)}", transient=False)
+        for res in results[1:1 + len(scans)]:
+            taken = parse_tar(res.stdout)
+            obs.files.update(taken.files)
+            obs.warnings += taken.warnings
+        i = 1 + len(scans)
         if watched:
             obs.existing = {p.decode("utf-8", "surrogateescape") for p in results[i].stdout.split(b"\0") if p}
             i += 1

@@ -33,10 +33,13 @@ def index_dirs(mon: Monitor) -> None:
         mon.dir_mtimes[rel] = os.stat(dirpath).st_mtime_ns
 
 
-def pick_up_local(mon: Monitor, now: float) -> None:
-    """Register jobs added under DATE/ since the last cycle and push them to the cluster."""
+def pick_up_local(mon: Monitor, now: float, full: bool = True) -> None:
+    """Register jobs added under DATE/ and push them to the cluster. Each cycle looks at DATE/
+    itself (a new directory there, the usual way to add jobs); FULL (the sweep, a rescan) at
+    every directory of the run: one stat each."""
     changed: list[str] = []
-    for rel, seen in list(mon.dir_mtimes.items()):
+    look = list(mon.dir_mtimes.items()) if full else [(".", mon.dir_mtimes.get(".", 0))]
+    for rel, seen in look:
         try:
             m = os.stat(mon.run_dir / rel).st_mtime_ns
         except FileNotFoundError:
