@@ -31,6 +31,8 @@ RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
                     "a job's history and why it is in its state"),
     "reset": Verb("jobauto.cli.runs:reset_main", "RUN [JOB...] [--status error]",
                   "make jobs pending again (works while the monitor runs)"),
+    "rescan": Verb("jobauto.cli.runs:rescan_main", "RUN",
+                   "look at the whole run now, for jobs added by hand on the cluster"),
     "status": Verb("jobauto.cli.view:status_main", "RUN|DB [--watch] [--json]",
                    "counts, Ready/Waiting/Blocked, running jobs, failures, time left"),
     "graph": Verb("jobauto.cli.graph:graph_main", "RUN|DB [--format dot|mermaid|svg|png] [-o FILE]",

@@ -46,6 +46,7 @@ LIMITS: dict[str, Limit[Any]] = {
     "heartbeat": Limit(float, 0.1, 3600.0),
     "refresh": Limit(float, 0.1, DAY_S, positive=True),    # jobauto status --interval
     "notify_timeout": Limit(float, 1.0, 3600.0),           # jobmon --notify-timeout
+    "sweep_every": Limit(float, 0.0, 30 * DAY_S),          # jobmon --sweep-every
 }
 SHOWN = 40  # characters of a refused value quoted in a message
 
@@ -147,6 +148,7 @@ class Options:
     notify: list[str] = field(default_factory=list)   # commands or apprise URLs (run/notify.py)
     mail: list[str] = field(default_factory=list)     # addresses, through the local sendmail
     notify_timeout: float = 30.0
+    sweep_every: float = 900.0  # seconds between full looks at both trees (docs/decisions.md)
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""

@@ -203,7 +203,8 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
                                      "the same --rdir as when it started", flag="--rdir")
             settings = Settings(maxqsub=opts.maxqsub, lost_after_s=opts.lost_after,
                                 fetch=opts.fetch or None, values=opts.values(), retries=opts.retries,
-                                backoff_s=max(opts.interval, 1.0))
+                                backoff_s=max(opts.interval, 1.0),
+                                sweep_every_s=opts.sweep_every)
             monitor = Monitor(date_dir, store, remote, settings, log=log)
             if created:
                 log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
