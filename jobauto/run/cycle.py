@@ -71,7 +71,7 @@ class Monitor:
         self.graph = Graph()
         self.heap: list[tuple[int, int, str]] = []
         self.lines: dict[str, str] = {}
-        self.order: list[str] = []
+        self.order = quelist.Text([])   # quelist's lines, in the order jobs became ready
         self.dirty: set[str] = set()
         self.events: list[tuple[float, str, str, str]] = []
         self.new_files: set[str] = set()
@@ -108,8 +108,8 @@ class Monitor:
         for path in store.load_files():
             self.graph.file_seen(path)
         self._assign_ready_seq()
-        self.order = sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
-                            key=lambda n: self.jobs[n].ready_seq or 0)
+        self.order = quelist.Text(sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
+                                         key=lambda n: self.jobs[n].ready_seq or 0))
         for name in self.jobs:
             self.lines[name] = self._line(self.jobs[name])
         pickup.index_dirs(self)
@@ -301,6 +301,7 @@ class Monitor:
             line = self._line(self.jobs[n])
             if self.lines.get(n) != line:
                 self.lines[n] = line
+                self.order.changed(n)
                 self.quelist_stale = True
         self.dirty.clear()
         self.new_files.clear()
@@ -318,8 +319,10 @@ class Monitor:
         if not self.quelist_stale:
             return
         path = self.run_dir / "quelist"
+        before = pickup.root_mtime(self)
         try:
-            write_atomic(path, "".join(self.lines[n] + "\n" for n in self.order))
+            write_atomic(path, self.order.render(self.lines))
+            pickup.wrote_root(self, before)
         except OSError as e:
             what = ("it is a directory (made by a job, or fetched from the cluster): move it "
                     "away and" if path.is_dir() and not path.is_symlink() else

@@ -33,6 +33,23 @@ def index_dirs(mon: Monitor) -> None:
         mon.dir_mtimes[rel] = os.stat(dirpath).st_mtime_ns
 
 
+def root_mtime(mon: Monitor) -> int | None:
+    try:
+        return os.stat(mon.run_dir).st_mtime_ns
+    except OSError:
+        return None
+
+
+def wrote_root(mon: Monitor, before: int | None) -> None:
+    """The monitor itself changed DATE/ (quelist written by rename): when DATE/ had not changed
+    before, that is no job added, and the next cycle need not read DATE/ (10,000 entries in a
+    large run) to find out."""
+    if before is not None and before == mon.dir_mtimes.get("."):
+        after = root_mtime(mon)
+        if after is not None:
+            mon.dir_mtimes["."] = after
+
+
 def pick_up_local(mon: Monitor, now: float, full: bool = True) -> None:
     """Register jobs added under DATE/ and push them to the cluster. Each cycle looks at DATE/
     itself (a new directory there, the usual way to add jobs); FULL (the sweep, a rescan) at

@@ -77,3 +77,37 @@ def parse(text: str) -> list[Line]:
     # lines end in "\n" only: str.splitlines() also breaks at "\r", "\x0b", "\x85", "\u2028"...,
     # which a job name may hold (inside its quotes); the property tests found it
     return [parse_line(t) for t in text.split("\n") if t.strip()]
+
+
+class Text:
+    """quelist's text, in blocks of BLOCK lines in ready order: a block is joined again only when
+    one of its lines changed, so rewriting quelist costs Python work for the changed lines (plus
+    one copy of the text), not for every job of a large run."""
+
+    BLOCK = 1024
+
+    def __init__(self, names: list[str]) -> None:
+        self.pos: dict[str, int] = {}
+        self.blocks: list[list[str]] = []
+        self.text: list[str | None] = []
+        for name in names:
+            self.append(name)
+
+    def append(self, name: str) -> None:
+        if not self.blocks or len(self.blocks[-1]) == self.BLOCK:
+            self.blocks.append([])
+            self.text.append(None)
+        self.pos[name] = (len(self.blocks) - 1) * self.BLOCK + len(self.blocks[-1])
+        self.blocks[-1].append(name)
+        self.text[-1] = None
+
+    def changed(self, name: str) -> None:
+        i = self.pos.get(name)
+        if i is not None:
+            self.text[i // self.BLOCK] = None
+
+    def render(self, lines: dict[str, str]) -> str:
+        for i, t in enumerate(self.text):
+            if t is None:
+                self.text[i] = "".join(lines[n] + "\n" for n in self.blocks[i])
+        return "".join(t or "" for t in self.text)

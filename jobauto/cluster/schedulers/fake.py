@@ -103,6 +103,7 @@ class FakeCluster:
         self.qstat_fails = False
         self.qacct_fails = False
         self.mtime = 1_700_000_000.0
+        self.stamps: set[str] = set()     # the scans' stamps (op_stamp), to remove old ones
         self.scans: list[list[str]] = []  # each scan's directories (empty: the whole tree)
 
     # -- test helpers ------------------------------------------------------------------------
@@ -259,10 +260,12 @@ class FakeCluster:
     def op_stamp(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
         d, gen, keep = args
         self.write(posixpath.join(d, ".jobauto", f"scan.{gen}"))
-        for p in [p for p in self.files if p.startswith(posixpath.join(d, ".jobauto", "scan."))]:
+        self.stamps.add(posixpath.join(d, ".jobauto", f"scan.{gen}"))
+        for p in [p for p in self.stamps if p.startswith(posixpath.join(d, ".jobauto", "scan."))]:
             n = p.rsplit(".", 1)[1]
             if keep and n.isdigit() and int(n) < int(keep):
-                del self.files[p]
+                self.files.pop(p, None)
+                self.stamps.discard(p)
         return CommandResult(tuple(argv), 0)
 
     def op_exists(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
