@@ -110,7 +110,7 @@ def old_cmd(remote: Path, gen: int, base: int | None) -> list[str]:
 
 def new_cmds(remote: Path, gen: int, dirs: list[str], sweep_base: int) -> list[tuple[str, ...]]:
     base = max(gen - 2, 0)
-    return [stamp_command(str(remote), gen, min(base, sweep_base)).argv,
+    return [stamp_command(str(remote), gen, base, sweep_base).argv,
             *(c.argv for c in look_commands(str(remote), gen, base, dirs))]
 
 

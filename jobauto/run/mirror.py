@@ -85,11 +85,13 @@ OPS = {
     "look": _SCAN_HEAD + 'find "$@" -maxdepth 1 -path ./.jobauto -prune -o -type d \\( ${c:+-cnewer "$c" -o -prune -o} -true \\) '
             '-o -type f ' + _NAMES + ' ${c:+-cnewer "$c"}' + _SCAN_TAIL,
     # The stamp of scan GEN, touched before any scan of the cycle so that nothing is missed;
-    # stamps (and cut copies a killed scan left) older than KEEP go.
+    # stamps (and cut copies a killed scan left) older than KEEP go, but for that of scan SWEEP
+    # (the next sweep starts from it): a handful of files, whatever the cadence.
     "stamp": (
-        'd=$1; gen=$2; keep=$3; cd -- "$d" || exit 3; mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
+        'd=$1; gen=$2; keep=$3; sweep=$4; cd -- "$d" || exit 3; mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
         '[ -n "$keep" ] || exit 0; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; '
-        'case $n in *[!0-9]*|"") continue;; esac; [ "$n" -lt "$keep" ] && rm -rf -- "$s"; done; exit 0'
+        'case $n in *[!0-9]*|"") continue;; esac; [ "$n" -lt "$keep" ] && [ "$n" != "$sweep" ] && rm -rf -- "$s"; '
+        'done; exit 0'
     ),
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
@@ -138,8 +140,9 @@ def look_commands(rundir: str, gen: int, base: int | None, dirs: list[str]) -> l
     return cmds
 
 
-def stamp_command(rundir: str, gen: int, keep: int | None) -> Command:
-    return op("stamp", rundir, str(gen), "" if keep is None else str(keep))
+def stamp_command(rundir: str, gen: int, keep: int | None, sweep: int | None = None) -> Command:
+    """Touch the stamp of scan GEN; remove those older than KEEP but SWEEP's (None: none go)."""
+    return op("stamp", rundir, str(gen), "" if keep is None else str(keep), "" if sweep is None else str(sweep))
 
 
 @dataclass
@@ -323,8 +326,8 @@ class Remote:
             if sweep:
                 scans.append(scan_command(self.rundir, gen, sweep_base))
         # the stamps both scans start from stay (None: from the beginning, nothing goes)
-        keep = None if base is None or sweep_base is None else min(base, sweep_base)
-        cmds = [stamp_command(self.rundir, gen, keep), *scans]
+        keep = None if base is None or sweep_base is None else base
+        cmds = [stamp_command(self.rundir, gen, keep, sweep_base), *scans]
         if watched:
             cmds.append(op("exists", self.rundir, *watched))
         if want_queue:

@@ -258,12 +258,12 @@ class FakeCluster:
         return self.op_scan(argv, args, cwd)
 
     def op_stamp(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
-        d, gen, keep = args
+        d, gen, keep, sweep = args
         self.write(posixpath.join(d, ".jobauto", f"scan.{gen}"))
         self.stamps.add(posixpath.join(d, ".jobauto", f"scan.{gen}"))
         for p in [p for p in self.stamps if p.startswith(posixpath.join(d, ".jobauto", "scan."))]:
             n = p.rsplit(".", 1)[1]
-            if keep and n.isdigit() and int(n) < int(keep):
+            if keep and n.isdigit() and int(n) < int(keep) and n != sweep:
                 self.files.pop(p, None)
                 self.stamps.discard(p)
         return CommandResult(tuple(argv), 0)
