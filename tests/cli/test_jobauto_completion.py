@@ -47,7 +47,7 @@ def flags(target: str, prog: str | None = None) -> list[str]:
 def test_bash_completes_the_verbs_and_each_verbs_flags(tmp_path: Path) -> None:
     text = script("bash")
     assert complete(tmp_path, text, ["jobauto", ""]) == sorted(umbrella.COMMANDS)
-    assert complete(tmp_path, text, ["jobauto", "r"]) == ["render", "report", "reset", "run", "runs"]
+    assert complete(tmp_path, text, ["jobauto", "r"]) == ["render", "report", "rescan", "reset", "run", "runs"]
     for verb in umbrella.COMMANDS:
         faces = [t[verb] for t in (umbrella.TABLES, umbrella.RUNS, umbrella.OTHER) if verb in t]
         assert complete(tmp_path, text, ["jobauto", verb, "--"]) == flags(faces[0].target), verb
