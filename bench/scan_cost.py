@@ -37,14 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobauto.core.files import SCAN_NOTES  # noqa: E402,F401  (OLD_SCAN names it)
-from jobauto.run.mirror import (  # noqa: E402
-    FILE_MAX,
-    MARKER_MAX,
-    look_commands,
-    parse_tar,
-    scan_command,
-    stamp_command,
-)
+from jobauto.run.mirror import look_commands, scan_command, stamp_command  # noqa: E402
+from jobauto.run.scantar import FILE_MAX, MARKER_MAX, parse_tar  # noqa: E402
 
 # The scan before issue 14 (git c0212b5, run/mirror.py OPS["scan"]): stamp, then find over the
 # whole tree, every cycle; its cut copies' directory made and removed every time.

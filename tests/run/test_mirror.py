@@ -29,15 +29,8 @@ from jobauto.core.files import check_name
 from jobauto.core.model import Command, Verdict
 from jobauto.run import mirror
 from jobauto.run.endings import parse_failed
-from jobauto.run.mirror import (
-    FILE_MAX,
-    LIMITS,
-    MARKER_MAX,
-    MAX_WARNINGS,
-    Remote,
-    parse_tar,
-    scan_command,
-)
+from jobauto.run.mirror import Remote, scan_command
+from jobauto.run.scantar import FILE_MAX, LIMITS, MARKER_MAX, MAX_WARNINGS, parse_tar
 from jobauto.run.tree import fill_job
 
 NAMES = ["plain", "sp ace", "it's", "$(touch PWNED);x"]
