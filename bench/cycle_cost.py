@@ -37,7 +37,9 @@ def build(root: Path, n: int, shape: str) -> list:  # type: ignore[type-arg]
             deps = ("m0/qsub.finished.0",) if i else ()
         (root / f"m{d}").mkdir(parents=True, exist_ok=True)
         (root / name).write_text("#!/bin/sh\n")
-        (root / f"m{d}/qsub.dependency.{k}").write_text("".join(x.split("/", 1)[1] + "\n" for x in deps))
+        # each line relative to the job's own directory, as parse_dependency reads it
+        (root / f"m{d}/qsub.dependency.{k}").write_text(
+            "".join((x.split("/", 1)[1] if x.startswith(f"m{d}/") else "../" + x) + "\n" for x in deps))
         specs.append(JobSpec(name, deps))
     return specs
 
@@ -48,6 +50,7 @@ def one(n: int, shape: str, cycles: int, finish: int) -> dict:  # type: ignore[t
     from jobauto.cluster.transport.fake import FakeTransport
     from jobauto.run.cycle import Monitor, Settings
     from jobauto.run.mirror import Remote
+    from jobauto.run.sync import tree_rows
     from jobauto.store import Store
 
     tmp = Path(tempfile.mkdtemp(prefix="jobauto-bench-"))
@@ -60,8 +63,11 @@ def one(n: int, shape: str, cycles: int, finish: int) -> dict:  # type: ignore[t
     t0 = time.process_time()
     m = Monitor(run, store, remote, Settings(maxqsub=200))
     load_s = time.process_time() - t0
+    rows = tree_rows(run)   # as jobmon's first push records what it sent (run/opener.py)
     cluster.load_tree(run, "/r/run")
     remote.stamp(0)
+    with store.transaction():
+        store.record_synced(rows, "pushed", 0.0)
     now = 1000.0
     costs = []
     for c in range(cycles + 3):

@@ -291,13 +291,13 @@ class Rig:
         return {n: j.state.value for n, j in self.monitor.jobs.items()}
 
     def answer_next_scan(self, tar: bytes) -> None:
-        """The cluster's next scan (stamped as usual) sends `tar` instead of what it found: a
+        """The cluster's next scan or look (stamped as usual) sends `tar` instead of what it found: a
         hostile or broken cluster, or find listing files in an unusual order."""
         real = self.transport.handler
 
         def handler(cmd: Command) -> CommandResult:
             res = real(cmd)
-            if cmd.argv[3:4] == ("jobauto-scan",):
+            if cmd.argv[3:4] in (("jobauto-scan",), ("jobauto-look",)):
                 self.transport.handler = real
                 return CommandResult(res.argv, 0, tar)
             return res

@@ -39,6 +39,8 @@ RUNS = {  # push mode: a jobmon run directory RUN = LDIR/DATE
                    "delete jobs (or the whole run) from the scheduler; marks them cancelled"),
     "set": Verb("jobauto.cli.runs:set_main", "RUN NAME=VALUE...",
                 "change maxqsub, interval, retries, lost-after... (live)"),
+    "rescan": Verb("jobauto.cli.runs:rescan_main", "RUN",
+                   "look at the whole run now, for jobs added by hand on the cluster"),
     "status": Verb("jobauto.cli.view:status_main", "RUN|DB [--watch] [--json]",
                    "counts, Ready/Waiting/Blocked, running jobs, failures, time left"),
     "graph": Verb("jobauto.cli.graph:graph_main", "RUN|DB [--format dot|mermaid|svg|png] [-o FILE]",

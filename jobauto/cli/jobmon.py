@@ -94,6 +94,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--lost-after", dest="lost_after",
       help="seconds a job may be missing from the scheduler without a marker before it is an "
            "error (default 300; 0 to 30 days)")
+    a("--sweep-every", dest="sweep_every",
+      help="seconds between full looks at the whole run on the cluster and under DATE/, for jobs "
+           "and files added by hand (default 900; 0 to 30 days; 0: every cycle); each cycle "
+           "looks only where the run's own jobs can change things; see also jobauto rescan")
     a("--retries", help="submit a job again up to N times when it failed, was killed at its "
       "walltime or by a node failure, or vanished (default 0; at most 100); see "
       "docs/failure-modes.md")

@@ -1,4 +1,4 @@
-"""`jobauto explain`, `reset`, `cancel` and `set` on a jobmon run directory (LDIR/DATE)."""
+"""`jobauto explain`, `reset`, `cancel`, `set` and `rescan` on a jobmon run directory (LDIR/DATE)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ SET_HELP = (
     "  jobauto set foobar/20261121-100000 lost-after=900 retries=2",
     "exit codes: 0 set (or requested from the running monitor); 2 bad usage or input: an "
     "unknown name or a bad value, named (nothing changed)")
+RESCAN_HELP = (
+    "Ask the monitor to look at the whole run now, on the cluster and under DATE/, for jobs and "
+    "dependency files added by hand (each cycle looks only where the run's own jobs can change "
+    "things; the whole run is looked at every --sweep-every). Works while the monitor runs; "
+    "without one, the look is made when the run resumes.",
+    "example:\n  jobauto rescan foobar/20261121-100000",
+    "exit codes: 0 rescan requested; 2 bad usage or input (no such run directory)")
 
 
 def explain_main(argv: list[str], prog: str = "jobauto explain") -> int:
@@ -93,6 +100,11 @@ def set_main(argv: list[str], prog: str = "jobauto set") -> int:
         from jobauto.run.control import set_settings
         return set_settings(args.rundir, args.settings, print)
     return guard(prog, go)
+def rescan_main(argv: list[str], prog: str = "jobauto rescan") -> int:
+    p = parser(prog, *RESCAN_HELP)
+    p.add_argument("rundir", type=Path, help="the run directory, LDIR/DATE")
+    args = p.parse_args(argv)
+    return guard(prog, lambda: rescan(args))
 
 
 def explain(args: argparse.Namespace) -> int:
@@ -106,4 +118,10 @@ def reset(args: argparse.Namespace) -> int:
     picked, note = request_reset(args.rundir, args.jobs, args.status)
     shown = ", ".join(picked[:10]) + (f" and {len(picked) - 10} more" if len(picked) > 10 else "")
     print(f"jobauto reset: {len(picked)} job(s) to reset{': ' + shown if picked else ''}; {note}")
+    return 0
+
+
+def rescan(args: argparse.Namespace) -> int:
+    from jobauto.run.requests import request_rescan
+    print(f"jobauto rescan: requested; {request_rescan(args.rundir)}")
     return 0

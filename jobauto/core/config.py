@@ -50,6 +50,7 @@ LIMITS: dict[str, Limit[Any]] = {
     "max_scheduler_commands_per_minute": Limit(int, 2, 100_000),
     "max_logins_per_hour": Limit(int, 1, 100_000),
     "job_hours": Limit(float, 0.0, 100_000.0),             # jobauto plan --job-hours
+    "sweep_every": Limit(float, 0.0, 30 * DAY_S),          # jobmon --sweep-every
 }
 SHOWN = 40  # characters of a refused value quoted in a message
 
@@ -156,6 +157,7 @@ class Options:
     max_scheduler_commands_per_minute: int = 60
     max_logins_per_hour: int = 30
     arrays: bool | None = None  # jobmon --arrays/--no-arrays; None: arrays for render-made jobs
+    sweep_every: float = 900.0  # seconds between full looks at both trees (docs/decisions.md)
 
     def values(self) -> dict[str, str]:
         """The placeholder values: built-ins that were given, then every --define."""

@@ -8,6 +8,7 @@ requests (resets and retries), submitting (exactly-once submission).
 from __future__ import annotations
 
 import heapq
+import posixpath
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from jobauto.core.deps import FAILED, Graph, marker_path
 from jobauto.core.errors import TransportError
 from jobauto.core.faults import point
-from jobauto.core.model import Derived, Ending, Job, JobState, Verdict
+from jobauto.core.model import Ending, Job, JobState, Verdict
 from jobauto.core.spent import Spent
 from jobauto.core.states import check_move, count_line
 from jobauto.run import arrays, endings, pickup, quelist, requests, submitting
@@ -25,7 +26,6 @@ from jobauto.run.mirror import Observation, Remote
 from jobauto.run.tree import JobSpec
 from jobauto.store import Store
 
-SUMMARY_LINES = 40
 WARNING_LINES = 10   # of warnings shown a cycle; the store's events keep every one
 
 
@@ -41,6 +41,7 @@ class Settings:
     max_sched_per_minute: int | None = None   # the caps (run/budget.py); None: none
     max_logins_per_hour: int | None = None
     arrays: bool | None = None  # --arrays: True on, False off, None those `jobauto render` made
+    sweep_every_s: float = 900.0  # the full look at both trees (--sweep-every; docs/decisions.md)
 
 
 @dataclass
@@ -74,13 +75,19 @@ class Monitor:
         self.graph = Graph()
         self.heap: list[tuple[int, int, str]] = []
         self.lines: dict[str, str] = {}
-        self.order: list[str] = []
+        self.order = quelist.Text([])   # quelist's lines, in the order jobs became ready
         self.dirty: set[str] = set()
         self.events: list[tuple[float, str, str, str]] = []
         self.new_files: set[str] = set()
         self.dir_mtimes: dict[str, int] = {}
         self.tag = store.get_meta("tag") or ""
         self.scan_acked = int(store.get_meta("scan_acked", "0") or 0)
+        # the last full sweep (run/mirror.py): its scan, and when (None: not yet this run; a run
+        # made before sweeps existed scanned its whole tree every cycle)
+        self.swept_gen = int(store.get_meta("swept_gen", str(self.scan_acked)) or 0)
+        swept_at = store.get_meta("swept_at")
+        self.swept_at: float | None = float(swept_at) if swept_at else None
+        self.settling: dict[str, float] = {}     # jobs that left running by no marker: since
         self.batch_seq = int(store.get_meta("batch_seq", "0") or 0)
         self.ready_seq = int(store.get_meta("ready_seq", "0") or 0)
         self.quelist_stale = True
@@ -110,8 +117,8 @@ class Monitor:
         for path in store.load_files():
             self.graph.file_seen(path)
         self._assign_ready_seq()
-        self.order = sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
-                            key=lambda n: self.jobs[n].ready_seq or 0)
+        self.order = quelist.Text(sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
+                                         key=lambda n: self.jobs[n].ready_seq or 0))
         for name in self.jobs:
             self.lines[name] = self._line(self.jobs[name])
         pickup.index_dirs(self)
@@ -167,14 +174,19 @@ class Monitor:
 
     def _tick(self, now: float) -> TickResult:
         notes: list[str] = []
+        if self.swept_at is None:   # a new run was just pushed: nothing to sweep for yet
+            self.swept_at = now
+        sweep = now - self.swept_at >= self.settings.sweep_every_s
         try:
-            pickup.pick_up_local(self, now)
-            obs = self._observe(now, notes)
+            pickup.pick_up_local(self, now, full=sweep)
+            obs = self._observe(now, notes, sweep)
         except TransportError as e:
             notes.append(f"cluster unreachable, will retry: {e.message}")
             return self._finish(now, notes, submitted=False)
         point("cycle.observed")
         self._learn(obs, now)
+        if sweep:
+            self.swept_gen, self.swept_at = self.scan_acked + 1, now
         self.commit(scan_acked=self.scan_acked + 1)
         point("cycle.learned")
         try:
@@ -187,14 +199,17 @@ class Monitor:
             submitting.submit_ready(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
-    def _observe(self, now: float, notes: list[str]) -> Observation:
-        """Ask the cluster, in one round trip, only what the running jobs need (the queue and
-        accounting only as far as the scheduler-command budget allows: else they wait)."""
-        unconfirmed = [j for j in self.running_jobs() if j.unconfirmed]
+    def _observe(self, now: float, notes: list[str], sweep: bool) -> Observation:
+        """Ask the cluster, in one round trip, only what the running jobs need: their markers
+        (and those of jobs whose verdict may still be overruled by one), the watched files, the
+        queue and accounting as far as the scheduler-command budget allows (else they wait);
+        the whole tree only at the sweep."""
+        running_jobs = self.running_jobs()
+        unconfirmed = [j for j in running_jobs if j.unconfirmed]
         keys = sorted({k for j in unconfirmed for k in (arrays.submitted_name(j.token), j.batch or "")
                        if k})
         running = self.graph.counts[JobState.RUNNING] > 0
-        asked = [j for j in self.running_jobs() if j.missing_since is not None]
+        asked = [j for j in running_jobs if j.missing_since is not None]
         asked += [self.jobs[n] for n in self.refine]
         acct = sorted({j.sched_id or "" for j in asked} - {""})
         host = self.remote.host
@@ -208,9 +223,17 @@ class Monitor:
                 acct = acct[:-1]
             if note := self.budget.waiting(now, "queue listings and accounting queries", "polls"):
                 notes.append(note)
+        for name, since in list(self.settling.items()):
+            job = self.jobs[name]
+            if (now - since > self.settings.lost_after_s or job.state != JobState.ERROR
+                    or job.evidence.startswith("marker")):
+                del self.settling[name]
+        names = self.running | set(self.refine) | set(self.settling)
+        look = sorted({posixpath.dirname(n) for n in names})
         try:
             return self.remote.observe(self.scan_acked + 1, max(self.scan_acked - 1, 0),
-                                       self.graph.ask_files(), running, keys, acct)
+                                       self.graph.ask_files(), running, keys, acct, look=look,
+                                       sweep_base=max(self.swept_gen - 1, 0), sweep=sweep)
         finally:
             self.budget.charge(now, polls=True)
 
@@ -252,6 +275,8 @@ class Monitor:
         if state == JobState.RUNNING:
             self.running.add(job.name)
         else:
+            if job.state == JobState.RUNNING:   # a marker may still come and overrule
+                self.settling[job.name] = now
             self.running.discard(job.name)
         if state == JobState.ERROR and kind == Verdict.CANCELLED.value:
             self.cancelled.add(job.name)
@@ -311,12 +336,16 @@ class Monitor:
                 self.budget.charge(self.budget.now)
             for key, value in self.budget.total().to_meta().items():
                 self.store.set_meta(key, value)
+            self.store.set_meta("swept_gen", str(self.swept_gen))
+            if self.swept_at is not None:
+                self.store.set_meta("swept_at", repr(self.swept_at))
         if "scan_acked" in meta:
             self.scan_acked = meta["scan_acked"]
         for n in self.dirty:
             line = self._line(self.jobs[n])
             if self.lines.get(n) != line:
                 self.lines[n] = line
+                self.order.changed(n)
                 self.quelist_stale = True
         self.dirty.clear()
         self.new_files.clear()
@@ -341,7 +370,7 @@ class Monitor:
             counts["cancelled"] = len(self.cancelled)
         if self.stopping:   # the whole run was cancelled: what is ready waits for a resume
             counts["ready"] = 0
-        result = TickResult(counts, notes=notes, failed=self._final_failures())
+        result = TickResult(counts, notes=notes, failed=endings.final_failures(self))
         if now < self.paused_until and counts["ready"]:
             result.paused = f"{self.pause_reason}; next try at {quelist.fmt_time(self.paused_until)}"
         elif not submitted and counts["ready"] and notes:
@@ -353,32 +382,5 @@ class Monitor:
             ok = counts["done"] == len(self.jobs)
             result.exit_code = 0 if ok else 1
             if not ok:
-                result.summary = self.stuck_summary()
+                result.summary = endings.stuck_summary(self)
         return result
-
-    def _final_failures(self) -> list[str]:
-        """The jobs that failed and will not be retried; those whose retry or verdict is not
-        decided yet wait for a later tick, those already back to pending are dropped."""
-        final: list[str] = []
-        later, self.failing = self.failing, []
-        for name in dict.fromkeys(later):
-            if self.jobs[name].state != JobState.ERROR:
-                continue
-            (self.failing if name in self.to_retry or name in self.refine else final).append(name)
-        return final
-
-    def stuck_summary(self) -> list[str]:
-        """Name every job that will not finish, and why."""
-        out: list[str] = []
-        for name, job in sorted(self.jobs.items(), key=lambda kv: kv[1].id):
-            d = self.graph.derived(name)
-            if job.state == JobState.ERROR:
-                word = "cancelled " if name in self.cancelled else "error    "
-                out.append(f"{word}{name}: {job.reason or 'failed'}")
-            elif d == Derived.BLOCKED:
-                out.append(f"blocked  {name}: by {', '.join(self.graph.root_errors(name))}")
-            elif d == Derived.WAITING:
-                out.append(f"waiting  {name}: " + "; ".join(self.graph.why(name)))
-        if len(out) > SUMMARY_LINES:
-            out = out[:SUMMARY_LINES] + [f"... and {len(out) - SUMMARY_LINES} more (see quelist)"]
-        return out

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from jobauto.core.deps import FAILED, marker_path
 from jobauto.core.errors import PathError
 from jobauto.core.files import read_head, reason
-from jobauto.core.model import MEANING, Ending, Job, JobState, Verdict
+from jobauto.core.model import MEANING, Derived, Ending, Job, JobState, Verdict
 from jobauto.run import arrays
 from jobauto.run.mirror import Observation
 
 if TYPE_CHECKING:
     from jobauto.run.cycle import Monitor
+
+SUMMARY_LINES = 40   # jobs named by the summary of a run that cannot finish
 
 # Worth another attempt with --retries; a cancel was deliberate and a rejected script stays invalid.
 RETRYABLE = {Verdict.FAILED, Verdict.WALLTIME, Verdict.OOM, Verdict.NODE_FAILURE, Verdict.VANISHED}
@@ -257,3 +259,32 @@ def delete_stuck(mon: Monitor, now: float) -> None:
         if job.state == JobState.RUNNING:
             end(mon, job, Verdict.REJECTED, None, f"queue state; deleted: {said or 'no reason given'}",
                 now, detail=f"{why}; deleted from the queue")
+
+
+def final_failures(mon: Monitor) -> list[str]:
+    """The jobs of MON that failed this tick and will not be retried (--notify's `failed`); those whose retry or verdict is not
+    decided yet wait for a later tick, those already back to pending are dropped."""
+    final: list[str] = []
+    later, mon.failing = mon.failing, []
+    for name in dict.fromkeys(later):
+        if mon.jobs[name].state != JobState.ERROR:
+            continue
+        (mon.failing if name in mon.to_retry or name in mon.refine else final).append(name)
+    return final
+
+
+def stuck_summary(mon: Monitor) -> list[str]:
+    """Name every job of MON that will not finish, and why (the summary of jobmon's exit 1)."""
+    out: list[str] = []
+    for name, job in sorted(mon.jobs.items(), key=lambda kv: kv[1].id):
+        d = mon.graph.derived(name)
+        if job.state == JobState.ERROR:
+            word = "cancelled " if name in mon.cancelled else "error    "
+            out.append(f"{word}{name}: {job.reason or 'failed'}")
+        elif d == Derived.BLOCKED:
+            out.append(f"blocked  {name}: by {', '.join(mon.graph.root_errors(name))}")
+        elif d == Derived.WAITING:
+            out.append(f"waiting  {name}: " + "; ".join(mon.graph.why(name)))
+    if len(out) > SUMMARY_LINES:
+        out = out[:SUMMARY_LINES] + [f"... and {len(out) - SUMMARY_LINES} more (see quelist)"]
+    return out

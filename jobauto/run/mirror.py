@@ -2,25 +2,23 @@
 
 Every operation is an argv list ``sh -c SCRIPT jobauto-OP ARGS...``: user-controlled names only
 ever travel as arguments, never inside the script text, so they cannot inject anything.
+
+What the scan's tar stream is read for, and its bounds, are in run/scantar.py (parse_tar).
 """
 
 from __future__ import annotations
 
-import io
-import math
 import posixpath
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from jobauto.cluster.host import Host
 from jobauto.cluster.transport.base import BatchCut
-from jobauto.core.deps import DEPENDENCY, FAILED, FINISHED, SCRIPT, scan_kind
-from jobauto.core.errors import PathError, SchedulerError, TransportError
-from jobauto.core.files import MTIME_MAX, SCAN_NOTES, TMP_TAG, check_name, shown
+from jobauto.core.errors import SchedulerError, TransportError
+from jobauto.core.files import SCAN_NOTES, TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueSnapshot, SubmitResult
 from jobauto.run.arrays import ARRAYS_DIR
+from jobauto.run.scantar import FILE_MAX, MARKER_MAX, parse_tar
 from jobauto.run.wrapper import WRAPPER_GLOB, wrapper_name
 
 REMOTE_STATE = ".jobauto"
@@ -30,45 +28,59 @@ OBSERVE_TIMEOUT_S = 600.0
 SUBMIT_TIMEOUT_S = 120.0      # plus SUBMIT_PER_JOB_S per submission in the batch
 SUBMIT_PER_JOB_S = 10.0
 
-# How much of each file the scan brings back is read, in bytes; the cluster sends no more. A
-# marker says how a job ended and its head is all a verdict needs; a dependency file of 4 MiB
-# lists some 100 000 paths; a script may carry its input inline. A larger marker is kept cut
-# short, a larger dependency file or script is not taken; either way the cycle says so
-# (docs/failure-modes.md).
-MARKER_MAX = 64 << 10
-FILE_MAX = 4 << 20
-LIMITS = {FINISHED: MARKER_MAX, FAILED: MARKER_MAX, DEPENDENCY: FILE_MAX, SCRIPT: FILE_MAX}
-# the scan's last member SCAN_NOTES: what it cut short or left out, one "H|S<tab>size<tab>name"
-# line each
-NOTES_MAX = 1 << 20
+# The per-cycle look names the directory of each running job on its command line: past this
+# many bytes the names go to a further look in the same batch (Linux takes 2 MiB of arguments,
+# some systems 256 KiB; every command of a batch is also a line of its script).
+LOOK_ARGV_MAX = 64 << 10
+
+# What a scan takes (the names parse_tar keeps), and how it sends them: the found files
+# ("SIZE ./PATH" lines from find) go through a shell loop that leaves out or cuts short what
+# the monitor would not read, then into one tar stream.
+_NAMES = "\\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' -o -name 'qsub.dependency.*' \\)"
+_SCAN_HEAD = (
+    'd=$1; gen=$2; base=$3; hd=$4; max=$5; shift 5; cd -- "$d" || exit 3; '
+    'h=.jobauto/heads/$gen; l=$h/' + SCAN_NOTES + '; [ ! -d "$h" ] || rm -rf -- "$h"; '
+    'note() { mkdir -p -- "$h/.jobauto" && printf "%s\\t%s\\t%s\\n" "$1" "$2" "$3" >> "$l"; }; '
+    'c=; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then c=.jobauto/scan.$base; fi; { '
+)
+_SCAN_TAIL = (
+    " -printf '%s %p\\n' 2>/dev/null | "
+    'while IFS= read -r e; do n=${e%% *}; f=${e#* }; case $f in '
+    '*/qsub.dependency.*) if [ "$n" -gt "$max" ]; then note S "$n" "$f"; continue; fi; '
+    'printf "%s\\n" "$f"; s="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] || continue; '
+    'n=$(wc -c < "$s") || continue; if [ "$n" -gt "$max" ]; then note S "$n" "$s"; '
+    'else printf "%s\\n" "$s"; fi;; '
+    '*) if [ "$n" -le "$hd" ]; then printf "%s\\n" "$f"; continue; fi; t=$h/${f#./}; '
+    'mkdir -p -- "${t%/*}" && head -c "$hd" -- "$f" > "$t" && touch -r "$f" -- "$t" && '
+    'printf "./%s\\n" "$t" && note H "$n" "$f";; esac; done; '
+    '[ -s "$l" ] && printf "./%s\\n" "$l"; } | '
+    "tar --ignore-failed-read --no-recursion --transform 's|^\\./\\.jobauto/heads/[0-9]*/|./|' "
+    "-b 1 -T - -cf - 2>/dev/null; "
+    '[ ! -d "$h" ] || rm -rf -- "$h"; exit 0'
+)
 
 OPS = {
-    # Markers, dependency files (and the script beside each dependency file) whose ctime is newer
-    # than the stamp of scan BASE, as a tar stream; stamp GEN is touched first so nothing is missed.
-    # What the monitor would not read is not sent (LIMITS): a marker over HEAD bytes goes as its
-    # first HEAD bytes (a copy under .jobauto/heads/GEN/, renamed back by --transform), a
-    # dependency file or script over MAX bytes not at all; both are listed in a last member
-    # NOTES ("H|S <tab> size <tab> name" lines), so that the monitor still says so.
-    "scan": (
-        'd=$1; gen=$2; base=$3; hd=$4; max=$5; cd -- "$d" || exit 3; '
-        'mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
-        'h=.jobauto/heads/$gen; rm -rf -- "$h"; mkdir -p -- "$h/.jobauto" || exit 4; l=$h/' + SCAN_NOTES + '; '
-        'set --; if [ -n "$base" ] && [ -e ".jobauto/scan.$base" ]; then set -- -cnewer ".jobauto/scan.$base"; fi; '
-        "{ find . -path ./.jobauto -prune -o -type f \\( -name 'qsub.finished.*' -o -name 'qsub.failed.*' "
-        "-o -name 'qsub.dependency.*' \\) \"$@\" -printf '%s %p\\n' | "
-        'while IFS= read -r e; do n=${e%% *}; f=${e#* }; case $f in '
-        '*/qsub.dependency.*) if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$f" >> "$l"; continue; fi; '
-        'printf "%s\\n" "$f"; s="${f%/*}/qsub.${f##*/qsub.dependency.}"; [ -f "$s" ] || continue; '
-        'n=$(wc -c < "$s") || continue; if [ "$n" -gt "$max" ]; then printf "S\\t%s\\t%s\\n" "$n" "$s" >> "$l"; '
-        'else printf "%s\\n" "$s"; fi;; '
-        '*) if [ "$n" -le "$hd" ]; then printf "%s\\n" "$f"; continue; fi; t=$h/${f#./}; '
-        'mkdir -p -- "${t%/*}" && head -c "$hd" -- "$f" > "$t" && touch -r "$f" -- "$t" && '
-        'printf "./%s\\n" "$t" && printf "H\\t%s\\t%s\\n" "$n" "$f" >> "$l";; esac; done; '
-        '[ -s "$l" ] && printf "./%s\\n" "$l"; } | '
-        "tar --ignore-failed-read --no-recursion --transform 's|^\\./\\.jobauto/heads/[0-9]*/|./|' "
-        "-b 1 -T - -cf - 2>/dev/null; "
-        'rm -rf -- "$h"; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; case $n in *[!0-9]*|"") continue;; esac; '
-        '[ -n "$base" ] && [ "$n" -lt "$base" ] && rm -rf -- "$s"; done; exit 0'
+    # Markers, dependency files (and the script beside each dependency file) of the whole tree
+    # whose ctime is newer than the stamp of scan BASE (the sweep), as a tar stream. What the
+    # monitor would not read is not sent (LIMITS): a marker over HEAD bytes goes as its first
+    # HEAD bytes (a copy under .jobauto/heads/GEN/, made only then, renamed back by
+    # --transform), a dependency file or script over MAX bytes not at all; both are listed in a
+    # last member NOTES ("H|S <tab> size <tab> name" lines), so that the monitor still says so.
+    "scan": _SCAN_HEAD + 'find . -path ./.jobauto -prune -o -type f ' + _NAMES + ' ${c:+-cnewer "$c"}' + _SCAN_TAIL,
+    # The same, in just the directories DIR... (each "./"-prefixed, so that none reads as an
+    # option), not below them: the per-cycle look at the directories of the jobs that can
+    # change. A directory whose ctime is not newer than the stamp had no entry made, removed or
+    # renamed since: it is not read (one stat).
+    "look": _SCAN_HEAD + 'find "$@" -maxdepth 1 -path ./.jobauto -prune -o -type d \\( ${c:+-cnewer "$c" -o -prune -o} -true \\) '
+            '-o -type f ' + _NAMES + ' ${c:+-cnewer "$c"}' + _SCAN_TAIL,
+    # The stamp of scan GEN, touched before any scan of the cycle so that nothing is missed;
+    # stamps (and cut copies a killed scan left) older than KEEP go, but for that of scan SWEEP
+    # (the next sweep starts from it): a handful of files, whatever the cadence.
+    "stamp": (
+        'd=$1; gen=$2; keep=$3; sweep=$4; cd -- "$d" || exit 3; mkdir -p .jobauto && touch ".jobauto/scan.$gen" || exit 4; '
+        '[ -n "$keep" ] || exit 0; for s in .jobauto/scan.* .jobauto/heads/*; do n=${s##*[./]}; '
+        'case $n in *[!0-9]*|"") continue;; esac; [ "$n" -lt "$keep" ] && [ "$n" != "$sweep" ] && rm -rf -- "$s"; '
+        'done; exit 0'
     ),
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
@@ -135,8 +147,32 @@ def op(name: str, *args: str, cwd: str | None = None) -> Command:
 
 
 def scan_command(rundir: str, gen: int, base: int | None) -> Command:
-    """The scan of a run directory on the cluster, bounded by what parse_tar reads."""
+    """The sweep of a run directory on the cluster, bounded by what parse_tar reads."""
     return op("scan", rundir, str(gen), "" if base is None else str(base), str(MARKER_MAX), str(FILE_MAX))
+
+
+def look_commands(rundir: str, gen: int, base: int | None, dirs: list[str]) -> list[Command]:
+    """The per-cycle look in DIRS (below the run directory, "" for itself): as many commands as
+    keep each one's arguments under LOOK_ARGV_MAX bytes (the batch stays one round trip)."""
+    fixed = [rundir, str(gen), "" if base is None else str(base), str(MARKER_MAX), str(FILE_MAX)]
+    cmds: list[Command] = []
+    chunk: list[str] = []
+    size = 0
+    for d in dirs:
+        arg = "./" + d if d else "."
+        if chunk and size + len(arg) + 1 > LOOK_ARGV_MAX:
+            cmds.append(op("look", *fixed, *chunk))
+            chunk, size = [], 0
+        chunk.append(arg)
+        size += len(arg) + 1
+    if chunk:
+        cmds.append(op("look", *fixed, *chunk))
+    return cmds
+
+
+def stamp_command(rundir: str, gen: int, keep: int | None, sweep: int | None = None) -> Command:
+    """Touch the stamp of scan GEN; remove those older than KEEP but SWEEP's (None: none go)."""
+    return op("stamp", rundir, str(gen), "" if keep is None else str(keep), "" if sweep is None else str(sweep))
 
 
 @dataclass
@@ -152,143 +188,9 @@ class Observation:
     warnings: list[str] = field(default_factory=list)  # what the scan brought and was not taken
 
 
-MAX_WARNINGS = 50       # per scan: a hostile stream of a million entries is counted, not listed
-# tarfile's own errors for a stream that is not (or no longer) a tar: cut short, garbage, or a
-# header it cannot decode
-TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError)
 # what an adapter's parser raises on scheduler output its format did not foresee (a field
 # missing, a number out of range): the answer counts as unknown, as an unanswered query does
 PARSE_ERRORS = (ValueError, IndexError, KeyError, OverflowError, UnicodeError)
-
-
-@dataclass
-class Scan:
-    """What a scan's tar stream brought: files by normalised name (mtime, content; an mtime of 0
-    is unknown) and a warning for each entry not taken."""
-
-    files: dict[str, tuple[float, bytes]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    dropped: int = 0
-
-    def drop(self, name: str, why: str) -> None:
-        self.dropped += 1
-        self.warn(f"the cluster sent {shown(name)}: not taken ({why})")
-
-    def warn(self, text: str) -> None:
-        if len(self.warnings) < MAX_WARNINGS:
-            self.warnings.append(text)
-
-
-def parse_tar(stream: bytes | BinaryIO) -> Scan:
-    """Take from the scan's tar stream what the scan asks for (markers, dependency files, the
-    script beside a dependency file), each read up to its limit; drop everything else with a
-    warning. Never raises on what the stream holds."""
-    scan = Scan()
-    if isinstance(stream, bytes):
-        if not stream:
-            return scan
-        stream = io.BytesIO(stream)
-    entries = 0
-    try:
-        # streaming mode: members are read in order and what is not read is skipped, never held
-        with tarfile.open(fileobj=_EndsOnce(stream), mode="r|") as tar:
-            for member in tar:
-                entries += 1
-                _take(tar, member, scan)
-    except TAR_ERRORS as e:
-        scan.warn(f"the scan's tar stream is unreadable after {entries} entries ({e}); "
-                  "the next scan brings those files again")
-    for path in [p for p in scan.files if scan_kind(p) == SCRIPT]:
-        d, base = posixpath.split(path)
-        if posixpath.join(d, DEPENDENCY + base[len(SCRIPT):]) not in scan.files:
-            del scan.files[path]
-            scan.drop(path, "a job script without its dependency file")
-    if scan.dropped > MAX_WARNINGS:
-        scan.warnings.append(f"... {scan.dropped} entries of the scan not taken in all")
-    return scan
-
-
-class _EndsOnce(io.RawIOBase):
-    """A stream that raises when read again and again past its end. tarfile's streaming mode
-    skips a member block by block: a header claiming 10**20 bytes would have it read nothing
-    for ever."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        super().__init__()
-        self.raw = raw
-        self.empty = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.raw.read(len(buf))
-        if not data and len(buf):
-            self.empty += 1
-            if self.empty > 2:
-                raise EOFError("the stream ends inside a member")
-        buf[:len(data)] = data
-        return len(data)
-
-
-def _take(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
-    """Keep one member if it is a regular file the scan asks for, within its limit."""
-    if m.isreg() and posixpath.normpath(m.name) == SCAN_NOTES:
-        _notes(tar, m, scan)
-        return
-    try:
-        path = check_name(m.name)
-    except PathError as e:
-        scan.drop(m.name, e.message)
-        return
-    if not m.isreg():
-        what = ("a symbolic link" if m.issym() else "a hard link" if m.islnk() else
-                "a directory" if m.isdir() else "a device or FIFO" if m.isdev() else "not a file")
-        scan.drop(m.name, what)
-        return
-    kind = scan_kind(path)
-    if kind is None:
-        scan.drop(m.name, "not a marker, dependency file or job script")
-        return
-    limit = LIMITS[kind]
-    if m.size > limit and kind in (DEPENDENCY, SCRIPT):
-        scan.drop(m.name, f"{m.size} bytes, over the limit of {limit}")
-        return
-    f = tar.extractfile(m)
-    if f is None:
-        scan.drop(m.name, "no content")
-        return
-    data = f.read(limit)
-    if m.size > limit:
-        scan.warn(f"the cluster sent {shown(path)} of {m.size} bytes: only its first {limit} "
-                  "bytes are kept")
-    try:
-        mtime = float(m.mtime)
-    except (TypeError, ValueError, OverflowError):
-        mtime = 0.0
-    scan.files[path] = (mtime if math.isfinite(mtime) and 0 < mtime < MTIME_MAX else 0.0, data)
-
-
-def _notes(tar: tarfile.TarFile, m: tarfile.TarInfo, scan: Scan) -> None:
-    """Warn about what the cluster cut short or left out, as parse_tar does for what it sent."""
-    f = tar.extractfile(m)
-    text = f.read(NOTES_MAX).decode("utf-8", "surrogateescape") if f is not None else ""
-    for line in text.splitlines():
-        what, size, name = (line.split("\t", 2) + ["", ""])[:3]
-        try:
-            name = check_name(name)
-        except PathError:
-            pass
-        kind = scan_kind(name)
-        if not size.isascii() or not size.isdigit() or len(size) > 20 or kind is None:
-            scan.warn(f"the scan noted {shown(line)}: not understood")
-        elif what == "H":
-            scan.warn(f"the cluster sent {shown(name)} of {size} bytes: only its first "
-                      f"{LIMITS[kind]} bytes are kept")
-        elif what == "S":
-            scan.drop(name, f"{size} bytes, over the limit of {LIMITS[kind]}")
-        else:
-            scan.warn(f"the scan noted {shown(line)}: not understood")
 
 
 class Remote:
@@ -302,10 +204,26 @@ class Remote:
         self.journal_path = posixpath.join(rundir, REMOTE_STATE, "submit.log")
 
     def observe(self, gen: int, base: int | None, watched: list[str], want_queue: bool,
-                journal_keys: list[str], acct_ids: list[str] | None = None) -> Observation:
+                journal_keys: list[str], acct_ids: list[str] | None = None, *,
+                look: list[str] | None = None, sweep_base: int | None = None,
+                sweep: bool = True) -> Observation:
         """Scan for new markers, test watched paths, list the queue, read accounting: one round
-        trip. The scan runs first, so a job the accounting reports ended had its markers seen."""
-        cmds = [scan_command(self.rundir, gen, base)]
+        trip. The scans run first, so a job the accounting reports ended had its markers seen.
+
+        LOOK: the directories (below the run directory) where something can change: each cycle's
+        look reads just those, for what changed since the stamp of scan BASE; with SWEEP, the
+        whole tree is scanned too, for what changed since the stamp of scan SWEEP_BASE (given
+        even when not sweeping: that stamp is kept for the next sweep). LOOK None: the sweep
+        alone, from BASE."""
+        if look is None:
+            scans, sweep_base = [scan_command(self.rundir, gen, base)], base
+        else:
+            scans = look_commands(self.rundir, gen, base, look)
+            if sweep:
+                scans.append(scan_command(self.rundir, gen, sweep_base))
+        # the stamps both scans start from stay (None: from the beginning, nothing goes)
+        keep = None if base is None or sweep_base is None else base
+        cmds = [stamp_command(self.rundir, gen, keep, sweep_base), *scans]
         if watched:
             cmds.append(op("exists", self.rundir, *watched))
         if want_queue:
@@ -316,14 +234,17 @@ class Remote:
         if acct is not None:
             cmds.append(acct)
         results = self.transport.run_many(cmds, timeout=OBSERVE_TIMEOUT_S)
-        scan = results[0]
-        if scan.rc != 0:
-            raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
-                                 f"{scan.stderr.strip() or 'exit ' + str(scan.rc)}", transient=False)
-        self.transport.usage.bytes_scanned += len(scan.stdout)
-        taken = parse_tar(scan.stdout)
-        obs = Observation(files=taken.files, warnings=taken.warnings)
-        i = 1
+        obs = Observation()
+        for res in results[:1 + len(scans)]:
+            if res.rc != 0:
+                raise TransportError(f"cannot scan {self.rundir} on {self.transport.host}: "
+                                     f"{res.stderr.strip() or 'exit ' + str(res.rc)}", transient=False)
+        for res in results[1:1 + len(scans)]:
+            self.transport.usage.bytes_scanned += len(res.stdout)
+            taken = parse_tar(res.stdout)
+            obs.files.update(taken.files)
+            obs.warnings += taken.warnings
+        i = 1 + len(scans)
         if watched:
             obs.existing = {p.decode("utf-8", "surrogateescape") for p in results[i].stdout.split(b"\0") if p}
             i += 1

@@ -215,7 +215,8 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
                 values=opts.values(), retries=opts.retries, backoff_s=max(opts.interval, 1.0),
                 interval_s=opts.interval,
                 max_sched_per_minute=opts.max_scheduler_commands_per_minute,
-                max_logins_per_hour=opts.max_logins_per_hour, arrays=opts.arrays), log=log)
+                max_logins_per_hour=opts.max_logins_per_hour, arrays=opts.arrays,
+                sweep_every_s=opts.sweep_every), log=log)
             if created:
                 log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                     f"{len(specs or [])} jobs)")

@@ -33,10 +33,30 @@ def index_dirs(mon: Monitor) -> None:
         mon.dir_mtimes[rel] = os.stat(dirpath).st_mtime_ns
 
 
-def pick_up_local(mon: Monitor, now: float) -> None:
-    """Register jobs added under DATE/ since the last cycle and push them to the cluster."""
+def root_mtime(mon: Monitor) -> int | None:
+    try:
+        return os.stat(mon.run_dir).st_mtime_ns
+    except OSError:
+        return None
+
+
+def wrote_root(mon: Monitor, before: int | None) -> None:
+    """The monitor itself changed DATE/ (quelist written by rename): when DATE/ had not changed
+    before, that is no job added, and the next cycle need not read DATE/ (10,000 entries in a
+    large run) to find out."""
+    if before is not None and before == mon.dir_mtimes.get("."):
+        after = root_mtime(mon)
+        if after is not None:
+            mon.dir_mtimes["."] = after
+
+
+def pick_up_local(mon: Monitor, now: float, full: bool = True) -> None:
+    """Register jobs added under DATE/ and push them to the cluster. Each cycle looks at DATE/
+    itself (a new directory there, the usual way to add jobs); FULL (the sweep, a rescan) at
+    every directory of the run: one stat each."""
     changed: list[str] = []
-    for rel, seen in list(mon.dir_mtimes.items()):
+    look = list(mon.dir_mtimes.items()) if full else [(".", mon.dir_mtimes.get(".", 0))]
+    for rel, seen in look:
         try:
             m = os.stat(mon.run_dir / rel).st_mtime_ns
         except FileNotFoundError:

@@ -46,7 +46,7 @@ def submissions(root: Path, jobs: Sequence[PlanJob], opts: Options) -> int:
     slot per task). Assumes the jobs of a shape become ready together, as a sweep's do: a
     lower bound when they do not. ROOT holds the scripts."""
     todo = [j for j in jobs if not j.running]
-    made: dict[Path, bool] = {}
+    made: dict[Path, frozenset[str] | None] = {}
     keyed: dict[tuple[object, ...], int] = {}
     alone = 0
     for j in todo:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from jobauto.core.faults import point
 from jobauto.core.files import write_atomic
 from jobauto.core.model import Job, JobState
+from jobauto.run import pickup
 
 if TYPE_CHECKING:
     from jobauto.run.cycle import Monitor
@@ -85,14 +86,50 @@ def parse(text: str) -> list[Line]:
     return [parse_line(t) for t in text.split("\n") if t.strip()]
 
 
+class Text:
+    """quelist's text, in blocks of BLOCK lines in ready order: a block is joined again only when
+    one of its lines changed, so rewriting quelist costs Python work for the changed lines (plus
+    one copy of the text), not for every job of a large run."""
+
+    BLOCK = 1024
+
+    def __init__(self, names: list[str]) -> None:
+        self.pos: dict[str, int] = {}
+        self.blocks: list[list[str]] = []
+        self.text: list[str | None] = []
+        for name in names:
+            self.append(name)
+
+    def append(self, name: str) -> None:
+        if not self.blocks or len(self.blocks[-1]) == self.BLOCK:
+            self.blocks.append([])
+            self.text.append(None)
+        self.pos[name] = (len(self.blocks) - 1) * self.BLOCK + len(self.blocks[-1])
+        self.blocks[-1].append(name)
+        self.text[-1] = None
+
+    def changed(self, name: str) -> None:
+        i = self.pos.get(name)
+        if i is not None:
+            self.text[i // self.BLOCK] = None
+
+    def render(self, lines: dict[str, str]) -> str:
+        for i, t in enumerate(self.text):
+            if t is None:
+                self.text[i] = "".join(lines[n] + "\n" for n in self.blocks[i])
+        return "".join(t or "" for t in self.text)
+
+
 def write(mon: Monitor, now: float, notes: list[str]) -> None:
     """Rewrite MON's quelist if it changed. One that cannot be written (a job made a directory of
     that name, a full disk) is a note each cycle until it can; the run goes on."""
     if not mon.quelist_stale:
         return
     path = mon.run_dir / "quelist"
+    before = pickup.root_mtime(mon)
     try:
-        write_atomic(path, "".join(mon.lines[n] + "\n" for n in mon.order))
+        write_atomic(path, mon.order.render(mon.lines))
+        pickup.wrote_root(mon, before)
     except OSError as e:
         what = ("it is a directory (made by a job, or fetched from the cluster): move it "
                 "away and" if path.is_dir() and not path.is_symlink() else

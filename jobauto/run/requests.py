@@ -1,4 +1,5 @@
-"""Requests: changes to a run asked for from outside (`jobauto reset`), and automatic retries.
+"""Requests: changes to a run asked for from outside (`jobauto reset`, `jobauto rescan`), and
+automatic retries.
 
 The command only adds a request to the store; the monitor owns the run's state and the cluster
 connection, so it applies the request at its next cycle (removing the job's markers on the
@@ -60,6 +61,28 @@ def request_reset(run_dir: Path, names: list[str], status: list[str]) -> tuple[l
                     f"(jobmon ... --datedir={run_dir.name})")
 
 
+def request_rescan(run_dir: Path) -> str:
+    """Record a full sweep for the monitor (jobauto rescan); return a note on when it happens."""
+    store = open_run_store(run_dir, readonly=False)
+    try:
+        store.add_request(time.time(), "rescan", {})
+    finally:
+        store.close()
+    return _when(run_dir, "the running monitor looks at the whole run within two cycles",
+                 "the look")
+
+
+def _when(run_dir: Path, running: str, what: str) -> str:
+    """When a recorded request takes effect: RUNNING when a monitor holds the run, else at its
+    resume."""
+    try:
+        Lock(lock_path(run_dir)).check()
+    except StateError:
+        return running
+    return (f"no monitor is running on this run: {what} is made when it resumes "
+            f"(jobmon ... --datedir={run_dir.name})")
+
+
 # -- the monitor's side: apply the open requests ---------------------------------------------
 def apply_requests(mon: Monitor, now: float, notes: list[str]) -> None:
     """Apply the open requests in the order they came; each is closed with its result."""
@@ -91,12 +114,19 @@ def _apply_reset(mon: Monitor, rid: int, args: dict[str, object], now: float) ->
     return result
 
 
+def _apply_rescan(mon: Monitor, rid: int, args: dict[str, object], now: float) -> str:
+    """Make the next cycle a full sweep (on the cluster and under DATE/)."""
+    mon.swept_at = 0.0
+    return "full look at the whole run (cluster and DATE/) at the next cycle"
+
+
 # What the monitor does with each kind of request: the result line closes the request.
 # None keeps the request open: it is applied again at the next cycle.
 APPLY: dict[str, Callable[[Monitor, int, dict[str, object], float], str | None]] = {
     "reset": _apply_reset,
     "cancel": cancelling.apply_cancel,   # jobauto cancel (run/control.py records it)
     "set": settings.apply_set,           # jobauto set (run/control.py records it)
+    "rescan": _apply_rescan,
 }
 
 

@@ -29,16 +29,10 @@ from jobauto.cluster.transport.fake import FakeTransport
 from jobauto.core.deps import scan_kind
 from jobauto.core.files import check_name
 from jobauto.core.model import Command, Verdict
+from jobauto.run import mirror
 from jobauto.run.endings import parse_failed
-from jobauto.run.mirror import (
-    FILE_MAX,
-    LIMITS,
-    MARKER_MAX,
-    MAX_WARNINGS,
-    Remote,
-    parse_tar,
-    scan_command,
-)
+from jobauto.run.mirror import Remote, scan_command
+from jobauto.run.scantar import FILE_MAX, LIMITS, MARKER_MAX, MAX_WARNINGS, parse_tar
 from jobauto.run.tree import fill_job
 from jobauto.run.wrapper import wrapper_text
 
@@ -388,6 +382,33 @@ def test_scan_sends_no_more_than_the_monitor_reads(backend: Backend) -> None:
         left = backend.transport.run_many([Command.of(
             ["sh", "-c", 'ls -A -- "$1/.jobauto/heads"; exit 0', "ls", backend.rundir])])[0]
         assert left.text.strip() == ""
+
+
+def test_the_look_reads_only_the_directories_named(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-cycle look: markers and new jobs in the named directories (not below them), in
+    as many commands as the argument limit needs, all in one round trip; the sweep finds the
+    rest. No cut copies are made when nothing is over the limit."""
+    backend.transport.run_many([Command.of(["rm", "-rf", "--", backend.rundir])])
+    backend.remote.stamp(1)
+    time.sleep(0.02)
+    d = NAMES[3]
+    for rel in ["a/qsub.finished.0", f"{d}/qsub.failed.1", f"{d}/qsub.finished.1", "a/qsub.dependency.1",
+                "a/qsub.1", "a/sub/qsub.finished.0", "b/qsub.finished.0", "qsub.finished.9", "a/out.txt"]:
+        backend.put(rel, 3, b"0\n")
+    monkeypatch.setattr(mirror, "LOOK_ARGV_MAX", 12)     # a command per directory
+    before = getattr(backend.transport, "round_trips", 0)
+    obs = backend.remote.observe(2, 1, [], False, [], look=["a", d, "", "nothing/here"],
+                                 sweep_base=1, sweep=False)
+    assert getattr(backend.transport, "round_trips", 0) - before in (0, 1)
+    assert set(obs.files) == {"a/qsub.finished.0", f"{d}/qsub.failed.1", f"{d}/qsub.finished.1",
+                              "a/qsub.dependency.1", "a/qsub.1", "qsub.finished.9"}
+    assert obs.warnings == []
+    obs = backend.remote.observe(3, 1, [], False, [], look=["a"], sweep_base=1, sweep=True)
+    assert {"a/sub/qsub.finished.0", "b/qsub.finished.0"} <= set(obs.files)
+    if backend.cluster is None:
+        left = backend.transport.run_many([Command.of(
+            ["sh", "-c", 'ls -A -- "$1/.jobauto"; exit 0', "ls", backend.rundir])])[0]
+        assert "heads" not in left.text.split()
 
 
 @pytest.mark.parametrize("cut", [0, 100, 512, 700, 1024, 1500])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +79,23 @@ def test_any_text_parses_or_is_a_value_error(text: str) -> None:
         quelist.parse(text)
     except ValueError:
         pass
+
+
+def test_text_in_blocks_is_the_whole_join_after_any_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """quelist.Text joins again only the blocks whose lines changed; the text is always that of
+    every line in ready order."""
+    import random
+    monkeypatch.setattr(quelist.Text, "BLOCK", 3)
+    rng = random.Random(7)
+    lines = {f"j{i}": f"j{i} started@x" for i in range(10)}
+    order = [f"j{i}" for i in range(4)]
+    text = quelist.Text(list(order))
+    for step in range(200):
+        if rng.random() < 0.2 and len(order) < len(lines):
+            order.append(f"j{len(order)}")
+            text.append(order[-1])
+        else:
+            name = rng.choice(order)
+            lines[name] = f"{name} step={step}"
+            text.changed(name)
+        assert text.render(lines) == "".join(lines[n] + "\n" for n in order)

@@ -110,6 +110,8 @@ class FakeCluster:
         self.qstat_fails = False
         self.qacct_fails = False
         self.mtime = 1_700_000_000.0
+        self.stamps: set[str] = set()     # the scans' stamps (op_stamp), to remove old ones
+        self.scans: list[list[str]] = []  # each scan's directories (empty: the whole tree)
 
     # -- test helpers ------------------------------------------------------------------------
     def write(self, path: str, data: bytes = b"") -> None:
@@ -236,15 +238,17 @@ class FakeCluster:
         return CommandResult(tuple(argv), 1 if err else 0, out.encode(), err)
 
     def op_scan(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
-        d, gen, base, head, most = args[0], args[1], args[2], int(args[3]), int(args[4])
-        stamp = posixpath.join(d, ".jobauto", f"scan.{gen}")
+        d, base, head, most = args[0], args[2], int(args[3]), int(args[4])
         since = self.seq.get(posixpath.join(d, ".jobauto", f"scan.{base}"), -1) if base else -1
-        self.write(stamp)
+        dirs = {posixpath.normpath(posixpath.join(d, p)) for p in args[5:]}
+        self.scans.append(sorted(dirs))
         sent: list[tuple[str, bytes]] = []
         notes = ""   # as the real scan: a marker over `head` goes cut, a larger file not at all
         recent = {p for p in self.log[max(since, 0):] if p in self.files} if since >= 0 else self.files
         for path in sorted(recent):
             if not path.startswith(d + "/") or "/.jobauto/" in path[len(d):] or self.seq[path] <= since:
+                continue
+            if dirs and posixpath.dirname(path) not in dirs:
                 continue
             base_name = posixpath.basename(path)
             rel = "./" + path[len(d) + 1:]
@@ -277,6 +281,22 @@ class FakeCluster:
                 info.mtime = int(self.mtime)
                 tar.addfile(info, io.BytesIO(data))
         return CommandResult(tuple(argv), 0, buf.getvalue())
+
+    def op_look(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        """The scan, in just the directories named (the real one skips a directory in which no
+        entry changed; files changed in place there are found here all the same)."""
+        return self.op_scan(argv, args, cwd)
+
+    def op_stamp(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
+        d, gen, keep, sweep = args
+        self.write(posixpath.join(d, ".jobauto", f"scan.{gen}"))
+        self.stamps.add(posixpath.join(d, ".jobauto", f"scan.{gen}"))
+        for p in [p for p in self.stamps if p.startswith(posixpath.join(d, ".jobauto", "scan."))]:
+            n = p.rsplit(".", 1)[1]
+            if keep and n.isdigit() and int(n) < int(keep) and n != sweep:
+                self.files.pop(p, None)
+                self.stamps.discard(p)
+        return CommandResult(tuple(argv), 0)
 
     def op_exists(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
         d, paths = args[0], args[1:]
