@@ -104,7 +104,8 @@ def test_a_rendered_sweep_forecasts_one_submission_per_array(tmp_path: Path) -> 
     for i in range(25):
         make_job(init, f"sweep/row{i}/qsub.0", body=f"echo {i}")
     make_job(init, "sweep/odd/qsub.0", script="#!/bin/bash\n#$ -l h_rt=1:00:00\necho odd\n")
-    (init / "sweep" / ".jobauto-rendered").write_text("")
+    (init / "sweep" / ".jobauto-rendered").write_text(
+        "# rendered\n" + "".join(f"row{i}\n" for i in range(25)) + "odd\n")
     p = make_plan(init, Options(scheduler="sge", maxqsub=10))
     assert p.submissions == 3 + 1          # 10 + 10 + 5 tasks, and the odd one
     assert make_plan(init, Options(scheduler="sge", maxqsub=10, arrays=False)).submissions == 26
