@@ -57,7 +57,8 @@ def test_a_run_makes_every_listed_move_and_no_other(tmp_path: Path) -> None:
     for d in ("hold", "byhand", "byhand2"):  # wait for a file that never comes
         make_job(init, f"{d}/qsub.0", ["never.txt"])
     cluster = FakeCluster()
-    m, moves = monitor(tmp_path, cluster, Settings(lost_after_s=100, retries=1))
+    # the sweep every cycle: markers written by hand for jobs never submitted are seen at once
+    m, moves = monitor(tmp_path, cluster, Settings(lost_after_s=100, retries=1, sweep_every_s=0))
 
     def fake(name: str) -> FakeJob:
         return [j for j in cluster.submitted if f"{j.dir}/{j.script}" == f"{RDIR}/{name}"][-1]
