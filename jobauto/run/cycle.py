@@ -109,6 +109,7 @@ class Monitor:
         self.cancelled: set[str] = set()         # jobs in error because they were cancelled
         # whether the scheduler keeps accounting we can read (the local one does not)
         self.has_acct = remote.adapter.acct_argv(["0"]) is not None
+        self.queue_listed = False   # whether the last poll listed the queue (the budget's turns)
         self.budget = Budget(remote.transport.usage, Spent.from_meta(store.get_meta),
                              settings.max_sched_per_minute, settings.max_logins_per_hour)
         for job in store.load_jobs():
@@ -216,13 +217,17 @@ class Monitor:
         queue = host.calls("queue") if running else 0
         wanted = queue + (host.calls("acct", len(acct)) if acct else 0)
         allowed = self.budget.polls_allowed(now, wanted)
-        if allowed < wanted:   # the queue first, then as many accounting records as fit
-            running = running and allowed >= queue
+        if allowed < wanted:
+            # the queue and the accounting take turns, so that neither starves the other at a
+            # short --interval: the queue first, unless it was the last poll and records wait
+            acct_first = bool(acct) and self.queue_listed
+            running = running and allowed >= queue and not acct_first
             left = allowed - (queue if running else 0)
             while acct and host.calls("acct", len(acct)) > left:
                 acct = acct[:-1]
             if note := self.budget.waiting(now, "queue listings and accounting queries", "polls"):
                 notes.append(note)
+        self.queue_listed = running
         for name, since in list(self.settling.items()):
             job = self.jobs[name]
             if (now - since > self.settings.lost_after_s or job.state != JobState.ERROR

@@ -103,7 +103,7 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     assert "error    exit/qsub.0: failed: exited with code 7" in text, text
     # a qdel by hand: Grid Engine's SIGKILL leaves no marker (the verdict is `cancelled`, counted
     # apart); Slurm's SIGTERM lets the script write a failed marker, refined from accounting
-    assert re.search(r"^  (cancelled|error    ) cancel/qsub\.0: cancelled", text, re.M), text
+    assert re.search(r"^  (cancelled |error    )cancel/qsub\.0: cancelled", text, re.M), text
     for d in ("wall", "exit", "cancel"):
         assert f"blocked  {d}/qsub.1: by {d}/qsub.0" in text
     assert "ok/qsub.1" not in text  # done
