@@ -144,3 +144,24 @@ def test_the_login_cap_refuses_a_login_until_the_hour_has_room() -> None:
     usage.gate = budget.gate(3600.0)
     usage.login()
     assert usage.logins == 3
+
+
+def test_the_queue_and_the_accounting_take_turns_when_polls_are_short(tmp_path: Path) -> None:
+    """At a short --interval the poll half is spent by queue listings alone; a job that left the
+    queue without a marker still gets its accounting record (its verdict), not a wait for ever."""
+    from jobauto.core.model import Verdict
+
+    rig = capped(tmp_path, 4, 1)     # two polls a window: a queue listing every tick would take both
+    rig.settings.lost_after_s = 1000.0
+    m = rig.start()
+    m.tick(0.0)
+    rig.cluster.end(rig.cluster.running()[0], Verdict.WALLTIME, 137)   # gone, no marker
+    now, r = 0.5, None
+    for _ in range(400):             # 200 s of 0.5 s cycles: three windows and more
+        r = m.tick(now)
+        if r.finished:
+            break
+        now += 0.5
+    assert r is not None and r.finished and r.exit_code == 1, (now, r)
+    assert "fake-qacct" in scheduler_calls(rig)
+    assert m.jobs["fan/qsub.0"].verdict == Verdict.WALLTIME.value
