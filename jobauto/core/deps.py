@@ -149,16 +149,7 @@ class Graph:
         node = Node(name, state, tuple(dict.fromkeys(deps)))
         self.nodes[name] = node
         self.counts[state] += 1
-        for p in node.deps:
-            self._by_path.setdefault(p, set()).add(name)
-            prod = self.producer(p)
-            if prod is not None:
-                if prod.state != JobState.DONE:
-                    node.unmet_jobs.add(p)
-                if self.is_bad(prod):
-                    node.bad += 1
-            elif p not in self.files:
-                node.unmet_files.add(p)
+        self._attach(node)
         # jobs that were waiting for this job's marker as a plain file now wait for the job
         for waiter in self._by_path.get(self.ref(name), ()):
             w = self.nodes[waiter]
@@ -170,6 +161,20 @@ class Graph:
                 self._set_bad(w, w.bad + 1)
             self._refresh(w)
         self._refresh(node)
+
+    def _attach(self, node: Node) -> None:
+        """Index NODE's dependencies and count what of them is unmet or bad (NODE's own counts
+        start empty)."""
+        for p in node.deps:
+            self._by_path.setdefault(p, set()).add(node.name)
+            prod = self.producer(p)
+            if prod is not None:
+                if prod.state != JobState.DONE:
+                    node.unmet_jobs.add(p)
+                if self.is_bad(prod):
+                    node.bad += 1
+            elif p not in self.files:
+                node.unmet_files.add(p)
 
     def set_deps(self, name: str, deps: Iterable[str]) -> None:
         """Give a job new dependencies (its dependency file was changed): it waits, is ready or
@@ -188,16 +193,7 @@ class Graph:
         node.deps, node.bad = new, 0
         node.unmet_jobs.clear()
         node.unmet_files.clear()
-        for p in new:
-            self._by_path.setdefault(p, set()).add(name)
-            prod = self.producer(p)
-            if prod is not None:
-                if prod.state != JobState.DONE:
-                    node.unmet_jobs.add(p)
-                if self.is_bad(prod):
-                    node.bad += 1
-            elif p not in self.files:
-                node.unmet_files.add(p)
+        self._attach(node)
         self._refresh(node)
         if was_bad != self.is_bad(node):
             self._propagate_bad(node, self.is_bad(node))
