@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,37 +45,15 @@ def status_main(argv: list[str], prog: str = "jobauto status") -> int:
             # read-only, but the place to learn it early (`jobauto workers` checks a table so)
             from jobauto.store.sqlite import require_shared_locks
             require_shared_locks(args.target, unsafe_fs=args.unsafe_fs)
-        from jobauto.view.campaign import gather, user_tty
+        from jobauto.view.campaign import gather
         from jobauto.view.status import render_json, render_rich, render_text
         n = {"failures": args.failures, "running": args.running}
-        if args.json or not sys.stdout.isatty():
-            # JSON: one object per line; text: one view per refresh, a blank line between
-            between = "" if args.json else "\n"
-            while True:
-                c = gather(args.target, summary=True)
-                print(render_json(c) if args.json else render_text(c, **n), flush=True)
-                if not args.watch:
-                    return 0
-                print(between, end="", flush=True)
-                time.sleep(interval)
-        from rich.console import Console
-        from rich.text import Text
-        colour = user_tty(sys.stdout)   # NO_COLOR: the plain text, still redrawn in place
 
-        def view() -> Any:
+        def plain() -> str:
             c = gather(args.target, summary=True)
-            return render_rich(c, **n) if colour else Text(render_text(c, **n))
-
-        console = Console(no_color=not colour)
-        if not args.watch:
-            console.print(view())
-            return 0
-        from rich.live import Live
-        # Live rewrites the lines it drew in place (cursor up, overwrite): no clear, no flicker
-        with Live(view(), console=console, auto_refresh=False, redirect_stdout=False) as live:
-            while True:
-                time.sleep(interval)
-                live.update(view(), refresh=True)
+            return render_json(c) if args.json else render_text(c, **n)
+        return present(plain, lambda: render_rich(gather(args.target, summary=True), **n),
+                       args.json, args.watch, interval)
     return guard(prog, go)
 
 
@@ -113,29 +92,41 @@ def runs_main(argv: list[str], prog: str = "jobauto runs") -> int:
 
 def show_runs(ldir: Path, as_json: bool, watch: bool, interval: float) -> int:
     """Print the runs of LDIR once, or every INTERVAL seconds with WATCH (as status does)."""
-    from jobauto.view.campaign import user_tty
     from jobauto.view.runs import list_runs, render_json, render_rich, render_text
+
+    def plain() -> str:
+        rows = list_runs(ldir)
+        return render_json(ldir, rows) if as_json else render_text(ldir, rows)
+    return present(plain, lambda: render_rich(ldir, list_runs(ldir)), as_json, watch, interval)
+
+
+def present(plain: Callable[[], str], rich: Callable[[], Any], as_json: bool, watch: bool,
+            interval: float) -> int:
+    """Show a view once, or every INTERVAL seconds with WATCH: PLAIN's text (or JSON) in a pipe,
+    one per refresh (JSON one object per line, text views a blank line apart); on a terminal
+    RICH's renderable (PLAIN's text with NO_COLOR), redrawn in place."""
     if as_json or not sys.stdout.isatty():
         while True:
-            rows = list_runs(ldir)
-            print(render_json(ldir, rows) if as_json else render_text(ldir, rows), flush=True)
+            print(plain(), flush=True)
             if not watch:
                 return 0
             print("" if as_json else "\n", end="", flush=True)
             time.sleep(interval)
     from rich.console import Console
     from rich.text import Text
-    colour = user_tty(sys.stdout)
+
+    from jobauto.view.campaign import user_tty
+    colour = user_tty(sys.stdout)   # NO_COLOR: the plain text, still redrawn in place
 
     def view() -> Any:
-        rows = list_runs(ldir)
-        return render_rich(ldir, rows) if colour else Text(render_text(ldir, rows))
+        return rich() if colour else Text(plain())
 
     console = Console(no_color=not colour)
     if not watch:
         console.print(view())
         return 0
     from rich.live import Live
+    # Live rewrites the lines it drew in place (cursor up, overwrite): no clear, no flicker
     with Live(view(), console=console, auto_refresh=False, redirect_stdout=False) as live:
         while True:
             time.sleep(interval)
