@@ -220,13 +220,14 @@ def _gather_run(run_dir: Path, now: float, summary: bool = False) -> Campaign:
     holder = lock_holder(lock_path(run_dir))
     c = Campaign("run", str(run_dir), now, views, {},
                  driver=f"jobmon running ({holder})" if holder else "jobmon not running",
-                 unlisted_done=len(done_names), settings=_settings(recorded), spent=spent)
+                 unlisted_done=len(done_names), settings=recorded_settings(recorded), spent=spent)
     _classify(c, producers, files_unmet)
     return _finish(c, done)
 
 
-def _settings(text: str | None) -> dict[str, object]:
-    """The run's recorded settings (run/settings.py writes them), {} when none or unreadable."""
+def recorded_settings(text: str | None) -> dict[str, object]:
+    """The run's recorded settings (store meta `settings`, written by run/settings.py) as shown
+    (notification targets cut short), {} when none or unreadable."""
     try:
         values = json.loads(text) if text else {}
     except ValueError:

@@ -21,7 +21,7 @@ from jobauto.core.layout import BUILDING, CREATING, STATE_DIR, lock_path, state_
 from jobauto.core.lock import holder
 from jobauto.core.states import COUNT_KEYS
 from jobauto.store import open_run_store
-from jobauto.view.campaign import _producer
+from jobauto.view.campaign import _producer, recorded_settings
 
 # The states of a run, as `runs` shows them (docs/resume.md "Every run of a campaign")
 RUNNING = "running"      # a monitor holds the run's lock
@@ -119,7 +119,8 @@ def _read(run_dir: Path, row: RunRow) -> None:
             last = store.last_event_at()
             waiting_requests = store.open_request_count()
             row.remote_dir = store.get_meta("rundir") or ""
-            row.host = store.get_meta("remote") or _recorded_host(store.get_meta("settings"))
+            host = recorded_settings(store.get_meta("settings")).get("remote")
+            row.host = store.get_meta("remote") or (host if isinstance(host, str) else "")
     finally:
         store.close()
     row.counts = {k: stored.get(k, 0) if k in ("done", "running", "error") else derived.get(k, 0)
@@ -250,13 +251,3 @@ def render_rich(ldir: Path, rows: list[RunRow]) -> Any:
 def render_json(ldir: Path, rows: list[RunRow]) -> str:
     """{"ldir": ..., "runs": [RunRow as a dict, ...]} (docs/resume.md)."""
     return json.dumps({"ldir": str(ldir), "runs": [asdict(r) for r in rows]}, sort_keys=True)
-
-
-def _recorded_host(text: str | None) -> str:
-    """The host in the run's recorded settings (run/settings.py), "" when none or unreadable."""
-    try:
-        values = json.loads(text) if text else {}
-    except ValueError:
-        return ""
-    host = values.get("remote") if isinstance(values, dict) else None
-    return host if isinstance(host, str) else ""

@@ -171,6 +171,13 @@ def test_json_is_the_documented_shape(tmp_path: Path) -> None:
     assert "tsubame:/work/me/foobar/r" in render_text(tmp_path, list_runs(tmp_path))
 
 
+def test_the_host_comes_from_the_runs_recorded_settings(tmp_path: Path) -> None:
+    make_run(tmp_path, "r", chain([JobState.DONE]),
+             meta={"settings": json.dumps({"remote": "fugaku", "maxqsub": 10})})
+    (row,) = list_runs(tmp_path)
+    assert row.host == "fugaku"
+
+
 def test_looking_writes_nothing(tmp_path: Path) -> None:
     runs = [make_run(tmp_path, f"r{i}", chain(s)) for i, s in
             enumerate([[JobState.DONE], [JobState.ERROR, JobState.PENDING], [JobState.PENDING]])]
