@@ -22,10 +22,11 @@ WITH_PATH = 'PATH="$1:$PATH"; export PATH; shift; exec "$@"'
 # Scheduler calls per command where an adapter's shell runs the scheduler more than once, so
 # that the count (and the cap) is what the scheduler sees: Grid Engine asks qacct once per job and
 # reads each job's qstat -j before one qdel (schedulers/sge.py ACCT, CANCEL); PBS lists the queue
-# with qstat, then qstat -f (schedulers/pbs.py QUEUE). A fallback taken only when the first
-# answer fails (Slurm's scontrol without accounting, PBS's second qstat) is not counted.
+# with qstat, then qstat -f, and on Slurm's Torque wrappers asks squeue for its array tasks too
+# (schedulers/pbs.py QUEUE; counted everywhere, on the safe side). A fallback taken only when the
+# first answer fails (Slurm's scontrol without accounting, PBS's second qstat) is not counted.
 CALLS = {("sge", "acct"): lambda n: n, ("sge", "cancel"): lambda n: n + 1,
-         ("pbs", "queue"): lambda n: 2}
+         ("pbs", "queue"): lambda n: 3}
 
 
 def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
