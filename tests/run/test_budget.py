@@ -167,3 +167,18 @@ def test_the_queue_and_the_accounting_take_turns_when_polls_are_short(tmp_path: 
     assert r is not None and r.finished and r.exit_code == 1, (now, r)
     assert "fake-qacct" in scheduler_calls(rig)
     assert m.jobs["fan/qsub.0"].verdict == Verdict.WALLTIME.value
+
+
+def test_jobauto_set_changes_the_caps_of_the_running_monitor(tmp_path: Path) -> None:
+    rig = capped(tmp_path, 4, 6)      # two submissions a window
+    m = rig.start()
+    m.tick(1000.0)
+    assert len(rig.cluster.submitted) == 2
+    other = Store(rig.run / ".jobauto" / "state.db")
+    other.add_request(0.0, "set", {"values": {"max_scheduler_commands_per_minute": 100,
+                                              "max_logins_per_hour": 7}})
+    other.close()
+    r = m.tick(1010.0)                # the same window: the new cap has room for the rest
+    assert len(rig.cluster.submitted) == 6, r.notes
+    assert (m.budget.per_minute, m.budget.logins_per_hour) == (100, 7)
+    assert any("max-scheduler-commands-per-minute" in n and "-> 100" in n for n in r.notes), r.notes
