@@ -35,19 +35,30 @@ def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
     return ["sh", "-c", WITH_PATH, "jobauto-path", ":".join(bin_dirs), *argv]
 
 
+def transport_kind(opts: Options) -> str:
+    """How --remote is reached: "local" (no --remote: this machine), "openssh" (--ssh=openssh,
+    or auto when ssh_config gives the host a ControlPath, read with `ssh -G`, which contacts
+    nothing), else "paramiko". The one decision: open_transport and `jobauto plan` (its
+    forecast of logins) both ask here."""
+    if opts.remote is None:
+        return "local"
+    if opts.ssh != "auto":
+        return opts.ssh
+    from jobauto.cluster.transport import openssh
+    return ("openssh" if openssh.wants_openssh(opts.remote, user=opts.user,
+                                               config_path=opts.ssh_config) else "paramiko")
+
+
 def open_transport(opts: Options) -> Transport:
     """Connect to --remote over SSH, or use this machine when there is none. --ssh=openssh (or
     auto, when ssh_config gives the host a ControlPath) rides the user's OpenSSH master;
-    paramiko opens a connection of its own."""
+    paramiko opens a connection of its own (transport_kind)."""
+    kind = transport_kind(opts)
     if opts.remote is None:
         from jobauto.cluster.transport.local import LocalTransport
         return LocalTransport()
     from jobauto.cluster.transport import openssh
     from jobauto.cluster.transport.ssh import SSHTransport
-    kind = opts.ssh
-    if kind == "auto":
-        kind = "openssh" if openssh.wants_openssh(opts.remote, user=opts.user,
-                                                  config_path=opts.ssh_config) else "paramiko"
     t: openssh.OpenSSHTransport | SSHTransport
     try:
         if kind == "openssh":

@@ -198,3 +198,18 @@ def test_signal_markers_wait_for_the_accounting_query_the_budget_put_off(
         job = m.jobs[name]
         assert job.verdict == Verdict.WALLTIME.value and "sacct: TIMEOUT" in job.evidence, \
             (name, job.evidence)
+
+
+def test_jobauto_set_changes_the_caps_of_the_running_monitor(tmp_path: Path) -> None:
+    rig = capped(tmp_path, 4, 6)      # two submissions a window
+    m = rig.start()
+    m.tick(1000.0)
+    assert len(rig.cluster.submitted) == 2
+    other = Store(rig.run / ".jobauto" / "state.db")
+    other.add_request(0.0, "set", {"values": {"max_scheduler_commands_per_minute": 100,
+                                              "max_logins_per_hour": 7}})
+    other.close()
+    r = m.tick(1010.0)                # the same window: the new cap has room for the rest
+    assert len(rig.cluster.submitted) == 6, r.notes
+    assert (m.budget.per_minute, m.budget.logins_per_hour) == (100, 7)
+    assert any("max-scheduler-commands-per-minute" in n and "-> 100" in n for n in r.notes), r.notes
