@@ -376,9 +376,11 @@ class Sched:
 
 
 def base_args(c: Cluster, ldir: Path, rdir: str) -> list[str]:
-    """jobmon's arguments for a run on the test cluster."""
+    """jobmon's arguments for a run on the test cluster: a short --interval, and a scheduler-
+    command cap that lets it poll each cycle (the default 60 a minute would make it every 2 s;
+    tests of the cap give their own after these)."""
     return [f"--ldir={ldir}", f"--rdir={rdir}", f"--remote={c.host}", f"--ssh-config={c.ssh_config}",
-            "--interval=0.5"]
+            "--interval=0.5", "--max-scheduler-commands-per-minute=1000"]
 
 
 # -- captured scheduler output (tests/data/) ---------------------------------------------------

@@ -37,8 +37,18 @@ else
 fi
 . tests/cluster/env.sh
 
+# Without arguments: every test, in two passes. First all but the `serial` ones, side by side in
+# JOBAUTO_TEST_WORKERS processes (pytest-xdist; most cluster tests wait on the schedulers, so
+# they overlap well on 2 cores); then the `serial` ones (they restart the shared sshd or change
+# a scheduler's global settings) alone. With arguments: pytest with exactly those, in one process.
 rc=0
-"$PY" -m pytest -q "$@" || rc=$?
+if [ "$#" -gt 0 ]; then
+    "$PY" -m pytest -q "$@" || rc=$?
+else
+    "$PY" -m pytest -q -n "${JOBAUTO_TEST_WORKERS:-3}" -m "not serial" --durations=20 || rc=$?
+    rc2=0; "$PY" -m pytest -q -m serial || rc2=$?
+    [ "$rc" != 0 ] || rc=$rc2
+fi
 if [ "$rc" = 5 ]; then
     echo "run.sh: FAILED: pytest collected no tests (exit 5)" >&2
 fi

@@ -4,10 +4,11 @@ transport --ssh=auto picks from ssh_config, and what a command does when the mas
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from helpers import Cluster, Master, client_config, logins
+from helpers import Cluster, Master, client_config, control_dir, logins
 
 from jobauto.cluster.host import open_transport
 from jobauto.cluster.transport.openssh import OpenSSHTransport
@@ -22,8 +23,7 @@ pytestmark = pytest.mark.cluster
 def test_auto_rides_the_master_when_ssh_config_sets_a_controlpath(
         sshd: Cluster, own_sshd: tuple[int, Path], tmp_path: Path) -> None:
     port, log = own_sshd
-    sockets = tmp_path.parent / f"cm-{tmp_path.name[-6:]}"   # a socket's path must be short
-    sockets.mkdir()
+    sockets = control_dir()   # a socket's path must be short
     with_master = client_config(tmp_path / "m", port, f"ControlPath {sockets}/%C")
     plain = client_config(tmp_path / "p", port)
     master = Master(with_master)
@@ -50,3 +50,4 @@ def test_auto_rides_the_master_when_ssh_config_sets_a_controlpath(
         assert len(logins(log)) == 3                          # (the forced paramiko one)
     finally:
         master.stop()
+        shutil.rmtree(sockets, ignore_errors=True)

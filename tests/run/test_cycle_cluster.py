@@ -208,6 +208,7 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
     assert len(per_job) == 2 * len(steps) and set(per_job.values()) == {1}, per_job
 
 
+@pytest.mark.serial   # sets Grid Engine's global max_u_jobs
 def test_refusal_at_a_user_limit_backs_off_and_the_run_completes(sge_limit: int, tmp_path: Path) -> None:
     """Grid Engine refuses submissions over max_u_jobs: the run waits, says why, and finishes."""
     ldir = tmp_path / "camp"

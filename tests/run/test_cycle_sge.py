@@ -89,6 +89,7 @@ def test_kill_9_then_resume_on_grid_engine_runs_every_job_once(sge: Cluster, tmp
     assert len(runs) == n and set(runs.values()) == {1}, runs
 
 
+@pytest.mark.serial   # restarts the shared sshd
 def test_sshd_restart_mid_run_is_survived(sge: Cluster, tmp_path: Path) -> None:
     rdir = sge.remote_dir("sshd")
     log = sge.path(rdir) / "runs.log"

@@ -191,13 +191,26 @@ def test_orphan_that_did_not_finish_runs_again(tmp_path: Path) -> None:
     # the node is lost: the worker and its job's processes die together
     p.kill()
     p.wait()
-    subprocess.run(["pkill", "-9", "-f", "run.sh preprocess"])
-    subprocess.run(["pkill", "-9", "-f", "sleep 30"])
+    kill_processes_in(tmp_path)   # its job's processes (only this test's: tests run side by side)
     time.sleep(0.3)
     r = run(tmp_path, "jobauto", "run", db.name, "bash run.sh", env={"SLEEP": "0"})
     assert r.returncode == 0, r.stderr
     assert "jobA: returned to pending" in r.stderr
     assert runs_log(tmp_path).count("start preprocess") == 2 and runs_log(tmp_path).count("end preprocess") == 1
+
+
+def kill_processes_in(d: Path) -> None:
+    """SIGKILL every process whose working directory is D (or below it)."""
+    for pid in os.listdir("/proc"):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if pid.isdigit() and int(pid) != os.getpid() and (cwd == str(d) or cwd.startswith(f"{d}/")):
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
 
 
 def _fake_worker(db: Path, host_key: str, beat_s: float) -> int:
