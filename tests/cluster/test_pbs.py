@@ -225,3 +225,12 @@ def test_pbs_flavour_from_qsub_version() -> None:
     assert is_pbspro(out("pbs_version = 2022.1.1\n"))
     assert not is_pbspro(out("Version: 6.1.3\nCommit: abc\n"))          # Torque
     assert not is_pbspro(out("Unknown option: version\nUsage: ...\n", 2))  # Slurm's wrappers
+
+
+def test_pbs_depend_args_and_the_dependency_flag() -> None:
+    """jobmon --ahead: -W depend=afterok (Slurm's Torque wrapper passes it on as --dependency,
+    and then lists the job as Q without a depend attribute: plain queued)."""
+    a = PbsAdapter()
+    assert a.depend_args(["12", "13"]) == ["-W", "depend=afterok:12:13"]
+    q = a.parse_queue(captured("hand-torque-depend-hold", "pbs")).entries
+    assert [e.dependency for _, e in sorted(q.items())][:2] == ["", "waiting"]

@@ -223,6 +223,7 @@ class PbsAdapter:
             keep(full, QueueEntry(base_id(rec["Job Id"]), rec.get("Job_Name", ""), state,
                                   held=held, error=held and "s" in holds and not AFTER.search(depend),
                                   running=state in ("R", "B", "E"),
+                                  dependency="waiting" if waiting else "",
                                   reason=one_line(f"waiting on its dependencies ({depend})")
                                   if waiting else rec.get("comment", "")))
         entries.update({jid: e for jid, e in full.items() if jid in entries})
@@ -254,6 +255,10 @@ class PbsAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["qdel", *ids]
+
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        # Slurm's Torque wrapper passes the value on as sbatch --dependency
+        return ["-W", f"depend=afterok:{':'.join(ids)}"]
 
     def array_args(self, n: int) -> list[str]:
         if self.pro:
