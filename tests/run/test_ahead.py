@@ -10,6 +10,7 @@ from helpers import Rig, chain, make_job
 
 from jobauto.core.model import JobState
 from jobauto.run import quelist
+from jobauto.run.explain import explain
 
 
 @pytest.fixture
@@ -30,6 +31,9 @@ def test_a_chain_is_queued_at_once_and_runs_each_job_once(rig: Rig) -> None:
     lines = {ln.name: ln for ln in quelist.parse((rig.run / "quelist").read_text())}
     assert lines["Si/qsub.1"].extra["queue"] == "ahead" and "queue" not in lines["Si/qsub.0"].extra
     assert not m.held   # hqw on a predecessor is the dependency, not a person's hold
+    why = "\n".join(explain(rig.run, "Si/qsub.2"))
+    assert f"queued-ahead (job {third.id}): waiting in the queue until Si/qsub.finished.1" in why
+    assert f"queued ahead after Si/qsub.1 ({second.id})" in why
     rig.cluster.finish(first)
     r = m.tick(20.0)
     assert (r.counts["done"], r.counts["running"], r.counts["queued-ahead"]) == (1, 1, 1)
