@@ -96,3 +96,29 @@ def test_a_restarted_monitor_knows_its_ahead_jobs_from_the_store(rig: Rig) -> No
     rig.cluster.finish(rig.job("Si/qsub.0"), rc=1)
     r = m.tick(20.0)
     assert r.counts["blocked"] == 2 and not rig.cluster.queue
+
+
+def test_a_lost_answer_for_an_ahead_job_is_settled_from_the_journal_once(rig: Rig) -> None:
+    """The batch of an ahead job reached the scheduler but its answer was lost, then the monitor
+    was killed: the restart confirms it from the cluster's journal, never submits it twice, and
+    only then queues its own dependent after it."""
+    chain(rig.init, "Si", 3)
+    m = rig.start()
+    real, batches = m.remote.submit, []
+
+    def lossy(batch, entries, arrays=None):  # type: ignore[no-untyped-def]
+        batches.append(batch)
+        res = real(batch, entries, arrays)
+        return res if len(batches) == 1 else [None] * len(res)
+    m.remote.submit = lossy  # type: ignore[method-assign]
+    r = m.tick(10.0)
+    assert any("lost the answer" in n for n in r.notes)
+    assert m.jobs["Si/qsub.1"].unconfirmed and len(rig.cluster.submitted) == 2
+    m = rig.new_monitor()
+    r = m.tick(20.0)
+    second, third = rig.job("Si/qsub.1"), rig.job("Si/qsub.2")
+    assert m.jobs["Si/qsub.1"].sched_id == second.id and third.hold == (second.id,)
+    for name in ("Si/qsub.0", "Si/qsub.1", "Si/qsub.2"):
+        rig.cluster.finish(rig.job(name))
+    r = m.tick(30.0)
+    assert r.finished and r.exit_code == 0 and len(rig.cluster.submitted) == 3
