@@ -40,7 +40,8 @@ CANCEL_HELP = (
 SET_HELP = (
     "Change a run's settings: the names of jobmon's flags and jobauto.yaml's keys (maxqsub, "
     "interval, retries, lost-after, qsub-args, fetch, ...). The running monitor applies "
-    "maxqsub, interval, retries, lost-after, qsub-args and fetch at its next cycle; the others, "
+    "maxqsub, interval, retries, lost-after, qsub-args, fetch and the caps "
+    "(max-scheduler-commands-per-minute, max-logins-per-hour) at its next cycle; the others, "
     "and every change made while no monitor runs, are used when the run is resumed. Each "
     "change is recorded: jobauto explain RUN lists them, jobauto status RUN shows the values.",
     "examples:\n"

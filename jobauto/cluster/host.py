@@ -22,10 +22,11 @@ WITH_PATH = 'PATH="$1:$PATH"; export PATH; shift; exec "$@"'
 # Scheduler calls per command where an adapter's shell runs the scheduler more than once, so
 # that the count (and the cap) is what the scheduler sees: Grid Engine asks qacct once per job and
 # reads each job's qstat -j before one qdel (schedulers/sge.py ACCT, CANCEL); PBS lists the queue
-# with qstat, then qstat -f (schedulers/pbs.py QUEUE). A fallback taken only when the first
-# answer fails (Slurm's scontrol without accounting, PBS's second qstat) is not counted.
+# with qstat, then qstat -f, and on Slurm's Torque wrappers asks squeue for its array tasks too
+# (schedulers/pbs.py QUEUE; counted everywhere, on the safe side). A fallback taken only when the
+# first answer fails (Slurm's scontrol without accounting, PBS's second qstat) is not counted.
 CALLS = {("sge", "acct"): lambda n: n, ("sge", "cancel"): lambda n: n + 1,
-         ("pbs", "queue"): lambda n: 2}
+         ("pbs", "queue"): lambda n: 3}
 
 
 def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
@@ -34,19 +35,30 @@ def with_path(argv: list[str], bin_dirs: list[str]) -> list[str]:
     return ["sh", "-c", WITH_PATH, "jobauto-path", ":".join(bin_dirs), *argv]
 
 
+def transport_kind(opts: Options) -> str:
+    """How --remote is reached: "local" (no --remote: this machine), "openssh" (--ssh=openssh,
+    or auto when ssh_config gives the host a ControlPath, read with `ssh -G`, which contacts
+    nothing), else "paramiko". The one decision: open_transport and `jobauto plan` (its
+    forecast of logins) both ask here."""
+    if opts.remote is None:
+        return "local"
+    if opts.ssh != "auto":
+        return opts.ssh
+    from jobauto.cluster.transport import openssh
+    return ("openssh" if openssh.wants_openssh(opts.remote, user=opts.user,
+                                               config_path=opts.ssh_config) else "paramiko")
+
+
 def open_transport(opts: Options) -> Transport:
     """Connect to --remote over SSH, or use this machine when there is none. --ssh=openssh (or
     auto, when ssh_config gives the host a ControlPath) rides the user's OpenSSH master;
-    paramiko opens a connection of its own."""
+    paramiko opens a connection of its own (transport_kind)."""
+    kind = transport_kind(opts)
     if opts.remote is None:
         from jobauto.cluster.transport.local import LocalTransport
         return LocalTransport()
     from jobauto.cluster.transport import openssh
     from jobauto.cluster.transport.ssh import SSHTransport
-    kind = opts.ssh
-    if kind == "auto":
-        kind = "openssh" if openssh.wants_openssh(opts.remote, user=opts.user,
-                                                  config_path=opts.ssh_config) else "paramiko"
     t: openssh.OpenSSHTransport | SSHTransport
     try:
         if kind == "openssh":

@@ -9,7 +9,7 @@ job wrapper of run/wrapper.py with its job read from the table. docs/decisions.m
 
 Every job of an array keeps its own state, verdict, retries and cancel: its token is the
 array's name (the scheduler's job name, journaled once) plus `.TASK`, its scheduler id the
-task's own (`4711.3` Grid Engine, `4711_3` Slurm).
+task's own (`4711.3` Grid Engine, `4711_3` Slurm, `4711[3]` PBS).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ ARRAYS_DIR = ".jobauto/arrays"   # the arrays' wrappers, task tables and own out
 MIN_TASKS = 2                    # fewer ready jobs of a shape go one by one
 MAX_TASKS = 1000                 # tasks of one array (the task table travels as one argument)
 TABLE_MAX = 96 << 10             # bytes of one task table (below Linux's 128 KiB per argument)
+# A task's index and its array's id: Grid Engine, Slurm (also under Slurm's Torque wrappers,
+# which set no PBS_* variables), Torque (PBS_ARRAYID; PBS_JOBID 12[3].server), PBS Pro
+# (PBS_ARRAY_INDEX; PBS_JOBID 12[3].server). The array's id is cut at its first [ or .
 TASK_VARS = "${SGE_TASK_ID:-${SLURM_ARRAY_TASK_ID:-${PBS_ARRAYID:-${PBS_ARRAY_INDEX:-}}}}"
 ARRAY_VARS = "${JOB_ID:-${SLURM_ARRAY_JOB_ID:-${PBS_JOBID:-0}}}"
 
@@ -147,6 +150,7 @@ def array_wrapper(g: Group, name: str, rundir: str) -> str:
             f"{name}.tasks (docs/file-formats.md).",
             f"jobauto_task={TASK_VARS}",
             f"jobauto_array={ARRAY_VARS}",
+            "jobauto_array=${jobauto_array%%[[.]*}",
             "case $jobauto_task in ''|*[!0-9]*) "
             'echo "jobauto: not started as a task of an array" >&2; exit 1;; esac',
             f'jobauto_line=$(sed -n "${{jobauto_task}}{{p;q;}}" {tables}/{shlex.quote(name + ".tasks")})',

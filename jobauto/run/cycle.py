@@ -98,6 +98,7 @@ class Monitor:
         self.queue_errors: dict[str, float] = {}  # running jobs in a scheduler error state (Eqw): since
         self.acct_seen: dict[str, Ending] = {}   # accounting records of jobs missing from the queue
         self.refine: dict[str, float] = {}       # killed-by-signal jobs to refine from accounting: since
+        self.acct_asked: set[str] = set()        # the ids this cycle's accounting query named
         self.to_retry: set[str] = set()
         self.to_cancel: dict[str, str] = {}      # name -> why it is removed from the queue
         self.warnings: list[str] = []            # this cycle's, about what the cluster sent
@@ -233,6 +234,7 @@ class Monitor:
             if note := self.budget.waiting(now, "queue listings and accounting queries", "polls"):
                 notes.append(note)
         self.queue_listed = running
+        self.acct_asked = set(acct)
         for name, since in list(self.settling.items()):
             job = self.jobs[name]
             if (now - since > self.settings.lost_after_s or job.state != JobState.ERROR

@@ -145,8 +145,10 @@ def apply_accounting(mon: Monitor, endings: dict[str, Ending], now: float) -> No
                 mon.events.append((now, name, "verdict", f"{record.verdict.value} (exit {code})"))
                 mon.touch(job)
             plan_retry(mon, job)
-        elif now - mon.refine[name] >= mon.settings.lost_after_s:
-            del mon.refine[name]  # no record came: the marker's verdict stands
+        elif now - mon.refine[name] >= mon.settings.lost_after_s and job.sched_id in mon.acct_asked:
+            # no record came though asked after --lost-after (a query the budget put off
+            # does not count): the marker's verdict stands
+            del mon.refine[name]
             plan_retry(mon, job)
     for sched_id, job in by_id.items():
         record = mine(job, endings.get(sched_id))

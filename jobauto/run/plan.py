@@ -1,6 +1,9 @@
 """`jobauto plan LDIR/init|RUN`: what a run will cost the cluster, before it starts (or what is
 left of one): jobs, submissions, scheduler commands, SSH logins, bytes to push, and the remote
-metadata operations of one cycle. Reads local files only; contacts nothing.
+metadata operations of one cycle. Reads local files only and contacts nothing: which transport
+jobmon will use (--ssh=auto: the user's OpenSSH master when ssh_config gives the host a
+ControlPath) is asked of the local ssh client (`ssh -G`), as jobmon asks it (cluster/host.py
+`transport_kind`), and the logins are forecast for that transport.
 
 The figures are a forecast from stated assumptions (every job succeeds at its first try, no
 reconnects, jobs without `#jobauto estimate=` take --job-hours); `Plan.assumptions` lists them
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from jobauto.cluster.host import transport_kind
 from jobauto.cluster.transport.base import glob_regex
 from jobauto.core.config import Options
 from jobauto.core.deps import FINISHED, job_of_marker
@@ -94,6 +98,7 @@ class Plan:
     settings: dict[str, object]
     assumptions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    transport: str = "local"     # how jobmon will reach --remote: local, openssh, paramiko
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -112,7 +117,8 @@ def make_plan(path: Path, opts: Options, job_hours: float = 1.0) -> Plan:
         jobs, done, pushed = [PlanJob(s.name, s.deps, s.estimate_h) for s in specs], set(), False
         kind = "new"
     files, size, dirs = _push_size(path, pushed)
-    return _forecast(path, kind, jobs, done, opts, job_hours, files, size, dirs)
+    return _forecast(path, kind, jobs, done, opts, job_hours, files, size, dirs,
+                     transport_kind(opts))
 
 
 def _tree_jobs(init: Path) -> list[JobSpec]:
@@ -187,7 +193,7 @@ def _producer(dep: str) -> str | None:
 
 
 def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: Options,
-              job_hours: float, files: int, size: int, dirs: int) -> Plan:
+              job_hours: float, files: int, size: int, dirs: int, transport: str) -> Plan:
     interval, maxqsub = opts.interval, opts.maxqsub
     cap = opts.max_scheduler_commands_per_minute
     secs = {j.name: (j.estimate_h if j.estimate_h is not None else job_hours) * 3600 for j in jobs}
@@ -210,7 +216,9 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
         accounting = 0
     detect = int(opts.scheduler == "auto")   # one shell asking which scheduler answers
     commands = subs + polls + accounting + detect
-    parts = ({} if opts.remote is None else
+    # through the user's OpenSSH master every round trip, push and fetch rides its one login
+    # (the user's, made before): none of the run's own; paramiko logs in, and so does each rsync
+    parts = ({} if transport != "paramiko" else
              {"session": 1, "push": int(files > 0), "fetch at the end": 1})
     names = [j.name for j in jobs]
     watched = {d for j in jobs for d in j.deps if _producer(d) is None}
@@ -222,7 +230,7 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
         duration, cp, steps, work, cycles, polls, accounting, commands,
         round(60 / poll_every, 2), sum(parts.values()), parts, size, files, scan_cost(shape),
         asdict(shape), {"interval": interval, "maxqsub": maxqsub, "remote": opts.remote,
-                        "scheduler": opts.scheduler,
+                        "scheduler": opts.scheduler, "ssh": opts.ssh,
                         "max_scheduler_commands_per_minute": cap,
                         "max_logins_per_hour": opts.max_logins_per_hour, "job_hours": job_hours})
     unknown = sum(1 for j in jobs if j.estimate_h is None)
@@ -232,6 +240,8 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
         "every job succeeds at its first try (no retries, resets, walltime kills)",
         "one queue listing each cycle while jobs run; an accounting query at most once per "
         "ended job (when a job leaves the queue before its marker is seen)",
+        "the master connection stays up (when it goes, jobmon waits for it to be started "
+        f"again: ssh -fNM {opts.remote}; no login of its own)" if transport == "openssh" else
         "the connection never drops (each reconnect is one more login; each ProxyJump hop "
         "adds one to every login)",
         "the duration is a lower bound: the longest dependency chain (one --interval per step "
@@ -248,6 +258,7 @@ def _forecast(path: Path, kind: str, jobs: list[PlanJob], done: set[str], opts: 
         plan.warnings.append(
             f"{subs} submissions at {cap - poll_share} per {window:g} s: the cap, not the "
             "jobs, sets the duration (arrays would take fewer submissions)")
+    plan.transport = transport
     if opts.remote is not None and plan.logins > opts.max_logins_per_hour:
         plan.warnings.append(f"{plan.logins} logins: more than --max-logins-per-hour="
                              f"{opts.max_logins_per_hour}; some will wait")
@@ -270,8 +281,16 @@ def duration_text(s: float) -> str:
 def render_text(p: Plan) -> str:
     st = p.settings
     what = ("new run" if p.kind == "new" else "what is left of the run")
-    logins = (" + ".join(f"{n} {k}" for k, n in p.login_parts.items())
-              if p.login_parts else "none: no --remote, this machine")
+    logins = {"local": "none: no --remote, this machine",
+              "openssh": "none of its own: every round trip, push and fetch rides your OpenSSH "
+                         "master (ssh_config's ControlPath), whose one login you make",
+              }.get(p.transport) or " + ".join(f"{n} {k}" for k, n in p.login_parts.items())
+    via = "this machine" if p.transport == "local" else f"--ssh={p.transport}"
+    if p.transport != "local" and st["ssh"] == "auto":
+        via += (" (auto: ssh_config sets a ControlPath for the host)" if p.transport == "openssh"
+                else " (auto: ssh_config sets no ControlPath for the host)")
+    if p.transport == "paramiko":
+        via += "; a login of its own, and one for each rsync"
     lines = [
         f"plan for {p.source} ({what}; a forecast, assumptions below)",
         f"  jobs:                {p.jobs_left} to run of {p.jobs}, {p.to_submit} to submit",
@@ -286,6 +305,7 @@ def render_text(p: Plan) -> str:
            else ""),
         f"  per minute:          {p.polls_per_minute:g} queue listing(s); cap "
         f"{st['max_scheduler_commands_per_minute']} (half polls, half submissions)",
+        f"  transport:           {via}",
         f"  SSH logins:          {p.logins} ({logins}); cap {st['max_logins_per_hour']} an hour",
         f"  bytes to push:       {size_text(p.bytes_to_push)} in {p.files_to_push} file(s)",
         f"  remote metadata:     about {p.metadata_per_cycle} operations per cycle (the scan: "

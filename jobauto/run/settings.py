@@ -24,7 +24,8 @@ META = "settings"
 EVENT = "settings"
 # What the running monitor changes at once; the others (binpath, define, scheduler_bin, the
 # ones other parts add) are recorded and take effect when the run is next resumed.
-LIVE = ("maxqsub", "ahead", "interval", "lost_after", "retries", "qsub_args", "fetch")
+LIVE = ("maxqsub", "ahead", "interval", "lost_after", "retries", "qsub_args", "fetch",
+        "max_scheduler_commands_per_minute", "max_logins_per_hour")
 # Where the run lives: a run cannot move (its store records rundir; jobmon refuses another one).
 FIXED = ("rdir", "remote", "scheduler")
 
@@ -124,6 +125,10 @@ def apply_live(mon: Monitor, values: dict[str, object]) -> None:
             s.fetch = [str(x) for x in v] or None  # type: ignore[attr-defined]
         elif key == "qsub_args":
             mon.remote.host.qsub_args = [str(x) for x in v]  # type: ignore[attr-defined]
+        elif key == "max_scheduler_commands_per_minute":   # the caps (run/budget.py): the
+            mon.budget.per_minute = int(v)  # type: ignore[call-overload]   # windows carry on
+        elif key == "max_logins_per_hour":
+            mon.budget.logins_per_hour = int(v)  # type: ignore[call-overload]
 
 
 def apply_set(mon: Monitor, rid: int, args: dict[str, object], now: float) -> str:

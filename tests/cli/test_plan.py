@@ -16,7 +16,7 @@ def campaign(tmp_path: Path) -> Path:
 
 def test_json_and_text_take_the_yaml_file_and_flags(tmp_path: Path) -> None:
     ldir = campaign(tmp_path)
-    (ldir / "jobauto.yaml").write_text("interval: 30\nmaxqsub: 2\nremote: mycluster\n")
+    (ldir / "jobauto.yaml").write_text("interval: 30\nmaxqsub: 2\nremote: mycluster\nssh: paramiko\n")
     p = jobauto("plan", str(ldir / "init"), "--json", "--interval=20", check_rc=0)
     got = json.loads(p.stdout)
     assert got["settings"]["interval"] == 20.0 and got["settings"]["maxqsub"] == 2
@@ -38,3 +38,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "jobauto.yaml" in p.stderr and "max_logins_per_hour" in p.stderr
     p = jobauto("plan", str(tmp_path / "nowhere"), check_rc=2)
     assert "no such directory" in p.stderr
+
+
+def test_the_logins_follow_the_transport_ssh_config_gives_the_host(tmp_path: Path) -> None:
+    """--ssh=auto, as jobmon decides it (cluster/host.py transport_kind): a ControlPath for the
+    host is the user's master (no logins of the run's own), none is paramiko and rsync logins."""
+    ldir = campaign(tmp_path)
+    master, plain = tmp_path / "master_config", tmp_path / "plain_config"
+    master.write_text("Host mycluster\n    HostName 127.0.0.1\n    ControlMaster auto\n"
+                      f"    ControlPath {tmp_path}/cm-%C\n    ControlPersist yes\n")
+    plain.write_text("Host mycluster\n    HostName 127.0.0.1\n")
+    base = ["plan", str(ldir / "init"), "--remote=mycluster"]
+    got = json.loads(jobauto(*base, f"--ssh-config={master}", "--json", check_rc=0).stdout)
+    assert (got["transport"], got["logins"], got["login_parts"]) == ("openssh", 0, {})
+    text = jobauto(*base, f"--ssh-config={master}", check_rc=0).stdout
+    assert "transport:           --ssh=openssh (auto: ssh_config sets a ControlPath" in text, text
+    assert "SSH logins:          0 (none of its own: every round trip, push and fetch rides" in text
+    got = json.loads(jobauto(*base, f"--ssh-config={plain}", "--json", check_rc=0).stdout)
+    assert (got["transport"], got["logins"]) == ("paramiko", 3)
+    assert got["login_parts"] == {"session": 1, "push": 1, "fetch at the end": 1}
+    text = jobauto(*base, f"--ssh-config={plain}", check_rc=0).stdout
+    assert "--ssh=paramiko (auto: ssh_config sets no ControlPath" in text, text
+    assert "SSH logins:          3 (1 session + 1 push + 1 fetch at the end)" in text, text
+    # an explicit --ssh wins over ssh_config; without --remote there is no SSH at all
+    got = json.loads(jobauto(*base, f"--ssh-config={master}", "--ssh=paramiko", "--json",
+                             check_rc=0).stdout)
+    assert (got["transport"], got["logins"]) == ("paramiko", 3)
+    got = json.loads(jobauto("plan", str(ldir / "init"), "--json", check_rc=0).stdout)
+    assert (got["transport"], got["logins"]) == ("local", 0)
+    p = jobauto(*base, f"--ssh-config={tmp_path / 'missing'}", check_rc=2)
+    assert "ssh config file not found" in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -17,7 +17,8 @@ states() { as_user squeue -h -r -u "$TEST_USER" -o %T | sort | tr '\n' ' ' | sed
 state_is() { local s; s="$(states)" && [ "$s" = "$1" ]; }
 # All the job names this script submits under (the wrappers name a job after its script).
 NAMES=(ok.sh pbs_named exit3.sh pbs_exit3 pbs_run pbs_held ok ok_plain arr exit3 timeout cancel
-       run1 run2 run3 run4 run5 run6 held dep_never arr_busy arr_thr mix_a mix_arr mix_pending mix_held)
+       run1 run2 run3 run4 run5 run6 held dep_never arr_busy arr_thr mix_a mix_arr mix_pending mix_held
+       jacapX1_0 pbs_plain)
 cancel_jobs() { local n; for n in "${NAMES[@]}"; do as_user scancel -u "$TEST_USER" -n "$n" || true; done; }
 clear_jobs() { cancel_jobs; poll 60 "jobauto's Slurm jobs to go" state_is ""; }
 # done_in_sacct ID: accounting has the job's final record. Right after a job ends sacct may
@@ -71,6 +72,27 @@ cap qdel "$T/qdel $run" 'qdel of a running job'
 poll 30 "job $run to be cancelled" job_cancelled "$run"
 cap qstat-f-cancelled "$T/qstat -f $run" 'the job deleted by qdel above'
 cap qdel-unknown "$T/qdel 999999" 'qdel of an unknown id'
+# An array named as jobmon names its arrays (per_task): task 1 fails at once, 2 and 3 run (the
+# throttle %2 keeps 4 pending until one ends), beside a held plain job.
+rx 'printf "#!/bin/sh\ncase \$SLURM_ARRAY_TASK_ID in 1) sleep 1; exit 3;; esac\nsleep 120\n" > arr_task.sh'
+plain="$(rx "$T/qsub -h -N pbs_plain sleep.sh")"
+parr="$(rx "$T/qsub -N jacapX1_0 -t '1-4%2' arr_task.sh")"
+tasks_running() { local s; s="$(as_user squeue -h -r -j "$parr" -o '%K %T')" &&
+    grep -q '^2 RUNNING' <<<"$s" && grep -q '^3 RUNNING' <<<"$s"; }
+poll 60 "tasks 2 and 3 of array $parr to run" tasks_running
+cap pbs-array-qstat-t "$T/qstat -t -u jobauto" 'the wrappers have no -t (Torque, PBS Pro: subjobs)'
+cap pbs-array-queue "PATH=$T:\$PATH $(adapter_cmd pbs queue_argv jobauto)" \
+    "jobauto's queue command on the wrappers: -t refused, squeue's map, qstat -u, qstat -f, the map after @@jobauto-squeue"
+cap pbs-array-cancel "PATH=$T:\$PATH $(adapter_cmd pbs cancel_argv "$parr[3]")" \
+    "jobauto's cancel of task 3 on the wrappers: scancel ${parr}_3"
+sleep 2
+cap pbs-array-after-cancel "squeue -h -r -u jobauto -o '%A %F %K %T %j'" 'only task 3 is gone'
+cap pbs-array-acct "PATH=$T:\$PATH $(adapter_cmd pbs acct_argv "$parr[1]" "$parr[2]" "$parr[3]" "$parr[4]" "$parr")" \
+    "jobauto's accounting command for the tasks: sacct gets ${parr}_1,..."
+cap qdel-task "$T/qdel '$parr[4]'" "the wrappers' qdel reads $parr[4] as $parr and kills the whole array"
+sleep 2
+cap qdel-task-sacct "$SACCT -j $parr" 'after qdel of one task: every task cancelled'
+as_user scancel "$plain" "$parr" || true
 clear_jobs
 write_readme "Captured PBS/Torque wrapper output (on Slurm)" "$(cat <<EOF
 Real output of the PBS/Torque compatibility wrappers of Slurm $(sinfo -V | awk '{ print $NF }')

@@ -5,10 +5,14 @@ citing the documentation whose format it follows).
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 from helpers import captured, out
 
-from jobauto.cluster.schedulers.pbs import PbsAdapter, is_pbspro
+from jobauto.cluster.schedulers.pbs import PbsAdapter, from_slurm, is_pbspro, job_id
 from jobauto.core.errors import SchedulerError
 from jobauto.core.model import Verdict
 
@@ -208,8 +212,10 @@ def test_pbs_acct_server_down_is_an_error() -> None:
 
 
 def test_pbs_cancel() -> None:
-    assert PbsAdapter().cancel_argv(["5"]) == ["qdel", "5"]
+    argv = PbsAdapter().cancel_argv(["5", "12[3]", "7; rm -rf ~", "1.srv", "12[]"])
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["jobauto-cancel", "5", "12[3]", "12[]"]
     assert captured("qdel", "pbs").rc == 0
+    assert PbsAdapter().acct_argv(["4", "4[2]", "$(x)"])[3:] == ["jobauto-acct", "4", "4[2]"]
 
 
 def test_pbs_on_slurm_wrappers_takes_the_verdict_from_sacct() -> None:
@@ -234,3 +240,102 @@ def test_pbs_depend_args_and_the_dependency_flag() -> None:
     assert a.depend_args(["12", "13"]) == ["-W", "depend=afterok:12:13"]
     q = a.parse_queue(captured("hand-torque-depend-hold", "pbs")).entries
     assert [e.dependency for _, e in sorted(q.items())][:2] == ["", "waiting"]
+
+
+# -- arrays ------------------------------------------------------------------------------------
+def test_pbs_ids_keep_the_task_and_read_the_array_summary_row_as_the_array() -> None:
+    assert [job_id(r) for r in ("17.srv", "12[].srv", "12[3].srv", "1234.pbs*", "12[3].se*",
+                                "12[3]", " 9")] == ["17", "12", "12[3]", "1234", "12[3]", "12[3]", "9"]
+    assert job_id("12[3*") is None and job_id("[3]") is None and job_id("") is None
+    assert PbsAdapter().task_id("12", 3) == "12[3]" and from_slurm("12_3") == "12[3]"
+
+
+def test_pbs_queue_on_the_wrappers_names_tasks_by_squeue_s_map() -> None:
+    """Array 3767: task 1 ended (row 3768 C), tasks 2 and 3 run as Slurm's 3769 and 3770, task 4
+    waits in 3767's row; the wrappers refuse -t, the queue command maps the rows with squeue."""
+    t = captured("pbs-array-qstat-t", "pbs")
+    assert t.rc == 2 and "Unknown option: t" in t.stderr
+    q = PbsAdapter().parse_queue(captured("pbs-array-queue", "pbs")).entries
+    assert {k for k in q if k.startswith("3767")} == {"3767", "3767[2]", "3767[3]", "3767[4]"}
+    assert q["3767[2]"].running and q["3767[3]"].running and q["3767[4]"].state == "Q"
+    assert q["3767"].running and q["3767"].name == "jacapX1_0"   # the array: its busiest task
+    assert "3769" not in q and "3770" not in q and "3768" not in q   # Slurm's own ids are gone
+    assert q["3766"].name == "pbs_plain" and q["3766"].state == "Q"   # no array: as it was
+
+
+def test_pbs_queue_on_the_wrappers_drops_a_task_row_the_map_does_not_name() -> None:
+    """A task that started after squeue answered has a row of its own but no line in the map;
+    the pending row it left still names it (the queue command asks squeue first)."""
+    text = captured("pbs-array-queue", "pbs").text.replace("3770 3767 3\n", "")
+    q = PbsAdapter().parse_queue(out(text)).entries
+    assert "3770" not in q and "3767[3]" not in q and "3767[2]" in q
+    junk = text.replace("3769 3767 2", "x 3767 2; rm") + "9" * 40 + " 1 1\n"
+    assert "3767[2]" not in PbsAdapter().parse_queue(out(junk)).entries
+
+
+# Hand-written `qstat -t -u` listings of Torque 6 (alternate format, each subjob "ID[N].server")
+# and PBS Professional (the array's summary row "ID[].server" in state B, then its subjobs;
+# Reference Guide, qstat -t), with one `qstat -f` record for a subjob.
+HAND_SUBJOBS = """\
+
+torque01:
+                                                                      Req'd    Req'd       Elap
+Job ID                  Username    Queue    Jobname          SessID  NDS   TSK   Memory   Time    S   Time
+----------------------- ----------- -------- ---------------- ------ ----- ------ --------- --------- - ---------
+5130[1].torque01        alice       batch    jaabcX1_0         12345     1      1       --   00:10:00 R  00:00:05
+5130[2].torque01        alice       batch    jaabcX1_0           --      1      1       --   00:10:00 Q       --
+5130[3].torque01        alice       batch    jaabcX1_0           --      1      1       --   00:10:00 C  00:00:01
+5131.torque01           alice       batch    jaabc5_1            --      1      1       --   00:10:00 Q       --
+4712[].pbs01    alice    workq    jaarrX1_0     --    1   1    --  01:00 B   --
+4712[1].pbs01   alice    workq    jaarrX1_0  2345    1   1    --  01:00 R 00:01
+4712[2].pbs01   alice    workq    jaarrX1_0     --    1   1    --  01:00 Q   --
+4712[10].pbs01* alice    workq    jaarrX1_0     --    1   1    --  01:00 Q   --
+4712[100*       alice    workq    jaarrX1_0     --    1   1    --  01:00 Q   --
+Job Id: 4712[2].pbs01
+    Job_Name = jaarrX1_0
+    job_state = H
+    Hold_Types = u
+"""
+
+
+def test_pbs_queue_subjobs_of_torque_and_pbspro() -> None:
+    q = PbsAdapter().parse_queue(out(HAND_SUBJOBS)).entries
+    assert set(q) == {"5130", "5130[1]", "5130[2]", "5131",
+                      "4712", "4712[1]", "4712[2]", "4712[10]"}   # 5130[3] ended; 4712[100* cut
+    assert q["5130[1]"].running and q["5130[2]"].state == "Q" and q["5130"].running
+    assert q["4712[2]"].held and q["4712"].running and q["4712[1]"].running
+
+
+def test_pbs_acct_on_the_wrappers_keys_sacct_s_tasks_the_pbs_way() -> None:
+    ends = PbsAdapter().parse_acct(captured("pbs-array-acct", "pbs"))
+    assert (ends["3767[1]"].verdict, ends["3767[1]"].exit_code) == (Verdict.FAILED, 3)
+    assert ends["3767[3]"].verdict == Verdict.CANCELLED and ends["3767[3]"].sched_id == "3767[3]"
+    assert "3767[2]" not in ends and not any("_" in k for k in ends)   # task 2 still runs
+
+
+def test_pbs_acct_subjob_records_of_pbspro() -> None:
+    text = pbs_record(4800, 3).replace("Job Id: 4800.pbs01", "Job Id: 4800[2].pbs01")
+    assert PbsAdapter().parse_acct(out(text))["4800[2]"].exit_code == 3
+
+
+def test_pbs_wrappers_qdel_of_a_task_kills_the_array_so_cancel_takes_scancel() -> None:
+    assert "isn't numeric" in captured("qdel-task", "pbs").stderr
+    # task 2 was running: qdel of task 4 killed it too (task 1 had failed, 3 was cancelled)
+    assert "3767_2|jacapX1_0|CANCELLED" in captured("qdel-task-sacct", "pbs").text
+    after = captured("pbs-array-after-cancel", "pbs").text
+    assert captured("pbs-array-cancel", "pbs").rc == 0
+    assert " 3 " not in after and "3767 2 RUNNING" in after and "3767 4 RUNNING" in after
+
+
+def test_pbs_array_submission_asks_the_flavour_on_the_cluster(tmp_path: Path) -> None:
+    """Where jobmon has not asked, the array's qsub takes -J on PBS Pro and -t elsewhere
+    (a qsub on PATH that prints what `qsub --version` prints there, then its arguments)."""
+    argv = PbsAdapter().array_submit_argv("a.run", "jaX1_0", 3, ["-q", "q"])
+    for version, opt in (("pbs_version = 2022.1.1", "-J"), ("Version: 6.1.3", "-t"),
+                         ("Unknown option: version", "-t")):
+        (tmp_path / "qsub").write_text(f'#!/bin/sh\n[ "$1" = --version ] && echo "{version}" '
+                                       '&& exit 0\necho "$@"\n')
+        (tmp_path / "qsub").chmod(0o755)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+        assert res.stdout.split() == [opt, "1-3", "-N", "jaX1_0", "-q", "q", "a.run"], version

@@ -73,8 +73,11 @@ def test_array_submit_argv_per_scheduler_extra_last_script_last() -> None:
     assert SlurmAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["-p", "short"]) == [
         "sbatch", "--parsable", "-J", "w-t", "--array=1-3", "-o", "w-t.o%A.%a",
         "-e", "w-t.e%A.%a", "-p", "short", "worker-1.sh"]
-    assert PbsAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["-q", "q"]) == [
+    assert PbsAdapter(pro=False).array_submit_argv("worker-1.sh", "w-t", 3, ["-q", "q"]) == [
         "qsub", "-N", "w-t", "-t", "1-3", "-q", "q", "worker-1.sh"]
+    # flavour not asked (jobmon): the command asks qsub --version on the cluster (test_pbs.py)
+    assert PbsAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["-q", "q"])[3:] == [
+        "jobauto-array", "1-3", "-N", "w-t", "-q", "q", "worker-1.sh"]
     assert PbsAdapter(pro=True).array_submit_argv("worker-1.sh", "w-t", 3, []) == [
         "qsub", "-N", "w-t", "-J", "1-3", "worker-1.sh"]
     local = LocalAdapter().array_submit_argv("worker-1.sh", "w-t", 3, ["ignored"])

@@ -167,3 +167,49 @@ def test_the_queue_and_the_accounting_take_turns_when_polls_are_short(tmp_path: 
     assert r is not None and r.finished and r.exit_code == 1, (now, r)
     assert "fake-qacct" in scheduler_calls(rig)
     assert m.jobs["fan/qsub.0"].verdict == Verdict.WALLTIME.value
+
+
+def test_signal_markers_wait_for_the_accounting_query_the_budget_put_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed markers with a signal's exit code wait for the accounting's word on who killed the
+    jobs. When the budget lets one query name only some of them (Grid Engine: one qacct per
+    id), the others are not given up at --lost-after: their verdicts still come from the
+    accounting at a later window, not from the markers."""
+    from jobauto.cluster import host
+    from jobauto.core.model import Ending, Verdict
+
+    monkeypatch.setitem(host.CALLS, ("fake", "acct"), lambda n: n)   # one command per id
+    rig = capped(tmp_path, 40, 2)
+    rig.settings.lost_after_s = 5.0
+    m = rig.start()
+    m.tick(0.0)                      # both go out
+    m.budget.per_minute = 2          # then one poll command a minute: one id per query
+    now, r = 1.0, None
+    for _ in range(600):             # 300 s of 0.5 s cycles, lost-after 5 s
+        for fj in rig.cluster.running():
+            rig.cluster.finish(fj, rc=137)   # the wrapper survived the kill: failed marker 137
+            fj.ending = Ending(fj.id, Verdict.WALLTIME, 137, "sacct: TIMEOUT", name=fj.name)
+        r = m.tick(now)
+        if r.finished:
+            break
+        now += 0.5
+    assert r is not None and r.finished, now
+    for name in ("fan/qsub.0", "fan/qsub.1"):
+        job = m.jobs[name]
+        assert job.verdict == Verdict.WALLTIME.value and "sacct: TIMEOUT" in job.evidence, \
+            (name, job.evidence)
+
+
+def test_jobauto_set_changes_the_caps_of_the_running_monitor(tmp_path: Path) -> None:
+    rig = capped(tmp_path, 4, 6)      # two submissions a window
+    m = rig.start()
+    m.tick(1000.0)
+    assert len(rig.cluster.submitted) == 2
+    other = Store(rig.run / ".jobauto" / "state.db")
+    other.add_request(0.0, "set", {"values": {"max_scheduler_commands_per_minute": 100,
+                                              "max_logins_per_hour": 7}})
+    other.close()
+    r = m.tick(1010.0)                # the same window: the new cap has room for the rest
+    assert len(rig.cluster.submitted) == 6, r.notes
+    assert (m.budget.per_minute, m.budget.logins_per_hour) == (100, 7)
+    assert any("max-scheduler-commands-per-minute" in n and "-> 100" in n for n in r.notes), r.notes

@@ -1,6 +1,6 @@
 """What each cycle looks at, end to end: jobmon on real Grid Engine through the real sshd
 (tests/cluster/up.sh). A job added by hand on the cluster is not found by the per-cycle look;
-`jobauto rescan RUN` finds it while the monitor runs."""
+`jobauto rescan RUN` finds it while the monitor runs; also 100 ms away (far_sshd)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ pytestmark = pytest.mark.cluster
 WAIT = "for i in $(seq 240); do [ -f ../go ] && exit 0; sleep 0.5; done; exit 1"
 
 
-def test_a_job_added_by_hand_on_the_cluster_is_found_by_rescan(sge: Cluster, tmp_path: Path) -> None:
-    rdir = sge.remote_dir("rescan")
+@pytest.mark.parametrize("far", [False, True], ids=["near", "100ms"])
+def test_a_job_added_by_hand_on_the_cluster_is_found_by_rescan(
+        far: bool, sge: Cluster, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    c: Cluster = request.getfixturevalue("far_sshd") if far else sge
+    rdir = c.remote_dir("rescan")
     ldir = tmp_path / "camp"
     make_job(ldir / "init", "a/qsub.0", body=WAIT)          # runs until ../go exists
     out = tmp_path / "mon.out"
-    proc = start_jobmon([*base_args(sge, ldir, rdir), "--datedir=r", "--scheduler=sge",
+    proc = start_jobmon([*base_args(c, ldir, rdir), "--datedir=r", "--scheduler=sge",
                          "--sweep-every=3600"], out)
     run = ldir / "r"
     try:

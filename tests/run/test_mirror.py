@@ -492,7 +492,7 @@ def teardown_module() -> None:
     shutil.rmtree("/tmp/jobauto-contract", ignore_errors=True)
 
 
-@pytest.mark.parametrize("backend", ["fake", "sge", "slurm"], indirect=True)  # local, pbs: no arrays
+@pytest.mark.parametrize("backend", ["fake", "sge", "slurm", "pbs"], indirect=True)  # local: no arrays
 def test_an_array_runs_each_task_in_its_job_directory_with_its_own_id(
         backend: Backend, tmp_path: Path) -> None:
     """One array submission (run/arrays.py): each task runs its own job's script in the job's

@@ -16,7 +16,8 @@ class SchedulerAdapter(Protocol):
     name: str
     can_find_by_name: bool
     # jobmon --arrays: whether ready jobs may go as one array whose tasks the queue listing,
-    # the accounting and the cancel command each know by their own id (task_id)
+    # the accounting and the cancel command each know by their own id (task_id): sge, slurm and
+    # pbs (also on Slurm's Torque wrappers, schedulers/pbs.py); not local (docs/decisions.md)
     task_arrays: bool
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
@@ -74,7 +75,11 @@ class SchedulerAdapter(Protocol):
         ...
 
     def task_id(self, array_id: str, task: int) -> str:
-        """The id of one task of an array, as the queue listing, accounting and cancel take it."""
+        """The id of one task of an array, as the queue listing, accounting and cancel take it
+        (4711.3, 4711_3, 4711[3]): parse_queue lists each task of a jobmon array under this id
+        (and the array under array_id), parse_acct returns its record under it, cancel_argv
+        deletes just that task. Only digits and the scheduler's separators; arrays.array_id
+        reads the array back from it."""
         ...
 
 

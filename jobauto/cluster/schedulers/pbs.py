@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from jobauto.cluster.schedulers.common import (
     acct_failed,
@@ -11,38 +12,74 @@ from jobauto.cluster.schedulers.common import (
     first_id,
     hms,
     one_line,
+    per_task,
     signal_exit,
 )
 from jobauto.cluster.schedulers.slurm import SACCT_FIELDS, SlurmAdapter
 from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
-# The user's jobs, then their full records. The listing (`qstat -u`) finds them, but its
-# name column is cut (PBS Pro: 10 characters, Torque: 16), too short to find a submission by
-# its name; `qstat -f` has the whole name and the hold types. Only ids the listing printed go
-# to `qstat -f`, as digits with an optional [] (set -f: no globbing), and only those not yet
-# finished (state C/F/X, the column before last): Torque and the Slurm wrappers list finished
-# jobs for minutes, and asking for their records made a cycle grow with them (bench/).
-# A failing listing is a failed query; a failing `qstat -f` (a job that ended in between)
-# still leaves the listing.
+# -- Slurm's Torque wrappers (slurm-wlm-torque) ------------------------------------------------
+# Perl over Slurm's API that look like Torque. What they do unlike Torque / PBS Pro, all here:
+# - `qstat` refuses -t (subjobs) and -x with its usage message, exit REFUSED: that refusal, with
+#   Slurm's own commands on the PATH, is how the commands below know they run on the wrappers;
+# - `qstat -u` lists an array's tasks under Slurm's own job ids (array 12: rows 13, 14 and 12,
+#   no task index) and `qstat -f` shows nothing of arrays: the queue command adds squeue's map
+#   "JOBID ARRAY TASK" after MAP_MARK (task_map), which names each task ARRAY[TASK];
+# - `qstat` keeps no exit status: the accounting command adds sacct's records after SACCT_MARK;
+#   sacct takes ARRAY_TASK for the task PBS calls ARRAY[TASK] (to_slurm / from_slurm);
+# - `qdel 12[3]` reads the id as the number 12 and kills the whole array: cancel takes
+#   `scancel 12_3` there.
+REFUSED = 2
+MAP_MARK = "@@jobauto-squeue"
+SACCT_MARK = "@@jobauto-sacct"
+TO_SLURM = "sed 's/\\[\\]//g; s/\\[/_/g; s/\\]//g'"   # 12[3] -> 12_3, 12[] -> 12 (shell)
+
+# The user's jobs, then their full records. The listing (`qstat -t -u`: an array's subjobs
+# each on a row of its own, 12[3]) finds them, but its name column is cut (PBS Pro: 10
+# characters, Torque: 16), too short to find a submission by its name; `qstat -f` has the
+# whole name and the hold types. Only ids the listing printed go to `qstat -f`, as digits with
+# an optional [N] (set -f: no globbing), and only those not yet finished (state C/F/X, the
+# column before last): Torque and the Slurm wrappers list finished jobs for minutes, and asking
+# for their records made a cycle grow with them (bench/). On the wrappers (-t refused) squeue's
+# map is read first, then the listing: a task that starts in between is still named by the
+# pending row it was in. A failing listing or map is a failed query; a failing `qstat -f` (a
+# job that ended in between) still leaves the listing.
 QUEUE = (
-    'u=${1:-$(id -un)}; set -f; list=$(qstat -u "$u") || exit; printf "%s\\n" "$list"; '
+    'u=${1:-$(id -un)}; set -f; w=; list=$(qstat -t -u "$u" 2>&1); rc=$?; '
+    f'if [ "$rc" -eq {REFUSED} ] && command -v squeue >/dev/null 2>&1; then w=1; '
+    "map=$(squeue -h -r -u \"$u\" -o '%A %F %K') || exit; list=$(qstat -u \"$u\") || exit; "
+    f'elif [ "$rc" -eq {REFUSED} ]; then list=$(qstat -u "$u") || exit; '
+    'elif [ "$rc" -ne 0 ]; then printf "%s\\n" "$list" >&2; exit "$rc"; fi; '
+    'printf "%s\\n" "$list"; '
     'ids=$(printf "%s\\n" "$list" | awk \'NF > 1 && $(NF-1) !~ /^[CFX]$/ && '
     'match($1, /^[0-9]+(\\[[0-9]*\\])?/) { print substr($1, RSTART, RLENGTH) }\'); '
-    '[ -z "$ids" ] || qstat -f $ids 2>/dev/null; exit 0'
+    '[ -z "$ids" ] || qstat -f $ids 2>/dev/null; '
+    f'[ -z "$w" ] || printf "%s\\n%s\\n" "{MAP_MARK}" "$map"; exit 0'
 )
 # PBS Pro keeps finished jobs for `qstat -x` (state F, Exit_status). Torque's -x means XML
 # and shows the jobs it keeps (keep_completed; state C, exit_status). Slurm's wrappers reject
 # -x (exit 2, usage): then plain `qstat -f`. The first call's stderr is kept unless it was that.
-SACCT_MARK = "@@jobauto-sacct"
 ACCT = (
-    '{ err=$(qstat -x -f "$@" 2>&1 >&3); rc=$?; } 3>&1; '
-    'if [ "$rc" -eq 2 ]; then qstat -f "$@"; elif [ -n "$err" ]; then printf "%s\\n" "$err" >&2; fi; '
+    'set -f; { err=$(qstat -x -f "$@" 2>&1 >&3); rc=$?; } 3>&1; '
+    f'if [ "$rc" -eq {REFUSED} ]; then qstat -f "$@"; '
+    'elif [ -n "$err" ]; then printf "%s\\n" "$err" >&2; fi; '
     # PBS-style qsub on top of Slurm (Slurm's Torque wrappers): their qstat keeps no exit status,
     # but Slurm's own accounting has the whole record
     f'if command -v sacct >/dev/null 2>&1; then printf "%s\\n" "{SACCT_MARK}"; '
-    f'ids=$(IFS=,; echo "$*"); sacct -X -n -P -o {SACCT_FIELDS} -j "$ids" 2>/dev/null; fi; '
+    f'ids=$(IFS=,; echo "$*" | {TO_SLURM}); '
+    f'sacct -X -n -P -o {SACCT_FIELDS} -j "$ids" 2>/dev/null; fi; '
     'exit 0'
 )
+# qdel, but on the wrappers (asked only when a task is among the ids) scancel with Slurm's ids
+CANCEL = (
+    '[ "$#" -gt 0 ] || exit 0; set -f; case "$*" in *"["*) '
+    'if command -v scancel >/dev/null 2>&1 && '
+    f'{{ qstat -t -u "$(id -un)" >/dev/null 2>&1; [ "$?" -eq {REFUSED} ]; }}; then '
+    f'exec scancel $(printf "%s\\n" "$@" | {TO_SLURM}); fi;; esac; exec qdel "$@"'
+)
+ID = re.compile(r"[0-9]{1,12}(\[[0-9]{0,9}\])?")   # what reaches a shell: 17, 12[3], 12[]
+MAP_MAX = 100_000   # lines of squeue's map read (one per task)
+
 
 # The dependency types that keep a job waiting (in PBS's `depend` attribute, "afterok:12.srv@srv"
 # or "on:2"); before* types are on the job that others wait for and hold nothing.
@@ -72,10 +109,42 @@ TORQUE_LIMITS = {
 }
 
 
-def base_id(raw: str) -> str:
-    """The sequence number: 17.server, 12[].server, 12[3].server, 1234.pbs* (cut) -> 17, 12, 1234."""
-    m = re.match(r"\s*(\d+)", raw)
-    return m.group(1) if m else raw.strip()
+def job_id(raw: str) -> str | None:
+    """The id jobauto knows a job by: 17.server, 12[].server, 12[3].server, 1234.pbs* (a cut
+    listing column), 12[3].se* -> 17, 12, 12[3], 1234, 12[3]; None for a task's id cut inside
+    its brackets (12[3*) or no id at all."""
+    m = re.match(r"\s*([0-9]{1,12})(?:\[([0-9]{0,9})(\])?)?", raw)
+    if m is None or (m.group(2) is not None and m.group(3) is None):
+        return None
+    return f"{m.group(1)}[{m.group(2)}]" if m.group(2) else m.group(1)
+
+
+def base_id(jid: str) -> str:
+    """The array's (or job's) own id in a job_id: 12[3] -> 12."""
+    return jid.partition("[")[0]
+
+
+def shell_ids(ids: list[str]) -> list[str]:
+    """The ids that may reach the scheduler's commands: digits with an optional [N] (ID)."""
+    return [i for i in ids if ID.fullmatch(i)]
+
+
+def from_slurm(sid: str) -> str:
+    """Slurm's id of an array task as PBS writes it: 12_3 -> 12[3] (others stay)."""
+    m = re.fullmatch(r"([0-9]+)_([0-9]+)", sid)
+    return f"{m.group(1)}[{m.group(2)}]" if m else sid
+
+
+def task_map(text: str) -> dict[str, list[str]]:
+    """squeue's "JOBID ARRAY TASK" lines (Slurm's wrappers) as Slurm job id -> the tasks
+    (ARRAY[TASK]) its queue row stands for: one running task, or all the still pending ones of
+    an array (they share the array's id). A job of no array ("N/A") is not in the map."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines()[:MAP_MAX]:
+        m = re.fullmatch(r"\s*([0-9]{1,12}) ([0-9]{1,12}) ([0-9]{1,9})\s*", line)
+        if m:
+            out.setdefault(m.group(1), []).append(f"{m.group(2)}[{m.group(3)}]")
+    return out
 
 
 def parse_full(text: str) -> list[dict[str, str]]:
@@ -153,12 +222,20 @@ def record_ending(rec: dict[str, str]) -> Ending | None:
                   f"job_state={rec['job_state']} {attr}={status}"
                   f"{f' ({name})' if name else ''}"
                   f"{f' walltime={used}/{limit}' if used else ''}")
-    return Ending(base_id(rec["Job Id"]), verdict, code, ev, rec.get("Job_Name", "").strip())
+    jid = job_id(rec["Job Id"])
+    if jid is None:
+        return None
+    return Ending(jid, verdict, code, ev, rec.get("Job_Name", "").strip())
 
 
 # `qsub --version`: PBS Pro / OpenPBS print "pbs_version = 2022.1.1", Torque "Version: 6.1.3",
 # Slurm's Torque wrappers "Unknown option: version" (exit 2).
 VERSION = "qsub --version 2>&1; exit 0"
+
+
+# An array's qsub where the flavour is not known (jobmon): -J for PBS Pro, else -t.
+ARRAY_QSUB = ('r=$1; shift; if qsub --version 2>&1 | grep -qi pbs_version; then o=-J; '
+              'else o=-t; fi; exec qsub "$o" "$r" "$@"')
 
 
 def version_argv() -> list[str]:
@@ -174,12 +251,14 @@ def is_pbspro(result: CommandResult) -> bool:
 class PbsAdapter:
     name = "pbs"
     can_find_by_name = True
-    # Slurm's Torque wrappers list an array's tasks under Slurm's own job ids (4712, 4713 for
-    # the tasks of 4711) and keep no exit status: one job, one submission (docs/decisions.md)
-    task_arrays = False
+    # a task is ARRAY[TASK] in the listing (qstat -t; on Slurm's wrappers squeue's map), the
+    # accounting and cancel (docs/decisions.md)
+    task_arrays = True
 
-    def __init__(self, pro: bool = False) -> None:
-        self.pro = pro  # PBS Pro / OpenPBS rather than Torque (only arrays differ)
+    def __init__(self, pro: bool | None = None) -> None:
+        # PBS Pro / OpenPBS rather than Torque (only arrays differ); None: not asked, an array's
+        # submission asks `qsub --version` on the cluster itself (ARRAY_QSUB)
+        self.pro = pro
 
     def submit_argv(self, script: str, job_name: str, extra: list[str],
                     wrapper: str | None = None) -> list[str]:
@@ -200,15 +279,19 @@ class PbsAdapter:
     def parse_queue(self, result: CommandResult) -> QueueSnapshot:
         if result.rc != 0:
             return QueueSnapshot(False, error=str(fail(result, "qstat")))
-        entries: dict[str, QueueEntry] = {}
-        for line in result.text.splitlines():
+        text, wrappers, mapped = result.text.partition(MAP_MARK + "\n")
+        rows: dict[str, QueueEntry] = {}
+        for line in text.splitlines():
             cols = line.split()
             # a listing row: Job ID, Username, Queue, Jobname, SessID, NDS, TSK, Memory, Time, S, Time
-            if len(cols) >= 6 and line[:1].isdigit():
-                keep(entries, QueueEntry(base_id(cols[0]), cols[3], cols[-2], held=cols[-2] == "H",
-                                         running=cols[-2] in ("R", "B", "E")))
-        full: dict[str, QueueEntry] = {}
-        for rec in parse_full(result.text):
+            jid = job_id(cols[0]) if len(cols) >= 6 and line[:1].isdigit() else None
+            if jid is not None:
+                keep(rows, QueueEntry(jid, cols[3], cols[-2], held=cols[-2] == "H",
+                                      running=cols[-2] in ("R", "B", "E")))
+        for rec in parse_full(text):
+            jid = job_id(rec["Job Id"])
+            if jid is None or jid not in rows:
+                continue
             state = rec.get("job_state", "")
             holds = rec.get("Hold_Types", "")
             # H: held (Hold_Types u user, o operator, s system). A job waiting on its
@@ -220,23 +303,37 @@ class PbsAdapter:
             waiting = (state == "H" and bool(AFTER.search(depend)) and "s" in holds
                        and not any(c in holds for c in "uo"))
             held = state == "H" and not waiting
-            keep(full, QueueEntry(base_id(rec["Job Id"]), rec.get("Job_Name", ""), state,
-                                  held=held, error=held and "s" in holds and not AFTER.search(depend),
-                                  running=state in ("R", "B", "E"),
-                                  dependency="waiting" if waiting else "",
-                                  reason=one_line(f"waiting on its dependencies ({depend})")
-                                  if waiting else rec.get("comment", "")))
-        entries.update({jid: e for jid, e in full.items() if jid in entries})
-        return QueueSnapshot(True, {jid: e for jid, e in entries.items() if e.state not in FINISHED})
+            rows[jid] = QueueEntry(jid, rec.get("Job_Name", ""), state,
+                                   held=held, error=held and "s" in holds and not AFTER.search(depend),
+                                   running=state in ("R", "B", "E"),
+                                   dependency="waiting" if waiting else "",
+                                   reason=one_line(f"waiting on its dependencies ({depend})")
+                                   if waiting else rec.get("comment", ""))
+        tasks = task_map(mapped)
+        entries: dict[str, QueueEntry] = {}
+        for jid, e in rows.items():
+            if e.state in FINISHED:
+                continue
+            named = tasks.get(jid)
+            if wrappers and named is None and per_task(e.name):
+                continue   # a task that started after squeue answered: its pending row names it
+            # a task under its own id (12[3]), and every row under its array's (12)
+            for tid in named or [jid]:
+                if tid != base_id(tid):   # never 12[] (job_id reads it as 12)
+                    entries[tid] = replace(e, sched_id=tid)
+                keep(entries, replace(e, sched_id=base_id(tid)))
+        return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:
-        return ["sh", "-c", ACCT, "jobauto-acct", *ids]
+        return ["sh", "-c", ACCT, "jobauto-acct", *shell_ids(ids)]
 
     def parse_acct(self, result: CommandResult) -> dict[str, Ending]:
         text, _, sacct = result.text.partition(SACCT_MARK + "\n")
         out = self._parse_pbs(result, text)
         if sacct.strip():
             rest = SlurmAdapter().parse_acct(CommandResult(result.argv, 0, sacct.encode()))
+            rest = {from_slurm(k): replace(e, sched_id=from_slurm(e.sched_id))
+                    for k, e in rest.items()}
             out = {**rest, **out}  # a PBS record with an exit status wins
         return out
 
@@ -254,7 +351,7 @@ class PbsAdapter:
         return out
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
-        return ["qdel", *ids]
+        return ["sh", "-c", CANCEL, "jobauto-cancel", *shell_ids(ids)]
 
     def depend_args(self, ids: list[str]) -> list[str] | None:
         # Slurm's Torque wrapper passes the value on as sbatch --dependency
@@ -274,6 +371,9 @@ class PbsAdapter:
         # No -o/-e: the default NAME.oSEQ-INDEX (Torque), NAME.oSEQ.INDEX (PBS Pro, Slurm's
         # wrappers) lands in the submit directory. Slurm's wrappers join their sbatch command
         # line into one shell string unquoted, so every word here is free of spaces.
+        if self.pro is None:
+            return ["sh", "-c", ARRAY_QSUB, "jobauto-array", f"1-{n}", "-N", job_name, *extra,
+                    script]
         return ["qsub", "-N", job_name, *self.array_args(n), *extra, script]
 
     def parse_array_submit(self, result: CommandResult) -> str:
