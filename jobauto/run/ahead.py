@@ -75,6 +75,14 @@ def submit_ahead(mon: Monitor, now: float, notes: list[str]) -> None:
     if (mon.settings.ahead <= 0 or now < mon.paused_until
             or mon.remote.adapter.depend_args(["1"]) is None):
         return
+    try:
+        _rounds(mon, now, notes)
+    finally:
+        if mon.dirty:
+            mon.commit()   # the lines of the jobs now queued ahead: in this cycle's quelist
+
+
+def _rounds(mon: Monitor, now: float, notes: list[str]) -> None:
     for _ in range(ROUNDS):
         room = mon.settings.ahead - len(mon.ahead)
         budget = mon.budget.room(now)
