@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobauto.core.errors import TreeError
+from jobauto.core.faults import point
 from jobauto.core.model import Job, JobState
 from jobauto.core.scripts import read_script
 from jobauto.core.states import AHEAD
@@ -135,6 +136,7 @@ def unhook(mon: Monitor, now: float) -> None:
     if not live:
         return
     res = mon.remote.cancel([j.sched_id or "" for j in live])
+    point("ahead.deleted")
     said = " ".join(res.text.split())[-ANSWER_CHARS:] or "(no answer)"
     for job in live:
         sched_id = job.sched_id
@@ -147,3 +149,5 @@ def unhook(mon: Monitor, now: float) -> None:
                  f"{doomed[job.name]}; deleted from the queue (job {sched_id}; "
                  f"{mon.remote.adapter.name} said, exit {res.rc}: {said})")
     refresh(mon)
+    mon.commit()   # back to pending before anything else of the cycle is sent
+    point("ahead.unhooked")

@@ -101,7 +101,8 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}"
                  + (f", queued ahead after {shown}" if shown else ""))
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
-    point("cycle.intent")
+    step = "ahead" if after else "cycle"   # an ahead batch has fault points of its own
+    point(f"{step}.intent")
     members = [[mon.jobs[n] for n in g.jobs] for g in groups]
     names = [arrays.submitted_name(js[0].token) for js in members]
     entries = [(j.token or "", j.name, extra[j.name],
@@ -111,7 +112,7 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         (name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
          g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)]
     ) if groups else mon.remote.submit(batch, entries)
-    point("cycle.submitted")
+    point(f"{step}.submitted")
     lost = 0
     answers = [(job, res) for job, res in zip(singles, results, strict=False)]
     for js, res in zip(members, results[len(singles):], strict=True):
