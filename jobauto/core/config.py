@@ -35,6 +35,7 @@ class Limit(Generic[N]):
 DAY_S = 86_400
 LIMITS: dict[str, Limit[Any]] = {
     "maxqsub": Limit(int, 1, 100_000),
+    "ahead": Limit(int, 0, 100_000),     # jobmon --ahead (docs/decisions.md "Edges to the scheduler")
     "retries": Limit(int, 0, 100),
     "interval": Limit(float, 0.1, DAY_S),
     "lost_after": Limit(float, 0.0, 30 * DAY_S),
@@ -137,6 +138,7 @@ class Options:
     pythonpath: str | None = None
     maxcore: str | None = None
     maxqsub: int = 10
+    ahead: int = 10     # jobs that may wait in the queue on a running job of the run (--ahead)
     interval: float = 60.0
     lost_after: float = 300.0
     retries: int = 0

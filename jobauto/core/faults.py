@@ -25,6 +25,11 @@ POINTS = (
     "cycle.intent",       # submission intents committed, the batch not sent
     "cycle.submitted",    # the batch returned; its answers not committed
     "cycle.quelist",      # quelist written
+    "ahead.intent",       # intents of jobs queued ahead (jobmon --ahead) committed, not sent
+    "ahead.submitted",    # the ahead batch returned; its answers not committed
+    "ahead.deleted",      # jobs queued after one that did not end done deleted from the queue;
+                          # their move back to pending not committed
+    "ahead.unhooked",     # that move committed
 )
 
 _WANTED = os.environ.get("JOBAUTO_FAULT", "")

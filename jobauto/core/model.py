@@ -74,6 +74,9 @@ class QueueEntry:
     error: bool = False  # in an error state it will not leave by itself (Grid Engine Eqw)
     reason: str = ""    # the scheduler's reason, when it gives one
     running: bool = False  # running now (not waiting in the queue)
+    # waiting on another job (jobmon --ahead): "waiting" until the scheduler's dependency is met,
+    # "never" when the scheduler says it can no longer be met; "" when it says neither
+    dependency: str = ""
 
 
 class Verdict(str, enum.Enum):

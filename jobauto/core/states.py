@@ -6,14 +6,20 @@ from jobauto.core.model import Verdict
 
 COUNT_KEYS = ("done", "running", "ready", "waiting", "blocked", "error")
 
+# Derived for a running job (jobmon --ahead): submitted with the scheduler's own dependency on a
+# job of the run that is not done yet; it waits in the queue and starts when that one ends.
+AHEAD = "queued-ahead"
+
 # Every move between the stored states of a jobmon job, with the event kinds that make it (the
 # kind of the event the monitor records). A job is born pending, or done/error when init/ held
 # its markers; a birth is not a move. Anything not listed here is a bug in the monitor.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     # the intent (token, batch) is committed before the submission leaves
     ("pending", "running"): frozenset({"intent"}),
-    # a transient refusal; a lost answer that the journal and the queue show never arrived
-    ("running", "pending"): frozenset({"refused", "not-submitted"}),
+    # a transient refusal; a lost answer that the journal and the queue show never arrived;
+    # a job queued ahead taken out of the queue: a predecessor did not end done (it is then
+    # blocked), or the scheduler's dependency can never be met although it did (then ready)
+    ("running", "pending"): frozenset({"refused", "not-submitted", "unhooked"}),
     ("running", "done"): frozenset({"done"}),
     # a verdict: markers, accounting, the queue's silence (vanished), a refusal or an Eqw deletion
     ("running", "error"): frozenset(v.value for v in Verdict if v != Verdict.DONE),

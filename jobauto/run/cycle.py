@@ -20,7 +20,7 @@ from jobauto.core.faults import point
 from jobauto.core.model import Ending, Job, JobState, Verdict
 from jobauto.core.spent import Spent
 from jobauto.core.states import check_move, count_line
-from jobauto.run import arrays, endings, pickup, quelist, requests, submitting
+from jobauto.run import ahead, arrays, endings, pickup, quelist, requests, submitting
 from jobauto.run.budget import Budget
 from jobauto.run.mirror import Observation, Remote
 from jobauto.run.tree import JobSpec
@@ -42,6 +42,7 @@ class Settings:
     max_logins_per_hour: int | None = None
     arrays: bool | None = None  # --arrays: True on, False off, None those `jobauto render` made
     sweep_every_s: float = 900.0  # the full look at both trees (--sweep-every; docs/decisions.md)
+    ahead: int = 0    # --ahead: jobs that may wait in the queue on a running one (run/ahead.py)
 
 
 @dataclass
@@ -92,6 +93,8 @@ class Monitor:
         self.ready_seq = int(store.get_meta("ready_seq", "0") or 0)
         self.quelist_stale = True
         self.held: set[str] = set()              # running jobs the scheduler holds
+        self.ahead: set[str] = set()             # running jobs queued after one not done yet
+        self.requeue: dict[str, str] = {}        # ahead jobs to submit again without it: why
         self.queue_errors: dict[str, float] = {}  # running jobs in a scheduler error state (Eqw): since
         self.acct_seen: dict[str, Ending] = {}   # accounting records of jobs missing from the queue
         self.refine: dict[str, float] = {}       # killed-by-signal jobs to refine from accounting: since
@@ -121,6 +124,7 @@ class Monitor:
         self._assign_ready_seq()
         self.order = quelist.Text(sorted((n for n, j in self.jobs.items() if j.ready_seq is not None),
                                          key=lambda n: self.jobs[n].ready_seq or 0))
+        ahead.refresh(self)
         for name in self.jobs:
             self.lines[name] = self._line(self.jobs[name])
         pickup.index_dirs(self)
@@ -199,6 +203,7 @@ class Monitor:
             return self._finish(now, notes, submitted=False)
         if self.submitting and not self.stopping:
             submitting.submit_ready(self, now, notes)
+            ahead.submit_ahead(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
     def _observe(self, now: float, notes: list[str], sweep: bool) -> Observation:
@@ -258,6 +263,7 @@ class Monitor:
             endings.apply_accounting(self, obs.endings, now)
         elif obs.acct_error:
             self.events.append((now, "", "accounting-unknown", obs.acct_error))
+        ahead.refresh(self)
         if obs.queue is not None:
             endings.check_queue(self, obs, now)
         submitting.reconcile(self, obs, now)
@@ -267,6 +273,7 @@ class Monitor:
         """Make the changes on the cluster decided this cycle: deletions, requests, retries."""
         if self.to_cancel and self.budget.room(now) != 0:
             endings.delete_stuck(self, now)
+        ahead.unhook(self, now)
         requests.apply_requests(self, now, notes)
         requests.apply_retries(self, now)
         self._assign_ready_seq()
@@ -318,12 +325,8 @@ class Monitor:
         fresh = [n for n in self.graph.changed if n in self.graph.ready]
         for name in sorted(fresh, key=lambda n: self.jobs[n].id):
             job = self.jobs[name]
-            if job.ready_seq is None:
-                self.ready_seq += 1
-                job.ready_seq = self.ready_seq
-                self.order.append(name)
-                self.touch(job)
-            heapq.heappush(self.heap, (-job.priority, job.ready_seq, name))
+            quelist.place(self, job)
+            heapq.heappush(self.heap, (-job.priority, job.ready_seq or 0, name))
         self.graph.changed.clear()
 
     def commit(self, **meta: int) -> None:
@@ -361,13 +364,15 @@ class Monitor:
 
     # -- output ------------------------------------------------------------------------------
     def _line(self, job: Job) -> str:
-        queue = "held" if job.name in self.held else "error" if job.name in self.queue_errors else ""
+        queue = ("held" if job.name in self.held else "error" if job.name in self.queue_errors
+                 else "ahead" if job.name in self.ahead else "")
         return quelist.job_line(job, queue)
 
     def _finish(self, now: float, notes: list[str], submitted: bool) -> TickResult:
         notes[:0] = self._warning_lines()
         quelist.write(self, now, notes)
         counts = self.graph.summary()
+        ahead.count(self, counts)   # queued-ahead, shown apart from running
         if self.held:
             counts["held"] = len(self.held)
         if self.queue_errors:
@@ -384,7 +389,7 @@ class Monitor:
             result.paused = notes[-1]
         # verdicts not final yet, or files not looked for yet (a job that only now waits for them)
         settling = self.refine or self.to_retry or self.to_cancel or self.graph.unasked
-        if submitted and counts["running"] == 0 and counts["ready"] == 0 and not settling:
+        if submitted and not self.running and counts["ready"] == 0 and not settling:
             result.finished = True
             ok = counts["done"] == len(self.jobs)
             result.exit_code = 0 if ok else 1

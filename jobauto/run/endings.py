@@ -191,13 +191,17 @@ def check_queue(mon: Monitor, obs: Observation, now: float) -> None:
             if job.missing_since is not None:
                 job.missing_since = None
                 mon.touch(job)
-            if entry.held:
+            # a job queued ahead waits on its predecessor: Grid Engine shows that as a hold (hqw)
+            if entry.held and job.name not in mon.ahead:
                 held.add(job.name)
             if entry.running and job.running_at is None:
                 job.running_at = now  # the timeline's start: first seen running
                 mon.events.append((now, job.name, "running", f"scheduler state {entry.state}"))
                 mon.touch(job)
-            _watch_error_state(mon, job, entry.state, entry.reason, entry.error, now)
+            if entry.dependency == "never":
+                _never(mon, job, entry.reason, now)
+            else:
+                _watch_error_state(mon, job, entry.state, entry.reason, entry.error, now)
             continue
         mon.queue_errors.pop(job.name, None)
         if job.missing_since is None:
@@ -229,6 +233,19 @@ def check_queue(mon: Monitor, obs: Observation, now: float) -> None:
         for name in held ^ mon.held:
             mon.touch(mon.jobs[name])
     mon.held = held
+
+
+def _never(mon: Monitor, job: Job, reason: str, now: float) -> None:
+    """The scheduler says the job's dependency can never be met (Slurm DependencyNeverSatisfied:
+    an afterok predecessor did not exit 0). Markers decide: while a predecessor is not done, its
+    verdict will take the job out of the queue (run/ahead.py); once all are done by their
+    markers, the job is taken out and submitted again without the scheduler's dependency."""
+    if job.name in mon.ahead or job.name in mon.requeue:
+        return
+    mon.requeue[job.name] = (f"the scheduler says its dependency can never be met ({reason}), "
+                             "but the jobs it was queued after are done by their markers; it is "
+                             "submitted again without the scheduler's dependency")
+    mon.touch(job)
 
 
 def _watch_error_state(mon: Monitor, job: Job, state: str, reason: str, error: bool,

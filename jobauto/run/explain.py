@@ -12,6 +12,7 @@ from jobauto.core.deps import FAILED, FINISHED, Graph, marker_path
 from jobauto.core.errors import ConfigError
 from jobauto.core.model import MEANING, Derived, Job, JobState, Verdict
 from jobauto.core.spent import Spent
+from jobauto.core.states import AHEAD
 from jobauto.run import settings
 from jobauto.run.quelist import fmt_time
 from jobauto.store import Store, open_run_store
@@ -76,6 +77,10 @@ def rule(job: Job, g: Graph) -> str:
         if job.missing_since is not None:
             return (f"running; not listed by the scheduler since {fmt_time(job.missing_since)}: "
                     "waiting for a marker or an accounting record")
+        waits = [p for p in g.nodes[job.name].unmet_jobs]
+        if waits:   # submitted with the scheduler's dependency (--ahead): a running job not done
+            return (f"{AHEAD} (job {job.sched_id}): waiting in the queue until {', '.join(sorted(waits))} "
+                    "is there; taken out of the queue and blocked if that job does not end done")
         return "running: waiting for its markers"
     d = g.derived(job.name)
     if d == Derived.READY:

@@ -216,7 +216,7 @@ def _open(opts: Options, date_dir: Path, rdir_base: str, log: Callable[[str], No
                 interval_s=opts.interval,
                 max_sched_per_minute=opts.max_scheduler_commands_per_minute,
                 max_logins_per_hour=opts.max_logins_per_hour, arrays=opts.arrays,
-                sweep_every_s=opts.sweep_every), log=log)
+                sweep_every_s=opts.sweep_every, ahead=opts.ahead), log=log)
             if created:
                 log(f"jobmon: new run {date_dir} -> {transport.host}:{rundir} ({sched}, "
                     f"{len(specs or [])} jobs)")

@@ -42,6 +42,15 @@ def render_line(line: Line) -> str:
     return " ".join(parts)
 
 
+def place(mon: Monitor, job: Job) -> None:
+    """Give a job its quelist line, last: it became ready, or was queued ahead."""
+    if job.ready_seq is None:
+        mon.ready_seq += 1
+        job.ready_seq = mon.ready_seq
+        mon.order.append(job.name)
+        mon.touch(job)
+
+
 def job_line(job: Job, queue: str = "") -> str:
     """Render a job's line; queue is "held" or "error" while the scheduler's queue says so."""
     line = Line(job.name)

@@ -24,7 +24,7 @@ META = "settings"
 EVENT = "settings"
 # What the running monitor changes at once; the others (binpath, define, scheduler_bin, the
 # ones other parts add) are recorded and take effect when the run is next resumed.
-LIVE = ("maxqsub", "interval", "lost_after", "retries", "qsub_args", "fetch",
+LIVE = ("maxqsub", "ahead", "interval", "lost_after", "retries", "qsub_args", "fetch",
         "max_scheduler_commands_per_minute", "max_logins_per_hour")
 # Where the run lives: a run cannot move (its store records rundir; jobmon refuses another one).
 FIXED = ("rdir", "remote", "scheduler")
@@ -112,6 +112,8 @@ def apply_live(mon: Monitor, values: dict[str, object]) -> None:
     for key, v in values.items():
         if key == "maxqsub":
             s.maxqsub = int(v)  # type: ignore[call-overload]
+        elif key == "ahead":
+            s.ahead = int(v)  # type: ignore[call-overload]
         elif key == "interval":
             s.interval_s = float(v)  # type: ignore[arg-type]
             s.backoff_s = max(float(v), 1.0)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobauto.core.deps import marker_path
 from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
@@ -44,8 +45,10 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
     """Submit ready jobs, highest priority first, into the free --maxqsub slots."""
     if now < mon.paused_until:
         return
-    # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster
-    slots = mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
+    # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster; jobs
+    # queued ahead neither: they are counted against --ahead (run/ahead.py)
+    slots = (mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
+             + len(mon.ahead))
     room = mon.budget.room(now)   # the scheduler-command budget (run/budget.py)
     limited = room is not None and room < slots
     if limited:
@@ -62,12 +65,25 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
                                                                "submissions")):
         notes.append(note)
     chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
+    send(mon, chosen, now, notes)
+
+
+def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
+         after: dict[str, list[Job]] | None = None) -> None:
+    """Submit the chosen jobs as one batch, each exactly once: the intent is committed before
+    the batch leaves. AFTER names, for a job submitted ahead (run/ahead.py), the submitted
+    jobs it waits for: it goes alone (never in an array), with the scheduler's dependency on
+    them and a wrapper that checks their markers before running the script."""
     if not chosen:
         return
+    after = after or {}
     mon.batch_seq += 1
     batch = f"{mon.tag}-{mon.batch_seq}"
     extra = {j.name: _extra_args(mon, j, now) for j in chosen}
-    groups, alone = _arrays(mon, chosen, extra)
+    for name, preds in after.items():
+        extra[name] += mon.remote.adapter.depend_args([p.sched_id or "" for p in preds]) or []
+    groups, alone = _arrays(mon, [j for j in chosen if j.name not in after], extra)
+    alone += [j.name for j in chosen if j.name in after]
     singles = [mon.jobs[n] for n in alone]
     for job in chosen:
         job.attempts += 1
@@ -81,17 +97,22 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
         job.intent_at = now
         job.sched_id = None
         job.missing_since = None
-        mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}")
+        shown = ", ".join(f"{p.name} ({p.sched_id})" for p in after.get(job.name, []))
+        mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}"
+                 + (f", queued ahead after {shown}" if shown else ""))
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
-    point("cycle.intent")
+    step = "ahead" if after else "cycle"   # an ahead batch has fault points of its own
+    point(f"{step}.intent")
     members = [[mon.jobs[n] for n in g.jobs] for g in groups]
     names = [arrays.submitted_name(js[0].token) for js in members]
-    entries = [(j.token or "", j.name, extra[j.name], _wrapper(mon, j, now)) for j in singles]
+    entries = [(j.token or "", j.name, extra[j.name],
+                _wrapper(mon, j, now, [marker_path(p.name) for p in after.get(j.name, [])]))
+               for j in singles]
     results = mon.remote.submit(batch, entries, [
         (name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
          g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)]
     ) if groups else mon.remote.submit(batch, entries)
-    point("cycle.submitted")
+    point(f"{step}.submitted")
     lost = 0
     answers = [(job, res) for job, res in zip(singles, results, strict=False)]
     for js, res in zip(members, results[len(singles):], strict=True):
@@ -143,13 +164,14 @@ def _extra_args(mon: Monitor, job: Job, now: float) -> list[str]:
     return args or []
 
 
-def _wrapper(mon: Monitor, job: Job, now: float) -> str | None:
-    """The job's wrapper (run/wrapper.py), made from its local script as it is now. A script
-    whose wrapper cannot be made (unreadable, directives that cannot travel) is submitted as
-    it is, as before wrappers, and the job's history says why."""
+def _wrapper(mon: Monitor, job: Job, now: float, after: list[str]) -> str | None:
+    """The job's wrapper (run/wrapper.py), made from its local script as it is now, checking
+    the AFTER markers first (a job submitted ahead). A script whose wrapper cannot be made
+    (unreadable, directives that cannot travel) is submitted as it is, as before wrappers, and
+    the job's history says why; a job submitted ahead needs its wrapper, and is not."""
     try:
         return wrapper_text(read_script(mon.run_dir / job.name), job.name, mon.remote.rundir,
-                            job.name)
+                            job.name, after=after)
     except TreeError as e:
         mon.events.append((now, job.name, "no-wrapper", "submitted without the wrapper "
                            f"(nothing writes its markers but the script): {e}"))

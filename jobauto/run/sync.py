@@ -20,7 +20,7 @@ import hashlib
 import heapq
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,12 +123,13 @@ def to_push(store: Store, root: Path, rels: list[str]) -> tuple[list[Row], list[
     return changed, refresh
 
 
-def before_submit(mon: Monitor, chosen: list[Job], now: float, notes: list[str]) -> list[Job]:
+def before_submit(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
+                  still: Callable[[Job], bool] | None = None) -> list[Job]:
     """Push the chosen jobs' scripts and dependency files changed locally, in one transfer,
     before their intent is committed; return the jobs still to submit. A changed dependency file
     is read again: the job waits for what it names now (not submitted when it is no longer
     ready; an unreadable one makes the job an error). A failed push leaves every job ready and
-    nothing changed."""
+    nothing changed. STILL says whether a job may still go (default: it is ready)."""
     rels = [p for j in chosen for p in (j.name, marker_path(j.name, DEPENDENCY))]
     changed, refresh = to_push(mon.store, mon.run_dir, rels)
     if changed:
@@ -154,9 +155,10 @@ def before_submit(mon: Monitor, chosen: list[Job], now: float, notes: list[str])
     if changed or refresh:
         with mon.store.transaction():
             mon.store.record_synced(changed + refresh, "pushed", now)
-    keep = [j for j in chosen if j.name in mon.graph.ready]
+    still = still or (lambda j: j.name in mon.graph.ready)
+    keep = [j for j in chosen if still(j)]
     for j in chosen:
-        if j.state == JobState.PENDING and j.name not in mon.graph.ready:
+        if j.state == JobState.PENDING and not still(j):
             mon.events.append((now, j.name, "not-submitted",
                                "its changed dependency file makes it wait"))
     return keep

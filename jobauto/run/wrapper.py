@@ -35,9 +35,13 @@ def job_dir(rundir: str, name: str) -> str:
     return '"$HOME"/' + shlex.quote(path)
 
 
-def wrapper_text(script_text: str, name: str, rundir: str, shown: str = "job script") -> str:
+def wrapper_text(script_text: str, name: str, rundir: str, shown: str = "job script",
+                 after: list[str] | None = None) -> str:
     """The wrapper of job `name` (`dir/qsub.ID`) whose script reads `script_text`, for a run in
-    `rundir` on the cluster. Raises TreeError when the script's directives cannot be carried."""
+    `rundir` on the cluster. Raises TreeError when the script's directives cannot be carried.
+    AFTER: the finished markers (paths in the run) of the jobs it was submitted ahead of
+    (jobmon --ahead); the wrapper runs the script only when each is there without its failed
+    marker, and otherwise exits 0 writing no marker (docs/decisions.md, "Edges to the scheduler")."""
     directives = scheduler_directives(script_text, shown)
     ident = split_name(name)[1]
     script = posixpath.basename(name)
@@ -49,7 +53,30 @@ def wrapper_text(script_text: str, name: str, rundir: str, shown: str = "job scr
             f"jobauto_finished={shlex.quote(FINISHED + ident)}",
             f"jobauto_failed={shlex.quote(FAILED + ident)}",
             f'set -- {shlex.join(interpreter(script_text))} "./$jobauto_script"']
-    return "\n".join(head) + "\n" + BODY
+    guard = []
+    for m in after or []:
+        d, base = job_dir(rundir, m), posixpath.basename(m)
+        failed = FAILED + base[len(FINISHED):]
+        guard.append(f"jobauto_after {d}/{shlex.quote(base)} {d}/{shlex.quote(failed)}")
+    if not guard:
+        return "\n".join(head) + "\n" + BODY
+    start = BODY.index("jobauto_child=\n")
+    return "\n".join(head) + "\n" + BODY[:start] + AFTER + "\n".join(guard) + "\n" + BODY[start:]
+
+
+AFTER_WAIT_S = 30   # for a finished marker a shared file system shows late
+AFTER = r"""jobauto_after() {  # $1 finished, $2 failed marker of a job this one was queued after
+    jobauto_w=0
+    while [ ! -e "$1" ] && [ ! -e "$2" ] && [ "$jobauto_w" -lt """ + str(AFTER_WAIT_S) + r""" ]; do
+        sleep 1
+        jobauto_w=$((jobauto_w + 1))
+    done
+    if [ -e "$2" ] || [ ! -e "$1" ]; then
+        echo "jobauto: $jobauto_script was queued after a job that did not end well ($1); not run, no marker written: jobmon decides" >&2
+        exit 0
+    fi
+}
+"""
 
 
 BODY = r"""jobauto_now() { date '+%Y-%m-%dT%H:%M:%S'; }

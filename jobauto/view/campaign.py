@@ -24,6 +24,7 @@ from jobauto.core.errors import StateError
 from jobauto.core.layout import lock_path, state_db
 from jobauto.core.lock import holder as lock_holder
 from jobauto.core.spent import Spent
+from jobauto.core.states import AHEAD
 from jobauto.store import open_run_store
 
 T = TypeVar("T")
@@ -35,7 +36,8 @@ RATE_WINDOW_S = 900.0   # throughput over the finished jobs of the last 15 minut
 class JobView:
     name: str                     # run: Si/qsub.0; table: the job id
     state: str                    # done running error pending
-    derived: str = ""             # ready waiting blocked, for pending jobs
+    derived: str = ""             # ready waiting blocked, for pending jobs; queued-ahead, for
+                                  # a running job queued after a job not done (jobmon --ahead)
     deps: list[str] = field(default_factory=list)   # names of the jobs it needs
     group: str = ""               # run: its directory; table: ""
     step: str = ""                # run: qsub.N; table: DAG depth ("depth 0" = no dependencies)
@@ -67,7 +69,8 @@ class Campaign:
     path: str
     now: float
     jobs: list[JobView]
-    counts: dict[str, int]        # COUNT_KEYS, plus "pending" = ready + waiting + blocked
+    counts: dict[str, int]        # COUNT_KEYS, plus "pending" = ready + waiting + blocked;
+                                  # "cancelled", "queued-ahead" (not running) when there are any
     blocked_by: list[str] = field(default_factory=list)  # the errors that block others
     driver: str = ""              # run: whether jobmon runs; table: workers alive and slots
     slots: int = 0                # table: slots of live workers; run: 0 (unknown)
@@ -84,9 +87,21 @@ class Campaign:
         return len(self.jobs) + self.unlisted_done
 
     def running(self) -> list[JobView]:
-        out = [j for j in self.jobs if j.state == "running"]
+        """Running jobs, the queued-ahead ones apart (`ahead`)."""
+        out = [j for j in self.jobs if j.state == "running" and j.derived != AHEAD]
         out.sort(key=lambda j: j.started_at or j.queued_at or 0.0)
         return out
+
+    def ahead(self) -> list[JobView]:
+        """Jobs waiting in the queue on the scheduler's dependency (jobmon --ahead)."""
+        out = [j for j in self.jobs if j.derived == AHEAD]
+        out.sort(key=lambda j: j.queued_at or 0.0)
+        return out
+
+    def waits_on(self, j: JobView) -> list[str]:
+        """The jobs a queued-ahead job still waits for (its dependencies not done)."""
+        state = {v.name: v.state for v in self.jobs}
+        return [d for d in j.deps if state.get(d, "done") != "done"]
 
     def failures(self) -> list[JobView]:
         out = [j for j in self.jobs if j.state == "error"]
@@ -134,6 +149,16 @@ def _classify(c: Campaign, producers: list[tuple[int, ...]], files_unmet: list[b
         c.counts["error"] -= cancelled
         c.counts["cancelled"] = cancelled
     c.blocked_by = sorted(jobs[p].name for p in roots)
+    # a running job that needs a job not done was queued with the scheduler's dependency
+    # (jobmon --ahead, docs/decisions.md "Edges to the scheduler"): queued-ahead, not running
+    ahead = 0
+    for j, prods in zip(jobs, producers, strict=True):
+        if j.state == "running" and any(states[p] != "done" for p in prods):
+            j.derived = AHEAD
+            ahead += 1
+    if ahead:
+        c.counts["running"] -= ahead
+        c.counts[AHEAD] = ahead
 
 
 def _finish(c: Campaign, done: DoneSummary | None = None) -> Campaign:

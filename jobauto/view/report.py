@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobauto.core.errors import ConfigError
+from jobauto.core.states import AHEAD
 from jobauto.core.states import COUNT_KEYS as STATES
 from jobauto.view.campaign import Campaign, JobView, assign_depth_steps
 from jobauto.view.graph import BORDER, PALETTE
@@ -52,7 +53,10 @@ class Tail:
 def summary_html(c: Campaign) -> str:
     k = c.counts
     kind = "jobmon run directory" if c.kind == "run" else "job table"
-    rows = [("done", "Done", ""), ("running", "Running", ""), ("pending", "Pending", "")]
+    rows = [("done", "Done", ""), ("running", "Running", "")]
+    if k.get(AHEAD):
+        rows += [(AHEAD, "Queued ahead", STATE_HELP[AHEAD])]
+    rows += [("pending", "Pending", "")]
     rows += [(s, f"&nbsp;&nbsp;{s.title()}", STATE_HELP[s]) for s in ("ready", "waiting", "blocked")]
     rows += [("error", "Error", "")]
     total = max(c.total, 1)
@@ -62,8 +66,10 @@ def summary_html(c: Campaign) -> str:
         + (f" ({e(', '.join(c.blocked_by[:5]))}{' ...' if len(c.blocked_by) > 5 else ''})"
            if key == "blocked" and c.blocked_by else "") + "</td></tr>"
         for key, label, help_ in rows)
-    bar = "".join(f'<div class="seg {s}" style="width:{100 * k.get(s, 0) / total:.3f}%" '
-                  f'title="{s}: {k.get(s, 0)}"></div>' for s in STATES if k.get(s, 0))
+    shown = [s for t in STATES for s in ((t, AHEAD) if t == "running" else (t,))]
+    bar = "".join(f'<div class="seg {"ahead" if s == AHEAD else s}" '
+                  f'style="width:{100 * k.get(s, 0) / total:.3f}%" '
+                  f'title="{s}: {k.get(s, 0)}"></div>' for s in shown if k.get(s, 0))
     legend = " ".join(f'<span class="key {s}"></span>{s} {k.get(s, 0)}' for s in STATES)
     first = min((t for j in c.jobs if (t := first_seen(j)) is not None), default=None)
     last = max((j.ended_at for j in c.jobs if j.ended_at is not None), default=None)
@@ -72,7 +78,7 @@ def summary_html(c: Campaign) -> str:
              ("Monitor" if c.kind == "run" else "Workers", e(c.driver or "-")),
              ("Jobs", f"{c.total}, {k['done']} done ({percent(c):.0f}%)")]
     if first is not None:
-        end = c.now if k["running"] or last is None else last
+        end = c.now if k["running"] or k.get(AHEAD) or last is None else last
         facts.append(("Wall time", f"{e(clock(first))} to {e(clock(end))} ({duration(end - first)})"))
     facts += [("Rates", e(line)) for line in rate_lines(c)]
     dl = "".join(f"<dt>{a}</dt><dd>{b}</dd>" for a, b in facts)
@@ -326,7 +332,7 @@ def steps_html(c: Campaign) -> str:
 
 # -- page ---------------------------------------------------------------------------------------
 CSS = """
-:root{--queued:#c5ccd3;--unobserved:#a5d6a7}
+:root{--queued:#c5ccd3;--unobserved:#a5d6a7;--ahead:#90caf9}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;
 padding:0 16px 40px;color:#222;background:#fff}
 h1{font-size:22px;margin:18px 0 4px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}
@@ -341,6 +347,7 @@ dl.facts dt{font-weight:600;color:#555}dl.facts dd{margin:0;word-break:break-all
 .seg{height:100%}.seg+.seg{border-left:1px solid #fff}
 .key{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:-1px;
 border-radius:2px;border:1px solid #999}.key.queued{background:var(--queued)}
+.key.ahead,.seg.ahead{background:var(--ahead)}svg.timeline rect.ahead{fill:var(--ahead)}
 .key.unobserved{background:repeating-linear-gradient(45deg,var(--unobserved) 0 3px,#fff 3px 6px)}
 .scroll{overflow:auto;max-height:900px;border:1px solid #eee}.dag svg{max-width:100%;height:auto}
 svg.timeline rect.queued,svg.timeline rect.span{fill:var(--queued)}

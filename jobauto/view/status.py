@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jobauto.core.states import AHEAD
 from jobauto.view.campaign import RATE_WINDOW_S, Campaign, JobView
 
-STATE_STYLE = {"done": "green", "running": "cyan", "ready": "bold", "waiting": "yellow",
-               "blocked": "dark_orange", "error": "bold red"}
+STATE_STYLE = {"done": "green", "running": "cyan", AHEAD: "blue", "ready": "bold",
+               "waiting": "yellow", "blocked": "dark_orange", "error": "bold red"}
 STATE_HELP = {"ready": "can run now", "waiting": "waiting for dependencies",
-              "blocked": "blocked by an error"}
+              "blocked": "blocked by an error",
+              AHEAD: "in the queue, starts when the jobs it needs end (--ahead)"}
 
 
 def duration(s: float | None) -> str:
@@ -42,6 +44,11 @@ def elapsed(c: Campaign, j: JobView) -> float | None:
 def running_note(j: JobView) -> str:
     """A running job of a run that the queue has not shown running yet is still queued."""
     return "queued" if j.queued_at is not None and j.started_at is None else ""
+
+
+def ahead_text(c: Campaign, j: JobView) -> str:
+    """`job 123 after a/qsub.0, a/qsub.1`: what a queued-ahead job waits for in the queue."""
+    return f"job {j.where or '(submitting)'} after {', '.join(c.waits_on(j)) or '?'}"
 
 
 def failure_text(j: JobView) -> str:
@@ -116,8 +123,10 @@ def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
     lines = [f"{c.path}: {c.total} jobs, {k['done']} done ({percent(c):.0f}%)",
              progress_text(c),
              f"Done: {k['done']}",
-             f"Running: {k['running']}",
-             f"Pending: {k['pending']}",
+             f"Running: {k['running']}"]
+    if k.get(AHEAD):
+        lines.append(f"Queued ahead: {k[AHEAD]}    ← {STATE_HELP[AHEAD]}")
+    lines += [f"Pending: {k['pending']}",
              f"  - Ready: {k['ready']}      ← can run now",
              f"  - Waiting: {k['waiting']}    ← waiting for dependencies",
              f"  - Blocked: {k['blocked']}    ← blocked by an error{blocked}",
@@ -140,6 +149,13 @@ def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
             lines.append(f"  {j.name}  {who}  {note + ' ' if note else ''}{duration(elapsed(c, j))}{est}")
         if len(runs) > running:
             lines.append(f"  ... and {len(runs) - running} more")
+    ahead = c.ahead()
+    if ahead:
+        lines.append("Queued ahead (waiting in the queue on the scheduler's dependency):")
+        for j in ahead[:running]:
+            lines.append(f"  {j.name}  {ahead_text(c, j)}  {duration(elapsed(c, j))}")
+        if len(ahead) > running:
+            lines.append(f"  ... and {len(ahead) - running} more")
     fails = c.failures()
     if fails:
         lines.append("Last failures:")
@@ -166,6 +182,8 @@ def to_json(c: Campaign, *, failures: int = 20, running: int = 100) -> dict[str,
             "rate_per_h": c.rate_per_h, "time_left_s": c.left_s, "work_left_h": c.work_left_h,
             "work_basis": c.work_basis, "settings": c.settings, "spent": spent_json(c),
             "running": [job(j) for j in c.running()[:running]],
+            "queued_ahead": [{**job(j), "state": AHEAD, "after": c.waits_on(j)}
+                             for j in c.ahead()[:running]],
             "failures": [job(j) for j in c.failures()[:failures]]}
 
 
@@ -188,7 +206,8 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
     counts.add_column("n", justify="right")
     counts.add_column("bar", width=30)
     counts.add_column("help", style="dim")
-    for key, label in (("done", "Done"), ("running", "Running"), ("pending", "Pending"),
+    for key, label in (("done", "Done"), ("running", "Running"), (AHEAD, "Queued ahead"),
+                       ("pending", "Pending"),
                        ("ready", "  Ready"), ("waiting", "  Waiting"), ("blocked", "  Blocked"),
                        ("error", "Error"), ("cancelled", "Cancelled")):
         if key not in k:
@@ -226,6 +245,18 @@ def render_rich(c: Campaign, *, failures: int = 5, running: int = 10) -> Any:
                       duration(j.estimate_h * 3600) if j.estimate_h is not None else "-")
         if len(runs) > running:
             t.add_row(f"... and {len(runs) - running} more", "", "", "")
+        parts.append(t)
+    ahead = c.ahead()
+    if ahead:
+        t = Table(title=f"Queued ahead ({len(ahead)})", title_justify="left", box=None,
+                  pad_edge=False)
+        t.add_column("job", style="blue", overflow="fold")
+        t.add_column("scheduler id, waiting for", overflow="fold")
+        t.add_column("in queue", justify="right")
+        for j in ahead[:running]:
+            t.add_row(j.name, ahead_text(c, j), duration(elapsed(c, j)))
+        if len(ahead) > running:
+            t.add_row(f"... and {len(ahead) - running} more", "", "")
         parts.append(t)
     fails = c.failures()
     if fails:

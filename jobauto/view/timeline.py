@@ -1,7 +1,9 @@
 """The report's timeline: one bar per job on a local wall-clock axis, as inline SVG.
 
 A job's bar is queued (submitted, not yet seen running), then running, with a mark at its end
-coloured by outcome; a job whose start was never observed is one hatched bar from submission to
+coloured by outcome; a job queued ahead (jobmon --ahead) starts with the span it waited in the
+queue on the scheduler's dependency, up to its predecessors' end (`ahead_edges` measures those
+edges for the section below the picture); a job whose start was never observed is one hatched bar from submission to
 end. Past `MAX_ROWS` started jobs there is one row per step instead, shaded by how many of its
 jobs ran at once. `timeline_html(c)` is the page's section; the rest are its parts. Its
 styles are in the page's one stylesheet (report.CSS).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +27,7 @@ LABELLED_ROWS = 200      # up to this many rows carry the job name beside the ba
 
 @dataclass
 class Bar:
-    """One timeline row: segments (kind, from, to) with kind queued/running/unobserved."""
+    """One timeline row: segments (kind, from, to) with kind ahead/queued/running/unobserved."""
     key: str          # the job's name, or the step's for grouped rows
     state: str
     segments: list[tuple[str, float, float]]
@@ -37,20 +40,42 @@ def first_seen(j: JobView) -> float | None:
     return j.queued_at if j.queued_at is not None else j.started_at
 
 
-def job_bar(j: JobView, now: float) -> Bar | None:
-    """The bar of a job that started (or was submitted); None for jobs never started."""
+def ahead_until(j: JobView, jobs: dict[str, JobView], now: float) -> float | None:
+    """When a job submitted ahead stopped waiting on the scheduler's dependency: its last
+    predecessor's end (now while one is not done); None for a job submitted after them."""
+    if j.queued_at is None or j.state == "pending" or not j.deps:
+        return None
+    ends = []
+    for d in j.deps:
+        p = jobs.get(d)
+        if p is None:
+            continue   # not listed: done long before (a summary)
+        if p.state != "done" or p.ended_at is None:
+            return now if j.state == "running" else None
+        ends.append(p.ended_at)
+    last = max(ends, default=None)
+    return last if last is not None and j.queued_at < last else None
+
+
+def job_bar(j: JobView, now: float, ahead: float | None = None) -> Bar | None:
+    """The bar of a job that started (or was submitted); None for jobs never started. `ahead`:
+    when it stopped waiting on the scheduler's dependency (`ahead_until`)."""
     if j.state == "pending":
         return None
     q, s, t = j.queued_at, j.started_at, j.ended_at
     finished = j.state in ("done", "error") and t is not None
     segs: list[tuple[str, float, float]] = []
+    if q is not None and ahead is not None:
+        stop = min(x for x in (ahead, s, t, now) if x is not None)
+        segs.append(("ahead", q, max(stop, q)))
+        q = max(stop, q)
     if s is not None:
         if q is not None and q < s:
             segs.append(("queued", q, s))
         segs.append(("running", s, max(t if t is not None else now, s)))
     elif q is not None:
         segs.append(("unobserved", q, max(t, q)) if finished and t is not None else ("queued", q, now))
-    else:
+    elif not segs:
         return None
     return Bar(j.name, j.state, segs, segs[-1][2] if finished else None, "")
 
@@ -90,7 +115,7 @@ def step_bars(bars: list[Bar], jobs: dict[str, JobView], bins: int = 300) -> lis
         bs = groups[step]
         diff = [0] * (bins + 1)   # jobs running in each time bin, by a difference array
         for b in bs:
-            ran = [seg for seg in b.segments if seg[0] != "queued"]
+            ran = [seg for seg in b.segments if seg[0] not in ("queued", "ahead")]
             if ran:
                 diff[min(int((ran[0][1] - lo) / width), bins - 1)] += 1
                 diff[min(int((ran[-1][2] - lo) / width), bins - 1) + 1] -= 1
@@ -183,6 +208,75 @@ def timeline_svg(bars: list[Bar], now: float, *, labels: bool, row_h: float,
     return "\n".join(out) + "</svg>"
 
 
+@dataclass
+class Edge:
+    """A dependency edge handed to the scheduler: `job` was queued before `after` ended."""
+    job: str
+    after: str                   # the predecessor that ended last
+    ahead_s: float               # how long the job waited in the queue on it
+    delay_s: float | None        # its end to the job's start (None: start not observed)
+
+
+def ahead_edges(c: Campaign) -> tuple[list[Edge], list[float]]:
+    """The edges handed to the scheduler, and the delays of the edges jobmon handled itself
+    (the last predecessor's end to the job's submission: one cycle's wait and the reading of
+    the markers), of the jobs that ran. Times: markers' mtimes on the cluster, the monitor's
+    clock for submissions and starts (docs/decisions.md "Edges to the scheduler")."""
+    jobs = {j.name: j for j in c.jobs}
+    edges: list[Edge] = []
+    own: list[float] = []
+    for j in c.jobs:
+        if j.queued_at is None or j.state == "pending" or not j.deps:
+            continue
+        preds = [jobs[d] for d in j.deps if d in jobs]
+        if not preds or any(p.state != "done" or p.ended_at is None for p in preds):
+            continue
+        last = max(preds, key=lambda p: p.ended_at or 0.0)
+        end = last.ended_at or 0.0
+        if j.queued_at < end:
+            delay = j.started_at - end if j.started_at is not None else None
+            edges.append(Edge(j.name, last.name, end - j.queued_at, delay))
+        else:
+            own.append(j.queued_at - end)
+    return edges, own
+
+
+def edges_html(c: Campaign, rows: int = 50) -> str:
+    """The edges handed to the scheduler and the time each saved, or "" without any."""
+    edges, own = ahead_edges(c)
+    if not edges:
+        return ""
+    interval = c.settings.get("interval")
+    if own:
+        cost = statistics.median(own)
+        basis = (f"the median delay of the {len(own)} edge(s) jobmon handled itself in this run "
+                 "(the predecessor's end to the submission)")
+    elif isinstance(interval, (int, float)):
+        cost = float(interval) / 2
+        basis = "half of --interval (the mean wait for the cycle that reads the markers)"
+    else:
+        cost, basis = None, ""
+    delays = [x.delay_s for x in edges if x.delay_s is not None]
+    text = (f"{len(edges)} dependency edge(s) were handed to the scheduler (jobmon --ahead): "
+            "each job was in the queue before its predecessor ended.")
+    if delays:
+        text += (f" Start delay after the predecessor's end: median {dur(statistics.median(delays))}"
+                 f" ({len(delays)} edge(s) whose start was observed; the start is when the monitor"
+                 " first saw the job running, so this is an upper bound).")
+    if cost is not None:
+        text += (f" Without --ahead each would have reached the queue only after about "
+                 f"{dur(cost)}, {basis}: saved about {dur(cost)} per edge.")
+    body = "".join(f"<tr><td>{e(x.job)}</td><td>{e(x.after)}</td><td>{e(dur(x.ahead_s))}</td>"
+                   f"<td>{e(dur(x.delay_s)) if x.delay_s is not None else 'start not observed'}"
+                   f"</td><td>{e(dur(cost)) if cost is not None else '-'}</td></tr>"
+                   for x in edges[:rows])
+    more = f"<p>... and {len(edges) - rows} more.</p>" if len(edges) > rows else ""
+    return (f'<div id="ahead-edges"><h3>Edges handed to the scheduler</h3><p>{e(text)}</p>'
+            "<table><thead><tr><th>job</th><th>after</th><th>queued ahead for</th>"
+            "<th>start delay</th><th>saved (estimate)</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>{more}</div>")
+
+
 def shorten(name: str, n: int = 38) -> str:
     return name if len(name) <= n else "..." + name[-(n - 3):]
 
@@ -190,7 +284,7 @@ def shorten(name: str, n: int = 38) -> str:
 def timeline_html(c: Campaign) -> str:
     jobs = {j.name: j for j in c.jobs}
     bars = [b for j in sorted(c.jobs, key=lambda j: (first_seen(j) or 0.0, j.name))
-            if (b := job_bar(j, c.now)) is not None]
+            if (b := job_bar(j, c.now, ahead_until(j, jobs, c.now))) is not None]
     never = sum(j.state == "pending" for j in c.jobs)
     untimed = c.total - never - len(bars)
     notes = [f"{len(bars)} job(s) drawn, one row each, in the order they were first seen "
@@ -222,11 +316,13 @@ def timeline_html(c: Campaign) -> str:
             b.tip = job_tip(jobs[b.key])
         svg = timeline_svg(bars, c.now, labels=small, row_h=16 if small else 3)
     tz = time.strftime("%Z, UTC%z")
-    legend = ('<span class="key queued"></span>queued (submitted, not yet seen running) '
+    legend = ('<span class="key ahead"></span>queued ahead (in the queue on the scheduler\'s '
+              "dependency, until its predecessors ended) "
+              '<span class="key queued"></span>queued (submitted, not yet seen running) '
               '<span class="key running"></span>running '
               '<span class="key unobserved"></span>submitted &rarr; ended, start not observed '
               "(the job was shorter than the monitor's polling interval) "
               '<span class="key done"></span>ended done <span class="key error"></span>ended in error')
     return (f'<section id="timeline"><h2>Timeline</h2><p class="legend">{legend}</p>'
             f"<p>{e(' '.join(notes))} Times are local ({e(tz)}); hover a bar for details.</p>"
-            f'<div class="scroll">{svg}</div></section>')
+            f'<div class="scroll">{svg}</div>{edges_html(c)}</section>')

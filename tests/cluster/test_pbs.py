@@ -233,6 +233,15 @@ def test_pbs_flavour_from_qsub_version() -> None:
     assert not is_pbspro(out("Unknown option: version\nUsage: ...\n", 2))  # Slurm's wrappers
 
 
+def test_pbs_depend_args_and_the_dependency_flag() -> None:
+    """jobmon --ahead: -W depend=afterok (Slurm's Torque wrapper passes it on as --dependency,
+    and then lists the job as Q without a depend attribute: plain queued)."""
+    a = PbsAdapter()
+    assert a.depend_args(["12", "13"]) == ["-W", "depend=afterok:12:13"]
+    q = a.parse_queue(captured("hand-torque-depend-hold", "pbs")).entries
+    assert [e.dependency for _, e in sorted(q.items())][:2] == ["", "waiting"]
+
+
 # -- arrays ------------------------------------------------------------------------------------
 def test_pbs_ids_keep_the_task_and_read_the_array_summary_row_as_the_array() -> None:
     assert [job_id(r) for r in ("17.srv", "12[].srv", "12[3].srv", "1234.pbs*", "12[3].se*",

@@ -240,3 +240,13 @@ def test_qacct_of_an_array_has_each_task_under_its_own_id() -> None:
     assert ends["1377.2"].verdict == Verdict.FAILED and ends["1377.2"].exit_code == 3
     assert ends["1377.2"].sched_id == "1377.2" and ends["1377.2"].name == "jaabcdX1_0"
     assert task_list("1,3-7:2") == [1, 3, 5, 7] and task_list("1-999999999") == []
+
+
+def test_sge_hold_jid_args_and_the_hqw_it_shows() -> None:
+    """jobmon --ahead: -hold_jid with every predecessor; Grid Engine lists such a job as hqw,
+    which qstat -xml does not tell from a user's hold (the monitor reads it for an ahead job)."""
+    a = SgeAdapter()
+    assert a.depend_args(["12", "13"]) == ["-hold_jid", "12,13"]
+    q = a.parse_queue(captured("qstat-hold-jid-xml")).by_name()
+    assert q["ahead_a"].running and not q["ahead_a"].held
+    assert [(q[n].state, q[n].held, q[n].error) for n in ("ahead_b", "ahead_c")] == [("hqw", True, False)] * 2

@@ -210,3 +210,15 @@ def test_squeue_and_sacct_know_each_task_of_an_array_by_its_own_id() -> None:
     assert "1306_3" not in ends and "1306" not in ends   # a task still runs
     assert array_tasks("12_[1-3,7%2]") == [1, 2, 3, 7] and array_tasks("12") == []
     assert a.task_id("1306", 2) == "1306_2"
+
+
+def test_slurm_dependency_args_and_a_job_waiting_on_its_dependency() -> None:
+    """jobmon --ahead: afterok on every predecessor; a job waiting on it is queued (not held, not
+    an error); one whose afterok failed is flagged never (and stays an error for a job jobmon
+    did not submit ahead)."""
+    a = SlurmAdapter()
+    assert a.depend_args(["12", "13"]) == ["--dependency=afterok:12:13"]
+    q = a.parse_queue(captured("squeue-dependency", "slurm")).entries
+    assert (q["3737"].dependency, q["3737"].held, q["3737"].error) == ("waiting", False, False)
+    assert (q["3739"].dependency, q["3739"].error) == ("never", True)
+    assert q["3736"].dependency == "" and q["3736"].running

@@ -14,6 +14,7 @@ from helpers import NOW
 
 from jobauto.core.deps import Graph
 from jobauto.core.model import Job, JobState
+from jobauto.core.states import AHEAD
 from jobauto.run.explain import graph_of
 from jobauto.store import Store, TableStore
 from jobauto.table.ops import import_csv
@@ -103,11 +104,18 @@ STATES = [JobState.DONE, JobState.DONE, JobState.RUNNING, JobState.ERROR, JobSta
           JobState.PENDING, JobState.PENDING]
 
 
-def graph_view(g: Graph) -> tuple[dict[str, str], dict[str, int], list[str]]:
+def graph_view(g: Graph, run: bool = False) -> tuple[dict[str, str], dict[str, int], list[str]]:
     derived = {n: (d.value if (d := g.derived(n)) else "") for n in g.nodes}
     s = g.summary()
-    return derived, {**s, "pending": s["ready"] + s["waiting"] + s["blocked"]}, sorted(
-        {r for b in g.blocked for r in g.root_errors(b)})
+    counts = {**s, "pending": s["ready"] + s["waiting"] + s["blocked"]}
+    # jobmon's rule (run/ahead.py): a running job that needs a job not done is queued ahead
+    ahead = [n for n, node in g.nodes.items()
+             if run and node.state == JobState.RUNNING and node.unmet_jobs]
+    derived.update(dict.fromkeys(ahead, AHEAD))
+    if ahead:
+        counts["running"] -= len(ahead)
+        counts[AHEAD] = len(ahead)
+    return derived, counts, sorted({r for b in g.blocked for r in g.root_errors(b)})
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -177,7 +185,7 @@ def test_derived_states_agree_with_the_dependency_engine_on_a_run(tmp_path: Path
     ro = Store(run / ".jobauto/state.db", readonly=True)
     g = graph_of(ro, {j.name: j for j in ro.load_jobs()})
     ro.close()
-    derived, counts, roots = graph_view(g)
+    derived, counts, roots = graph_view(g, run=True)
     assert {j.name: j.derived for j in c.jobs} == derived
     assert c.counts == counts and list(c.counts) == list(counts)
     assert c.blocked_by == roots and counts["blocked"] > 0

@@ -51,6 +51,11 @@ class SchedulerAdapter(Protocol):
         """One command that removes these jobs from the queue (printing any error reason first)."""
         ...
 
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        """The submit options that keep a job queued until these jobs have ended (jobmon
+        --ahead); None where the scheduler cannot (then nothing is submitted ahead)."""
+        ...
+
     # -- arrays (jobauto workers) ----------------------------------------------------------------
     def array_args(self, n: int) -> list[str]:
         """The submit options that make one submission an array of tasks 1..n."""

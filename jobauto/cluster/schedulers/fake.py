@@ -20,6 +20,8 @@ from jobauto.core.files import SCAN_NOTES, TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
 MARKER_GLOBS = ("qsub.finished.*", "qsub.failed.*", "qsub.dependency.*")
+# the fake's queue says why a job waits as Slurm does (a test may set a job's reason)
+FAKE_DEPENDENCY = {"Dependency": "waiting", "DependencyNeverSatisfied": "never"}
 
 
 class FakeAdapter:
@@ -45,7 +47,8 @@ class FakeAdapter:
             jid, name, state, reason = line.split("\t")
             # Grid Engine's letters: h held (hqw), E error (Eqw)
             entries[jid] = QueueEntry(jid, name, state, held="h" in state, error="E" in state,
-                                      reason=reason, running="r" in state and "E" not in state)
+                                      reason=reason, running="r" in state and "E" not in state,
+                                      dependency=FAKE_DEPENDENCY.get(reason, ""))
         return QueueSnapshot(True, entries)
 
     def acct_argv(self, ids: list[str]) -> list[str] | None:
@@ -62,6 +65,9 @@ class FakeAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["fake-qdel", *ids]
+
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        return ["-hold_jid", ",".join(ids)]
 
     def array_args(self, n: int) -> list[str]:
         return ["-t", f"1-{n}"]
@@ -88,6 +94,7 @@ class FakeJob:
     wrapper: str | None = None    # the file qsub was given in the script's place, if any
     state: str = "r"
     reason: str = ""              # the scheduler's reason for the state (printed by fake-qdel)
+    hold: tuple[str, ...] = ()    # -hold_jid: listed as hqw (reason Dependency) while one is queued
     # how it left the queue, as fake-qacct reports it; its name is the job's unless a test sets
     # another one (an older job's record under a reused id)
     ending: Ending | None = None
@@ -140,6 +147,10 @@ class FakeCluster:
     def running(self) -> list[FakeJob]:
         return list(self.queue.values())
 
+    def waits(self, job: FakeJob) -> bool:
+        """Whether a job still waits on a -hold_jid job (Grid Engine: until it leaves the queue)."""
+        return not job.reason and any(h in self.queue for h in job.hold)
+
     def load_tree(self, local: Path, remote: str) -> None:
         for dirpath, dirnames, filenames in os.walk(local):
             dirnames[:] = [d for d in dirnames if d != ".jobauto"]
@@ -166,7 +177,8 @@ class FakeCluster:
         if argv[0] == "fake-qstat":
             if self.qstat_fails:
                 return CommandResult(tuple(argv), 1, b"", "error: unable to contact qmaster")
-            out = "".join(f"{j.id}\t{j.name}\t{j.state}\t{j.reason}\n" for j in self.queue.values())
+            out = "".join(f"{j.id}\t{j.name}\t{j.state}\t{j.reason}\n" if not self.waits(j) else
+                          f"{j.id}\t{j.name}\thqw\tDependency\n" for j in self.queue.values())
             return CommandResult(tuple(argv), 0, out.encode())
         if argv[0] == "fake-qacct":
             return self.qacct(argv)
@@ -188,6 +200,8 @@ class FakeCluster:
             return CommandResult(tuple(argv), 1, b"", f"Unable to read script file because of error: {wrapper or script}")
         self.next_id += 1
         job = FakeJob(str(self.next_id), name, cwd, script, wrapper=wrapper)
+        if "-hold_jid" in argv[:-1]:
+            job.hold = tuple(argv[argv.index("-hold_jid") + 1].split(","))
         self.queue[job.id] = job
         self.submitted.append(job)
         return CommandResult(tuple(argv), 0, f"{job.id}\n".encode())

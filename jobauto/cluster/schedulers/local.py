@@ -68,6 +68,9 @@ class LocalAdapter:
         # as it should only with `--` (the transport's guard runs argv through sh)
         return ["sh", "-c", 'kill -TERM "$@"', "jobauto-cancel", *(f"-{i}" for i in ids)]
 
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        return None   # no queue to wait in: every job starts when it is submitted
+
     def array_args(self, n: int) -> list[str]:
         return []  # n separate processes, not an array
 

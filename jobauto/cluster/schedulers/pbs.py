@@ -306,6 +306,7 @@ class PbsAdapter:
             rows[jid] = QueueEntry(jid, rec.get("Job_Name", ""), state,
                                    held=held, error=held and "s" in holds and not AFTER.search(depend),
                                    running=state in ("R", "B", "E"),
+                                   dependency="waiting" if waiting else "",
                                    reason=one_line(f"waiting on its dependencies ({depend})")
                                    if waiting else rec.get("comment", ""))
         tasks = task_map(mapped)
@@ -351,6 +352,10 @@ class PbsAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["sh", "-c", CANCEL, "jobauto-cancel", *shell_ids(ids)]
+
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        # Slurm's Torque wrapper passes the value on as sbatch --dependency
+        return ["-W", f"depend=afterok:{':'.join(ids)}"]
 
     def array_args(self, n: int) -> list[str]:
         if self.pro:

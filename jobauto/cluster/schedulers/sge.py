@@ -115,6 +115,10 @@ class SgeAdapter:
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["sh", "-c", CANCEL, "jobauto-cancel", *ids]
 
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        # released when they end, however they end: the wrapper's guard reads their markers
+        return ["-hold_jid", ",".join(ids)]
+
     def array_args(self, n: int) -> list[str]:
         return ["-t", f"1-{n}"]
 

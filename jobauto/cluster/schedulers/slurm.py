@@ -54,6 +54,11 @@ HELD_REASON = re.compile(r"held|hold", re.IGNORECASE)
 STUCK_REASON = re.compile(r"^(DependencyNeverSatisfied|InvalidAccount|InvalidQOS)$|"
                           r"^(Assoc|QOS)Max\w*PerJob")
 
+# A pending job waiting on its --dependency, and one whose dependency can no longer be met (an
+# afterok job that failed; kill_invalid_depend unset). The latter stays an error for a job jobmon
+# did not submit ahead; for one it did, the predecessor's markers decide (run/ahead.py).
+DEPENDENCY = {"Dependency": "waiting", "DependencyNeverSatisfied": "never"}
+
 
 def base_id(raw: str) -> str:
     """The job id of an array task or het-job component: 12_[1-3], 12_1, 12_[5-6%2], 12+0 -> 12."""
@@ -127,7 +132,7 @@ class SlurmAdapter:
             jid = base_id(raw)
             entry = QueueEntry(jid, name, state, held=held, error=error,
                                reason="" if reason == "None" else reason,
-                               running=state in RUNNING)
+                               running=state in RUNNING, dependency=DEPENDENCY.get(reason, ""))
             for task in array_tasks(raw) if per_task(name) else []:   # 4711_3, or the pending rest 4711_[4-9%2]
                 tid = f"{jid}_{task}"
                 entries[tid] = replace(entry, sched_id=tid)
@@ -166,6 +171,9 @@ class SlurmAdapter:
 
     def cancel_argv(self, ids: list[str]) -> list[str]:
         return ["scancel", *ids]
+
+    def depend_args(self, ids: list[str]) -> list[str] | None:
+        return [f"--dependency=afterok:{':'.join(ids)}"]
 
     def array_args(self, n: int) -> list[str]:
         return [f"--array=1-{n}"]

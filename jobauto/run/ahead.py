@@ -1,0 +1,153 @@
+"""Jobs queued ahead (jobmon --ahead): submitted with the scheduler's own dependency on jobs
+of the run that are still running, so that they start the moment those end.
+
+A job goes ahead when every dependency it still waits for is the finished marker of a job of
+this run that is submitted and confirmed (plain files and jobs not confirmed stay with jobmon).
+It is stored `running` like any submission (same intent journal, same reconciliation); it is
+shown `queued-ahead` while a predecessor is not done. Markers stay the truth: when a
+predecessor ends with another verdict, or the scheduler says the dependency can never be met
+although the markers say it was, the job is deleted from the queue in one batched command and
+goes back to pending (then blocked, or ready). docs/decisions.md "Edges to the scheduler".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobauto.core.errors import TreeError
+from jobauto.core.faults import point
+from jobauto.core.model import Job, JobState
+from jobauto.core.scripts import read_script
+from jobauto.core.states import AHEAD
+from jobauto.run import arrays, quelist, submitting, sync
+from jobauto.run.wrapper import wrapper_text
+
+if TYPE_CHECKING:
+    from jobauto.run.cycle import Monitor
+
+ROUNDS = 4          # batches of ahead submissions a cycle: one level of a chain each
+ANSWER_CHARS = 300  # of the scheduler's answer to the delete kept in the job's history
+
+
+def refresh(mon: Monitor) -> None:
+    """Recompute which running jobs wait in the queue on a predecessor (queued-ahead)."""
+    ahead = {n for n in mon.running if mon.graph.nodes[n].unmet_jobs}
+    for name in ahead ^ mon.ahead:
+        mon.touch(mon.jobs[name])
+    mon.ahead = ahead
+
+
+def count(mon: Monitor, counts: dict[str, int]) -> None:
+    """Count the jobs queued ahead apart from the running ones (the count line, status)."""
+    refresh(mon)
+    if mon.ahead:
+        counts["running"] -= len(mon.ahead)
+        counts[AHEAD] = len(mon.ahead)
+
+
+def predecessors(mon: Monitor, name: str) -> list[Job] | None:
+    """The submitted jobs NAME would be queued after, or None when it may not go ahead now."""
+    node = mon.graph.nodes[name]
+    if node.state != JobState.PENDING or node.bad or node.unmet_files or not node.unmet_jobs:
+        return None
+    out = []
+    for path in sorted(node.unmet_jobs):
+        prod = mon.graph.producer(path)
+        job = mon.jobs.get(prod.name) if prod is not None else None
+        if (job is None or job.state != JobState.RUNNING or not job.sched_id
+                or job.name in mon.queue_errors or job.name in mon.held
+                or arrays.split_token(job.token)[1] is not None):   # a task of an array
+            return None
+        out.append(job)
+    return out
+
+
+def _wrappable(mon: Monitor, job: Job) -> bool:
+    """Whether the job's wrapper can be made: without it nothing would check the markers."""
+    try:
+        wrapper_text(read_script(mon.run_dir / job.name), job.name, mon.remote.rundir, job.name)
+    except (TreeError, OSError):
+        return False
+    return True
+
+
+def submit_ahead(mon: Monitor, now: float, notes: list[str]) -> None:
+    """Queue ahead the jobs that may go, up to --ahead of them waiting at once."""
+    if (mon.settings.ahead <= 0 or now < mon.paused_until
+            or mon.remote.adapter.depend_args(["1"]) is None):
+        return
+    try:
+        _rounds(mon, now, notes)
+    finally:
+        if mon.dirty:
+            mon.commit()   # the lines of the jobs now queued ahead: in this cycle's quelist
+
+
+def _rounds(mon: Monitor, now: float, notes: list[str]) -> None:
+    for _ in range(ROUNDS):
+        room = mon.settings.ahead - len(mon.ahead)
+        budget = mon.budget.room(now)
+        if budget is not None:
+            room = min(room, budget)
+        if room <= 0:
+            return
+        seen = {d for n in mon.running for d in mon.graph.dependents(n)}
+        after: dict[str, list[Job]] = {}
+        for name in sorted(seen, key=lambda n: (-mon.jobs[n].priority, mon.jobs[n].id)):
+            preds = predecessors(mon, name)
+            if preds and _wrappable(mon, mon.jobs[name]):
+                after[name] = preds
+                if len(after) >= room:
+                    break
+        if not after:
+            return
+        chosen = sync.before_submit(mon, [mon.jobs[n] for n in after], now, notes,
+                                    still=lambda j: predecessors(mon, j.name) is not None)
+        for job in chosen:
+            quelist.place(mon, job)
+        submitting.send(mon, chosen, now, notes, {j.name: after[j.name] for j in chosen})
+        refresh(mon)
+        if not chosen:
+            return
+
+
+def unhook(mon: Monitor, now: float) -> None:
+    """Delete from the queue, in one command, the jobs queued after a job that did not end
+    done (and those queued after them), and those whose dependency the scheduler says can never
+    be met although the markers say it was; each goes back to pending: blocked, or ready."""
+    doomed: dict[str, str] = {}
+    for name in sorted(mon.running):
+        if mon.graph.nodes[name].bad:
+            bad = ", ".join(mon.graph.root_errors(name)) or "?"
+            doomed[name] = f"queued after a job that did not end done ({bad})"
+    stack = list(doomed)
+    while stack:
+        cur = stack.pop()
+        for d in sorted(mon.graph.dependents(cur)):
+            if d in mon.running and d not in doomed:
+                doomed[d] = f"queued after {cur}, which was taken out of the queue"
+                stack.append(d)
+    for name, why in list(mon.requeue.items()):
+        if mon.jobs[name].state != JobState.RUNNING:
+            del mon.requeue[name]
+        else:
+            doomed.setdefault(name, why)
+    live = [mon.jobs[n] for n in doomed if mon.jobs[n].sched_id]  # unconfirmed: next cycle
+    if not live:
+        return
+    res = mon.remote.cancel([j.sched_id or "" for j in live])
+    point("ahead.deleted")
+    said = " ".join(res.text.split())[-ANSWER_CHARS:] or "(no answer)"
+    for job in live:
+        sched_id = job.sched_id
+        job.token = job.batch = job.sched_id = None
+        job.intent_at = job.missing_since = job.running_at = None
+        for watch in (mon.requeue, mon.refine, mon.to_cancel, mon.queue_errors, mon.acct_seen):
+            watch.pop(job.name, None)
+        mon.held.discard(job.name)
+        mon.move(job, JobState.PENDING, now, "unhooked",
+                 f"{doomed[job.name]}; deleted from the queue (job {sched_id}; "
+                 f"{mon.remote.adapter.name} said, exit {res.rc}: {said})")
+    refresh(mon)
+    mon.commit()   # back to pending before anything else of the cycle is sent
+    point("ahead.unhooked")
