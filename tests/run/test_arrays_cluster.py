@@ -86,7 +86,7 @@ def test_a_rendered_sweep_goes_as_arrays_and_each_row_keeps_its_verdict(
     mon = start_jobmon([*base_args(c, ldir, rdir), *FLAGS[name], "--maxqsub=100", "--datedir=r",
                         "--lost-after=240"], out)
     try:
-        wait_for(lambda: (remote / "cancel" / "started").exists(), 90)   # the row runs: cancel it
+        wait_for(lambda: (remote / "cancel" / "started").exists(), 240)   # the row runs: cancel it
         p = jobauto("cancel", str(run), "cancel/qsub.0", check_rc=0)
         assert "cancelled 1 job(s)" in p.stdout, p.stdout
         assert mon.wait(150) == 1, out.read_text()          # documented: 1, some jobs failed

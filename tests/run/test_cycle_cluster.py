@@ -90,7 +90,7 @@ def test_every_ending_gets_its_verdict_with_evidence(sched: Sched, tmp_path: Pat
     try:
         jid = _jobid(ldir / "r" / "quelist", "cancel/qsub.0")
         started = c.path(rdir) / "r" / "cancel" / "started"
-        deadline = time.time() + 60
+        deadline = time.time() + 240   # 4 slots, shared with side-by-side tests' walltime jobs
         while not started.exists() and time.time() < deadline:
             time.sleep(0.2)
         assert started.exists(), out.read_text()
