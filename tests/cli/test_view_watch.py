@@ -107,14 +107,15 @@ def test_watch_a_table_redraws_in_place(tmp_path: Path, tmux: Tmux, no_color: bo
     r = subprocess.run(["jobauto", "import", "w.csv"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    db = tmp_path / "w.db"
     env = "NO_COLOR=1 " if no_color else ""
-    tmux.start("table", f"{env}jobauto status {db} --watch --interval {INTERVAL}", tmp_path)
+    # a path relative to the pane's directory: a long tmp_path (pytest-xdist adds popen-gwN/)
+    # would wrap the title line at 120 columns
+    tmux.start("table", f"{env}jobauto status w.db --watch --interval {INTERVAL}", tmp_path)
     first_frame(tmux, "table")     # drawn before any work starts
     worker = subprocess.Popen(["jobauto", "run", "w.db", "bash run.sh", "--parallel", "1"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        screens = watch(tmux, "table", str(db), 8, worker)
+        screens = watch(tmux, "table", "w.db", 8, worker)
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -143,9 +144,10 @@ def test_watch_a_run_redraws_in_place(tmp_path: Path, tmux: Tmux) -> None:
         while not (run / ".jobauto/state.db").exists():
             assert time.monotonic() < deadline and mon.poll() is None, out.read_text()
             time.sleep(0.05)
-        tmux.start("run", f"jobauto status {run} --watch --interval {INTERVAL}", tmp_path)
+        tmux.start("run", f"jobauto status {run.relative_to(tmp_path)} --watch --interval {INTERVAL}",
+                   tmp_path)   # relative: a long tmp_path would wrap the title line
         first_frame(tmux, "run")
-        screens = watch(tmux, "run", str(run), 5, mon)
+        screens = watch(tmux, "run", str(run.relative_to(tmp_path)), 5, mon)
         assert mon.wait(30) == 0, out.read_text()
     finally:
         if mon.poll() is None:
