@@ -107,6 +107,11 @@ def end(mon: Monitor, job: Job, verdict: Verdict, code: int | None, evidence: st
     if code is not None and not EXIT_RANGE[0] <= code <= EXIT_RANGE[1]:
         code = None  # not an exit code (the evidence keeps what was said); no store holds 10**30
     job.verdict, job.exit_code, job.evidence = verdict.value, code, evidence
+    if at:
+        # a marker's time is the cluster's clock, read during this cycle's round trip, which
+        # began at `now`: never later than `now`, so that a dependent submitted in this cycle
+        # (started at `now`) never shows as started before what it waited for finished
+        at = min(at, now)
     mon.acct_seen.pop(job.name, None)
     mon.queue_errors.pop(job.name, None)
     if verdict == Verdict.DONE:

@@ -305,3 +305,23 @@ def test_parse_failed_takes_any_bytes(data: bytes) -> None:
     assert detail.isprintable() and len(detail) <= 250
     if code is not None:
         assert int(data.decode("ascii").strip()) == code
+
+
+def test_a_marker_stamped_later_than_the_cycle_never_puts_a_dependent_start_before_it(
+        tmp_path: Path) -> None:
+    """A marker's time is the cluster's clock, read during the cycle's round trip; the dependent
+    submitted in that cycle starts at the cycle's time. The predecessor's finish is never shown
+    after its dependent's start (quelist's finished@ <= started@)."""
+    rig = Rig(tmp_path)
+    make_job(rig.init, "a/qsub.0")
+    make_job(rig.init, "a/qsub.1", ["qsub.finished.0"])
+    m = rig.start()
+    t0 = 1_700_000_000.0
+    m.tick(t0)
+    rig.cluster.mtime = t0 + 15            # written during the round trip of the cycle at t0 + 10
+    rig.cluster.finish(rig.job("a/qsub.0"))
+    m.tick(t0 + 10)
+    a, b = m.jobs["a/qsub.0"], m.jobs["a/qsub.1"]
+    assert a.state == JobState.DONE and b.state == JobState.RUNNING
+    assert a.finished_at is not None and b.started_at is not None
+    assert a.finished_at <= b.started_at, (a.finished_at, b.started_at)
