@@ -139,23 +139,21 @@ def render_text(c: Campaign, *, failures: int = 5, running: int = 10) -> str:
     lines += rate_lines(c)
     if (line := spent_line(c)) is not None:
         lines.append(line)
-    runs = c.running()
-    if runs:
-        lines.append("Running jobs:")
-        for j in runs[:running]:
-            est = f" (estimate {duration(j.estimate_h * 3600)})" if j.estimate_h is not None else ""
-            who = f"worker {j.where}" if c.kind == "table" else f"job {j.where or '(submitting)'}"
-            note = running_note(j)
-            lines.append(f"  {j.name}  {who}  {note + ' ' if note else ''}{duration(elapsed(c, j))}{est}")
-        if len(runs) > running:
-            lines.append(f"  ... and {len(runs) - running} more")
-    ahead = c.ahead()
-    if ahead:
-        lines.append("Queued ahead (waiting in the queue on the scheduler's dependency):")
-        for j in ahead[:running]:
-            lines.append(f"  {j.name}  {ahead_text(c, j)}  {duration(elapsed(c, j))}")
-        if len(ahead) > running:
-            lines.append(f"  ... and {len(ahead) - running} more")
+    def run_line(j: JobView) -> str:
+        est = f" (estimate {duration(j.estimate_h * 3600)})" if j.estimate_h is not None else ""
+        who = f"worker {j.where}" if c.kind == "table" else f"job {j.where or '(submitting)'}"
+        note = running_note(j)
+        return f"  {j.name}  {who}  {note + ' ' if note else ''}{duration(elapsed(c, j))}{est}"
+
+    for title, jobs, show in (
+            ("Running jobs:", c.running(), run_line),
+            ("Queued ahead (waiting in the queue on the scheduler's dependency):", c.ahead(),
+             lambda j: f"  {j.name}  {ahead_text(c, j)}  {duration(elapsed(c, j))}")):
+        if jobs:
+            lines.append(title)
+            lines.extend(show(j) for j in jobs[:running])
+            if len(jobs) > running:
+                lines.append(f"  ... and {len(jobs) - running} more")
     fails = c.failures()
     if fails:
         lines.append("Last failures:")

@@ -41,13 +41,17 @@ def submitted_once(rig: Rig) -> list[str]:
     return sorted(n.rsplit("/", 2)[-2] + "/" + n.rsplit("/", 1)[-1] for n in names)
 
 
-@pytest.mark.parametrize("fault", ["ahead.intent", "ahead.submitted"])
-def test_killed_while_queueing_ahead_then_resumed_submits_each_job_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+def chain_of_three(tmp_path: Path) -> tuple[Rig, Monitor]:
     rig = Rig(tmp_path)
     rig.settings.ahead = 10
     chain(rig.init, "Si", 3)
-    m = rig.start()
+    return rig, rig.start()
+
+
+@pytest.mark.parametrize("fault", ["ahead.intent", "ahead.submitted"])
+def test_killed_while_queueing_ahead_then_resumed_submits_each_job_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    rig, m = chain_of_three(tmp_path)
     kill_at(monkeypatch, fault)
     with pytest.raises(Killed):
         m.tick(10.0)     # Si/qsub.0 went normally; the ahead batch is where it died
@@ -73,10 +77,7 @@ def test_killed_while_queueing_ahead_then_resumed_submits_each_job_once(
 @pytest.mark.parametrize("fault", ["ahead.deleted", "ahead.unhooked"])
 def test_killed_while_taking_jobs_out_of_the_queue_then_resumed_blocks_them_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
-    rig = Rig(tmp_path)
-    rig.settings.ahead = 10
-    chain(rig.init, "Si", 3)
-    m = rig.start()
+    rig, m = chain_of_three(tmp_path)
     m.tick(10.0)
     assert m.ahead == {"Si/qsub.1", "Si/qsub.2"}
     rig.cluster.finish(rig.job("Si/qsub.0"), rc=3)
