@@ -15,8 +15,8 @@ slots). Per scheduler and repeat, in turn:
 
 I (--interval) defaults to the bare run's median / 15, rounded to 0.5 s: the choice a user makes
 for a sweep of known length (a few queue polls per expected run, one poll's latency at the
-end). Medians over --repeat runs, ratio against bare. Everything under ~/jobauto-bench/arrays-*
-and /tmp/jobauto-bench/arrays-* is removed at the end.
+end). Medians over --repeat runs, ratio against bare. What it made under ~/jobauto-bench/arrays-OWN-*
+and /tmp/jobauto-bench/arrays-OWN-* is removed at the end (OWN: this run's own tag).
 
     python bench/arrays.py [--jobs 1000] [--repeat 3] [--schedulers sge slurm] [--interval S]
 """
@@ -38,6 +38,7 @@ from pathlib import Path
 CLUSTER = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
 CFG, HOST = CLUSTER / "ssh_config", "testhost"
 LOCAL = Path("/tmp/jobauto-bench")
+OWN = uuid.uuid4().hex[:4]   # this run's directories (arrays-OWN-*), the only ones it removes
 TEMPLATE = "#!/bin/sh\necho __x_q__ > out.txt\n"
 SHIMMED = ("qsub", "qstat", "qacct", "qdel", "sbatch", "squeue", "sacct", "scontrol", "scancel")
 SUBMIT = {"sge": "qsub -terse -cwd -S /bin/sh -o /dev/null -e /dev/null -t 1-{n} bare.sh",
@@ -74,7 +75,7 @@ def wait_markers(path: Path, n: int, t0: float, timeout_s: float = 3600) -> floa
 
 
 def bare(sched: str, n: int, home: Path) -> float:
-    tag = f"arrays-bare-{uuid.uuid4().hex[:6]}"
+    tag = f"arrays-{OWN}-bare-{uuid.uuid4().hex[:6]}"
     root = LOCAL / tag
     render(root, n)
     (root / "init" / "rows").write_text("".join(f"r{k}\n" for k in range(n)))
@@ -101,7 +102,7 @@ def shims(rel: str) -> str:
 
 
 def jobauto(sched: str, n: int, interval: float, home: Path) -> tuple[float, dict[str, int], int]:
-    tag = f"arrays-ja-{uuid.uuid4().hex[:6]}"
+    tag = f"arrays-{OWN}-ja-{uuid.uuid4().hex[:6]}"
     ldir = LOCAL / tag
     render(ldir, n)
     rel = f"jobauto-bench/{tag}"
@@ -157,8 +158,8 @@ def main() -> None:
                         f"interval {interval:g} s  scheduler commands {cmds:g} "
                         f"({' + '.join(f'{v} {k}' for k, v in mid.items())})")
     finally:
-        ssh("rm -rf jobauto-bench/arrays-*")
-        for d in LOCAL.glob("arrays-*"):
+        ssh(f"rm -rf jobauto-bench/arrays-{OWN}-*")   # only this run's: another may run beside it
+        for d in LOCAL.glob(f"arrays-{OWN}-*"):
             shutil.rmtree(d, ignore_errors=True)
     print(f"\n{a.jobs} jobs, median of {a.repeat}:")
     print("\n".join(rows))
