@@ -100,29 +100,39 @@ def rendered(run_dir: Path, name: str, cache: dict[Path, frozenset[str] | None])
     return names is not None and job_dir.name in names
 
 
-def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]]
-          ) -> tuple[list[Group], list[str]]:
-    """Split (job name, shape, script text, extra args) into arrays and jobs that go alone,
-    keeping the order of first appearance; an array has MIN_TASKS to MAX_TASKS tasks and a
-    task table of at most TABLE_MAX bytes."""
+def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]],
+          limit: int | None = None) -> tuple[list[Group], list[str], list[str]]:
+    """Split (job name, shape, script text, extra args) into arrays, jobs that go alone, and
+    jobs left for later, keeping the order of first appearance; an array has MIN_TASKS to
+    MAX_TASKS tasks and a task table of at most TABLE_MAX bytes. LIMIT bounds the submissions
+    (scheduler commands: an array is one, whatever its tasks): a job that would need one more
+    is left for later, one that joins an array already open is not."""
     groups: dict[tuple[object, ...], list[Group]] = {}
     order: list[Group] = []
     alone: list[str] = []
+    later: list[str] = []
+    sizes: dict[int, int] = {}    # id(group) -> bytes of its task table so far
     for name, key, text, extra in items:
+        full = limit is not None and len(alone) + len(order) >= limit
         if key is None:
-            alone.append(name)
+            (later if full else alone).append(name)
             continue
         runs = groups.setdefault(key, [])
         g = runs[-1] if runs else None
-        if g is None or len(g.jobs) >= MAX_TASKS or \
-                table_size(g.jobs) + len(table_line(name)) > TABLE_MAX:
+        line = len(table_line(name).encode())
+        if g is None or len(g.jobs) >= MAX_TASKS or sizes[id(g)] + line > TABLE_MAX:
+            if full:
+                later.append(name)
+                continue
             g = Group(key, [], scheduler_directives(text, name), interpreter(text), list(extra))
             runs.append(g)
             order.append(g)
+            sizes[id(g)] = 0
         g.jobs.append(name)
+        sizes[id(g)] += line
     arrays = [g for g in order if len(g.jobs) >= MIN_TASKS]
     alone += [n for g in order if len(g.jobs) < MIN_TASKS for n in g.jobs]
-    return arrays, alone
+    return arrays, alone, later
 
 
 def table_line(name: str) -> str:

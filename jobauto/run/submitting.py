@@ -49,10 +49,11 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
     # queued ahead neither: they are counted against --ahead (run/ahead.py)
     slots = (mon.settings.maxqsub - mon.graph.counts[JobState.RUNNING] + len(mon.held)
              + len(mon.ahead))
-    room = mon.budget.room(now)   # the scheduler-command budget (run/budget.py)
-    limited = room is not None and room < slots
-    if limited:
-        slots = room or 0
+    # the scheduler-command budget (run/budget.py) bounds submissions, not jobs: an array of a
+    # thousand tasks is one command; send() leaves for later what does not fit
+    room = mon.budget.room(now)
+    if room == 0:
+        slots = 0
     chosen: list[Job] = []
     while slots > 0 and mon.heap:
         _, _, name = heapq.heappop(mon.heap)
@@ -60,30 +61,39 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
-    waiting = len(mon.graph.ready) - len(chosen)
-    if limited and waiting > 0 and (note := mon.budget.waiting(now, f"{waiting} ready job(s)",
-                                                               "submissions")):
-        notes.append(note)
     chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
-    send(mon, chosen, now, notes)
+    sent = send(mon, chosen, now, notes, room=room)
+    waiting = len(mon.graph.ready)
+    if room is not None and (room == 0 or sent < len(chosen)) and waiting > 0 and \
+            (note := mon.budget.waiting(now, f"{waiting} ready job(s)", "submissions")):
+        notes.append(note)
 
 
 def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
-         after: dict[str, list[Job]] | None = None) -> None:
+         after: dict[str, list[Job]] | None = None, room: int | None = None) -> int:
     """Submit the chosen jobs as one batch, each exactly once: the intent is committed before
-    the batch leaves. AFTER names, for a job submitted ahead (run/ahead.py), the submitted
-    jobs it waits for: it goes alone (never in an array), with the scheduler's dependency on
-    them and a wrapper that checks their markers before running the script."""
+    the batch leaves; returns how many went. AFTER names, for a job submitted ahead
+    (run/ahead.py), the submitted jobs it waits for: it goes alone (never in an array), with
+    the scheduler's dependency on them and a wrapper that checks their markers before running
+    the script. ROOM bounds the submissions (an array is one); the jobs past it stay ready."""
     if not chosen:
-        return
+        return 0
     after = after or {}
-    mon.batch_seq += 1
-    batch = f"{mon.tag}-{mon.batch_seq}"
     extra = {j.name: _extra_args(mon, j, now) for j in chosen}
     for name, preds in after.items():
         extra[name] += mon.remote.adapter.depend_args([p.sched_id or "" for p in preds]) or []
-    groups, alone = _arrays(mon, [j for j in chosen if j.name not in after], extra)
+    groups, alone, later = _arrays(mon, [j for j in chosen if j.name not in after], extra,
+                                   None if room is None else room - len(after))
     alone += [j.name for j in chosen if j.name in after]
+    for name in later:    # the budget's room is spent: back to the ready heap, as they were
+        j = mon.jobs[name]
+        heapq.heappush(mon.heap, (-j.priority, j.ready_seq or 0, name))
+    if later:
+        chosen = [j for j in chosen if j.name not in set(later)]
+    if not chosen:
+        return 0
+    mon.batch_seq += 1
+    batch = f"{mon.tag}-{mon.batch_seq}"
     singles = [mon.jobs[n] for n in alone]
     for job in chosen:
         job.attempts += 1
@@ -126,15 +136,19 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         notes.append(f"lost the answer for {lost} submission(s); they are settled next cycle "
                      "from the cluster's journal before anything is submitted again")
     mon.commit()
+    return len(chosen)
 
 
-def _arrays(mon: Monitor, chosen: list[Job], extra: dict[str, list[str]]
-            ) -> tuple[list[arrays.Group], list[str]]:
+def _arrays(mon: Monitor, chosen: list[Job], extra: dict[str, list[str]], limit: int | None
+            ) -> tuple[list[arrays.Group], list[str], list[str]]:
     """Which of the chosen jobs go as arrays (--arrays; by default those `jobauto render`
-    made) and which alone. Every chosen job already holds a --maxqsub slot: an array never
-    has more tasks than the free slots."""
+    made), which alone, and which wait for room in the budget (LIMIT submissions). Every
+    chosen job already holds a --maxqsub slot: an array never has more tasks than the free
+    slots."""
     if not mon.remote.adapter.task_arrays or mon.settings.arrays is False or len(chosen) < 2:
-        return [], [j.name for j in chosen]
+        names = [j.name for j in chosen]
+        cut = len(names) if limit is None else max(limit, 0)
+        return [], names[:cut], names[cut:]
     made: dict[Path, frozenset[str] | None] = {}
     items: list[tuple[str, tuple[object, ...] | None, str, list[str]]] = []
     for job in chosen:
@@ -146,7 +160,7 @@ def _arrays(mon: Monitor, chosen: list[Job], extra: dict[str, list[str]]
             except TreeError:
                 key = None   # unreadable: it goes alone, and _wrapper says why
         items.append((job.name, key, text, extra[job.name]))
-    return arrays.group(items)
+    return arrays.group(items, limit)
 
 
 def _extra_args(mon: Monitor, job: Job, now: float) -> list[str]:

@@ -23,7 +23,7 @@ def test_jobs_of_one_step_and_shape_share_an_array_in_order() -> None:
     other = "#!/bin/sh\n#$ -l h_rt=1:00:00\necho hi\n"
     rows = items(["a/qsub.0", "b/qsub.0"]) + items(["c/qsub.0"], other) + items(["d/qsub.0"])
     rows += items(["e/qsub.1"]) + items(["f/qsub.0"], extra=["-l", "h_rt=2:00:00"])
-    groups, alone = arrays.group(rows)
+    groups, alone, _ = arrays.group(rows)
     assert [g.jobs for g in groups] == [["a/qsub.0", "b/qsub.0", "d/qsub.0"]]
     assert groups[0].directives == ["#$ -l h_rt=0:10:00"] and groups[0].interp == ["/bin/sh"]
     assert alone == ["c/qsub.0", "e/qsub.1", "f/qsub.0"]
@@ -32,8 +32,23 @@ def test_jobs_of_one_step_and_shape_share_an_array_in_order() -> None:
 def test_a_name_a_table_cannot_carry_goes_alone_and_arrays_are_bounded() -> None:
     assert arrays.shape("a\tb/qsub.0", TEXT, []) is None
     names = [f"r{i}/qsub.0" for i in range(arrays.MAX_TASKS + 1)]
-    groups, alone = arrays.group(items(names))
+    groups, alone, _ = arrays.group(items(names))
     assert [len(g.jobs) for g in groups] == [arrays.MAX_TASKS] and len(alone) == 1
+
+
+def test_a_limit_bounds_the_submissions_and_an_open_array_takes_more_for_free() -> None:
+    """LIMIT counts submissions: the 2nd shape's array is the 2nd command, c goes later, but
+    d joins the first array already open; with no shape (None) a job costs one command too."""
+    other = "#!/bin/sh\n#$ -l h_rt=1:00:00\n"
+    rows = items(["a/qsub.0", "b/qsub.0"]) + items(["x/qsub.0", "y/qsub.0"], other)
+    rows += items(["c/qsub.1"]) + items(["d/qsub.0"]) + [("z\tz/qsub.0", None, TEXT, [])]
+    groups, alone, later = arrays.group(rows, limit=2)
+    assert [g.jobs for g in groups] == [["a/qsub.0", "b/qsub.0", "d/qsub.0"],
+                                        ["x/qsub.0", "y/qsub.0"]]
+    assert alone == [] and later == ["c/qsub.1", "z\tz/qsub.0"]
+    names = [f"r{i}/qsub.0" for i in range(1000)]
+    groups, alone, later = arrays.group(items(names), limit=1)
+    assert [len(g.jobs) for g in groups] == [1000] and not alone and not later
 
 
 def test_tokens_name_the_array_and_the_task() -> None:
@@ -49,7 +64,7 @@ def test_the_array_wrapper_runs_the_job_of_its_task_in_its_directory(tmp_path: P
     run = tmp_path / "run dir"
     make_job(run, "a/qsub.0", script="#!/bin/sh\necho a > out\n")
     make_job(run, "b b/qsub.0", script="#!/bin/sh\necho b > out; echo said; exit 3\n")
-    [g], _ = arrays.group(items(["a/qsub.0", "b b/qsub.0"], "#!/bin/sh\n"))
+    [g], _, _ = arrays.group(items(["a/qsub.0", "b b/qsub.0"], "#!/bin/sh\n"))
     (run / arrays.ARRAYS_DIR).mkdir(parents=True)
     (run / arrays.ARRAYS_DIR / "arr.tasks").write_text(arrays.task_table(g.jobs))
     wrapper = run / arrays.ARRAYS_DIR / "arr.run"

@@ -31,6 +31,8 @@ def scheduler_calls(rig: Rig) -> list[str]:
             out.append(argv[0])
         elif argv[3:4] == ["jobauto-submit"]:
             out.append(argv[9])   # sh -c OP jobauto-submit JOURNAL TOKEN WRAPPER SCRIPT TEXT ARGV...
+        elif argv[3:4] == ["jobauto-array"]:
+            out.append(argv[8])   # sh -c OP jobauto-array JOURNAL TOKEN TABLE WRAPPER ARGV...
     return out
 
 
@@ -213,3 +215,25 @@ def test_jobauto_set_changes_the_caps_of_the_running_monitor(tmp_path: Path) -> 
     assert len(rig.cluster.submitted) == 6, r.notes
     assert (m.budget.per_minute, m.budget.logins_per_hour) == (100, 7)
     assert any("max-scheduler-commands-per-minute" in n and "-> 100" in n for n in r.notes), r.notes
+
+
+def test_the_budget_counts_an_array_as_one_command_not_one_per_task(tmp_path: Path) -> None:
+    """A rendered sweep under the cap goes as one array: the budget bounds scheduler commands,
+    and an array of 50 tasks is one (the 1,000-row bench once went 26 jobs per window, each
+    window's room spent as if every task were its own qsub). What does not fit the room (here
+    a hand-made job of another shape, after the array) waits for the next window."""
+    rig = capped(tmp_path, 4, 0)      # room for 2 submissions a window
+    rows = [f"r{i}" for i in range(50)]
+    for r in rows:
+        make_job(rig.init, f"{r}/qsub.0")
+    make_job(rig.init, "solo/qsub.7")
+    make_job(rig.init, "late/qsub.8")
+    (rig.init / ".jobauto-rendered").write_text("# rendered\n" + "\n".join(rows) + "\n")
+    m = rig.start()
+    r = m.tick(1000.0)
+    assert len(rig.cluster.arrays) == 1, rig.cluster.arrays
+    assert len(rig.cluster.submitted) == 51, len(rig.cluster.submitted)   # 50 tasks + 1 job
+    assert sorted(scheduler_calls(rig)) == ["fake-qsub", "fake-qsub-array"]
+    assert any("1 ready job(s) wait for the next window" in n for n in r.notes), r.notes
+    assert sorted(m.jobs[n].state.value for n in ("solo/qsub.7", "late/qsub.8")) == \
+        ["pending", "running"]

@@ -508,7 +508,7 @@ def test_an_array_runs_each_task_in_its_job_directory_with_its_own_id(
     backend.remote.push(local)
     backend.remote.stamp(0)
     text = "#!/bin/sh\nexit 0\n"
-    [g], alone = arrays.group([(n, arrays.shape(n, text, []), text, []) for n in names])
+    [g], alone, _ = arrays.group([(n, arrays.shape(n, text, []), text, []) for n in names])
     assert g.jobs == names and not alone
     name = "jacontractXa_0"
     [res] = backend.remote.submit("b-a", [], [(name, arrays.task_table(g.jobs),
