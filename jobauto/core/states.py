@@ -10,6 +10,14 @@ COUNT_KEYS = ("done", "running", "ready", "waiting", "blocked", "error")
 # job of the run that is not done yet; it waits in the queue and starts when that one ends.
 AHEAD = "queued-ahead"
 
+
+def queued_ahead(state: str, waits_on_a_job: bool) -> bool:
+    """The one rule for `queued-ahead`, used by jobmon (run/ahead.py, from its markers) and by
+    the views (view/campaign.py, from the store): a job stored running that still needs a job of
+    the run not done can only have been submitted ahead, and waits in the queue on it. Nothing
+    else is stored for it (docs/decisions.md "Edges to the scheduler")."""
+    return state == "running" and waits_on_a_job
+
 # Every move between the stored states of a jobmon job, with the event kinds that make it (the
 # kind of the event the monitor records). A job is born pending, or done/error when init/ held
 # its markers; a birth is not a move. Anything not listed here is a bug in the monitor.

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import Job, JobState
-from jobauto.core.scripts import read_script
-from jobauto.core.states import AHEAD
+from jobauto.core.scripts import read_script, scheduler_directives
+from jobauto.core.states import AHEAD, queued_ahead
 from jobauto.run import arrays, quelist, submitting, sync
-from jobauto.run.wrapper import wrapper_text
 
 if TYPE_CHECKING:
     from jobauto.run.cycle import Monitor
@@ -31,7 +30,8 @@ ANSWER_CHARS = 300  # of the scheduler's answer to the delete kept in the job's 
 
 def refresh(mon: Monitor) -> None:
     """Recompute which running jobs wait in the queue on a predecessor (queued-ahead)."""
-    ahead = {n for n in mon.running if mon.graph.nodes[n].unmet_jobs}
+    ahead = {n for n in mon.running
+             if queued_ahead(JobState.RUNNING.value, bool(mon.graph.nodes[n].unmet_jobs))}
     for name in ahead ^ mon.ahead:
         mon.touch(mon.jobs[name])
     mon.ahead = ahead
@@ -63,9 +63,11 @@ def predecessors(mon: Monitor, name: str) -> list[Job] | None:
 
 
 def _wrappable(mon: Monitor, job: Job) -> bool:
-    """Whether the job's wrapper can be made: without it nothing would check the markers."""
+    """Whether the job's wrapper can be made (its script reads and its directives can travel,
+    the only things run/wrapper.py refuses): without it nothing would check the markers. The
+    wrapper itself is made once, by submitting.send."""
     try:
-        wrapper_text(read_script(mon.run_dir / job.name), job.name, mon.remote.rundir, job.name)
+        scheduler_directives(read_script(mon.run_dir / job.name), job.name)
     except (TreeError, OSError):
         return False
     return True

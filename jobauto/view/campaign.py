@@ -24,7 +24,7 @@ from jobauto.core.errors import StateError
 from jobauto.core.layout import lock_path, state_db
 from jobauto.core.lock import holder as lock_holder
 from jobauto.core.spent import Spent
-from jobauto.core.states import AHEAD
+from jobauto.core.states import AHEAD, queued_ahead
 from jobauto.store import open_run_store
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ def _classify(c: Campaign, producers: list[tuple[int, ...]], files_unmet: list[b
     # (jobmon --ahead, docs/decisions.md "Edges to the scheduler"): queued-ahead, not running
     ahead = 0
     for j, prods in zip(jobs, producers, strict=True):
-        if j.state == "running" and any(states[p] != "done" for p in prods):
+        if queued_ahead(j.state, any(states[p] != "done" for p in prods)):
             j.derived = AHEAD
             ahead += 1
     if ahead:
