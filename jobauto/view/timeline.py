@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from jobauto.core import edges
+from jobauto.core.edges import Edge
 from jobauto.view.campaign import Campaign, JobView
 from jobauto.view.markup import clock, dur, e
 
@@ -208,23 +210,12 @@ def timeline_svg(bars: list[Bar], now: float, *, labels: bool, row_h: float,
     return "\n".join(out) + "</svg>"
 
 
-@dataclass
-class Edge:
-    """A dependency edge handed to the scheduler: `job` was queued before `after` ended."""
-    job: str
-    after: str                   # the predecessor that ended last
-    ahead_s: float               # how long the job waited in the queue on it
-    delay_s: float | None        # its end to the job's start (None: start not observed)
-
-
 def ahead_edges(c: Campaign) -> tuple[list[Edge], list[float]]:
-    """The edges handed to the scheduler, and the delays of the edges jobmon handled itself
-    (the last predecessor's end to the job's submission: one cycle's wait and the reading of
-    the markers), of the jobs that ran. Times: markers' mtimes on the cluster, the monitor's
+    """The edges handed to the scheduler, and the delays of the edges jobmon handled itself,
+    of the jobs that ran (core/edges.py). Times: markers' mtimes on the cluster, the monitor's
     clock for submissions and starts (docs/decisions.md "Edges to the scheduler")."""
     jobs = {j.name: j for j in c.jobs}
-    edges: list[Edge] = []
-    own: list[float] = []
+    items = []
     for j in c.jobs:
         if j.queued_at is None or j.state == "pending" or not j.deps:
             continue
@@ -232,32 +223,18 @@ def ahead_edges(c: Campaign) -> tuple[list[Edge], list[float]]:
         if not preds or any(p.state != "done" or p.ended_at is None for p in preds):
             continue
         last = max(preds, key=lambda p: p.ended_at or 0.0)
-        end = last.ended_at or 0.0
-        if j.queued_at < end:
-            delay = j.started_at - end if j.started_at is not None else None
-            edges.append(Edge(j.name, last.name, end - j.queued_at, delay))
-        else:
-            own.append(j.queued_at - end)
-    return edges, own
+        items.append((j.name, last.name, j.queued_at, last.ended_at or 0.0, j.started_at))
+    return edges.split(items)
 
 
 def edges_html(c: Campaign, rows: int = 50) -> str:
     """The edges handed to the scheduler and the time each saved, or "" without any."""
-    edges, own = ahead_edges(c)
-    if not edges:
+    handed, own = ahead_edges(c)
+    if not handed:
         return ""
-    interval = c.settings.get("interval")
-    if own:
-        cost = statistics.median(own)
-        basis = (f"the median delay of the {len(own)} edge(s) jobmon handled itself in this run "
-                 "(the predecessor's end to the submission)")
-    elif isinstance(interval, (int, float)):
-        cost = float(interval) / 2
-        basis = "half of --interval (the mean wait for the cycle that reads the markers)"
-    else:
-        cost, basis = None, ""
-    delays = [x.delay_s for x in edges if x.delay_s is not None]
-    text = (f"{len(edges)} dependency edge(s) were handed to the scheduler (jobmon --ahead): "
+    cost, basis = edges.cost(own, c.settings.get("interval"))
+    delays = [x.delay_s for x in handed if x.delay_s is not None]
+    text = (f"{len(handed)} dependency edge(s) were handed to the scheduler (jobmon --ahead): "
             "each job was in the queue before its predecessor ended.")
     if delays:
         text += (f" Start delay after the predecessor's end: median {dur(statistics.median(delays))}"
@@ -269,8 +246,8 @@ def edges_html(c: Campaign, rows: int = 50) -> str:
     body = "".join(f"<tr><td>{e(x.job)}</td><td>{e(x.after)}</td><td>{e(dur(x.ahead_s))}</td>"
                    f"<td>{e(dur(x.delay_s)) if x.delay_s is not None else 'start not observed'}"
                    f"</td><td>{e(dur(cost)) if cost is not None else '-'}</td></tr>"
-                   for x in edges[:rows])
-    more = f"<p>... and {len(edges) - rows} more.</p>" if len(edges) > rows else ""
+                   for x in handed[:rows])
+    more = f"<p>... and {len(handed) - rows} more.</p>" if len(handed) > rows else ""
     return (f'<div id="ahead-edges"><h3>Edges handed to the scheduler</h3><p>{e(text)}</p>'
             "<table><thead><tr><th>job</th><th>after</th><th>queued ahead for</th>"
             "<th>start delay</th><th>saved (estimate)</th></tr></thead>"

@@ -42,6 +42,14 @@ def test_a_chain_is_queued_at_once_and_runs_each_job_once(rig: Rig) -> None:
     r = m.tick(30.0)
     assert r.finished and r.exit_code == 0
     assert len(rig.cluster.submitted) == 3
+    why = "\n".join(explain(rig.run, "Si/qsub.2"))   # the edge, and what it saved
+    assert "edge:       queued ahead 20.0 s before Si/qsub.1 ended" in why, why
+    assert "what it saved is not known" in why   # every edge went ahead; no settings recorded
+    m.store.set_meta("settings", '{"interval": 60}')
+    why = "\n".join(explain(rig.run, "Si/qsub.2"))
+    assert "saved about 30.0 s: without --ahead it would have been submitted only after half " \
+        "of --interval" in why, why
+    assert "edge:" not in "\n".join(explain(rig.run, "Si/qsub.0"))   # no predecessor
 
 
 def test_a_failed_step_takes_its_queued_dependents_out_and_blocks_them(rig: Rig) -> None:
