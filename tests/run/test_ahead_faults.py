@@ -97,3 +97,77 @@ def test_killed_while_taking_jobs_out_of_the_queue_then_resumed_blocks_them_once
         assert kinds.count("unhooked") == 1, kinds
     assert not any(rig.cluster.files.get(f"{rig.job(n).dir}/qsub.finished.{n[-1]}") is not None
                    for n in ("Si/qsub.1", "Si/qsub.2"))   # never ran: no marker
+
+
+def test_a_connection_cut_under_the_ahead_batch_settles_it_from_the_journal(
+        tmp_path: Path) -> None:
+    """The ahead batch reached the cluster whole but its answer was lost (the connection went
+    down after the batch's start mark): the next cycles settle both ahead jobs from the
+    cluster's journal, with their ids, and never submit one twice."""
+    rig, m = chain_of_three(tmp_path)
+    real = m.remote.submit
+    calls: list[int] = []
+
+    def lossy(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:            # the first ahead batch: Si/qsub.1 after Si/qsub.0
+            rig.transport.cut_after = 1
+        return real(*args)
+    m.remote.submit = lossy  # type: ignore[method-assign]
+    r = m.tick(10.0)
+    m.remote.submit = real  # type: ignore[method-assign]
+    assert any("lost the answer" in n or "unreachable" in n for n in r.notes), r.notes
+    assert [j.script for j in rig.cluster.submitted] == ["qsub.0", "qsub.1"]
+    assert m.jobs["Si/qsub.1"].sched_id is None and m.jobs["Si/qsub.1"].token
+    rig.transport.down = False
+    now = 20.0
+    for _ in range(6):
+        m.tick(now)
+        now += 10.0
+        if {"Si/qsub.1", "Si/qsub.2"} <= m.ahead:
+            break
+    assert m.jobs["Si/qsub.1"].sched_id == rig.job("Si/qsub.1").id   # from the journal
+    assert {"Si/qsub.1", "Si/qsub.2"} <= m.ahead   # and the next level went ahead after it
+    assert rig.job("Si/qsub.2").hold == (rig.job("Si/qsub.1").id,)
+    for i in range(3):
+        rig.cluster.finish(rig.job(f"Si/qsub.{i}"))
+    r = m.tick(now + 10)
+    assert r.finished and r.exit_code == 0
+    assert submitted_once(rig) == ["Si/qsub.0", "Si/qsub.1", "Si/qsub.2"]
+
+
+@pytest.mark.parametrize("lost", ["before", "after"])
+def test_a_connection_cut_under_the_unhook_deletes_once_and_blocks(
+        tmp_path: Path, lost: str) -> None:
+    """The delete of the jobs queued after a failed one is cut: before it reached the cluster
+    (nothing changed: the next cycle deletes them) or after (deleted, answer lost: the next
+    cycle's delete of ids already gone changes nothing on the cluster). Either way both end
+    blocked, unhooked once, and never run."""
+    rig, m = chain_of_three(tmp_path)
+    m.tick(10.0)
+    assert m.ahead == {"Si/qsub.1", "Si/qsub.2"}
+    rig.cluster.finish(rig.job("Si/qsub.0"), rc=3)
+    real = m.remote.cancel
+
+    def cut(ids):  # type: ignore[no-untyped-def]
+        if lost == "before":
+            rig.transport.down = True
+        else:
+            rig.transport.cut_after = 0
+        return real(ids)
+    m.remote.cancel = cut  # type: ignore[method-assign]
+    r = m.tick(20.0)
+    m.remote.cancel = real  # type: ignore[method-assign]
+    assert any("unreachable" in n for n in r.notes), r.notes
+    assert rig.states()["Si/qsub.1"] == "running"     # nothing recorded of a delete not answered
+    assert bool(rig.cluster.queue) == (lost == "before")
+    rig.transport.down = False
+    r = m.tick(30.0)
+    assert rig.states() == {"Si/qsub.0": "error", "Si/qsub.1": "pending", "Si/qsub.2": "pending"}
+    assert not rig.cluster.queue
+    assert r.counts["blocked"] == 2 and r.finished and r.exit_code == 1
+    assert submitted_once(rig) == ["Si/qsub.0", "Si/qsub.1", "Si/qsub.2"]
+    for name in ("Si/qsub.1", "Si/qsub.2"):
+        assert [k for _, k, _ in m.store.events(name)].count("unhooked") == 1
+    assert not any(rig.cluster.files.get(f"{rig.job(n).dir}/qsub.finished.{n[-1]}") is not None
+                   for n in ("Si/qsub.1", "Si/qsub.2"))
