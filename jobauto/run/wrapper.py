@@ -84,6 +84,7 @@ cd -- "$jobauto_dir" || { echo "jobauto: cannot enter the job directory $jobauto
 rm -f -- "$jobauto_failed" "$jobauto_finished"  # left by an earlier attempt
 jobauto_child=
 jobauto_got=
+jobauto_stop=
 
 jobauto_tree() (  # the descendants of process $1, children before their parents (a subshell:
     for jobauto_c in $(pgrep -P "$1" 2>/dev/null); do  # its variables stay its own)
@@ -94,6 +95,11 @@ jobauto_tree() (  # the descendants of process $1, children before their parents
 
 jobauto_signal() {  # pass signal $1 on: to the script, then TERM to what it started
     jobauto_got=$1
+    case $1 in  # a signal that stops the job (USR1/USR2 are warnings a script may outlive);
+        TERM|INT) jobauto_stop=$1 jobauto_stopn=15 ;;  # XCPU is 24 on Linux and the BSDs
+        HUP) jobauto_stop=$1 jobauto_stopn=1 ;;
+        XCPU) jobauto_stop=$1 jobauto_stopn=24 ;;
+    esac
     echo "jobauto: $jobauto_script got SIG$1 at $(jobauto_now); passing it on" >&2
     [ -n "$jobauto_child" ] || return 0
     jobauto_kids=$(jobauto_tree "$jobauto_child")
@@ -135,6 +141,12 @@ while :; do
     break
 done
 trap '' """ + SIGNALS + r"""  # nothing may interrupt writing the markers
+if [ "$jobauto_rc" -eq 0 ] && [ -n "$jobauto_stop" ]; then
+    # stopped, not done: e.g. a cancel's TERM killed the script's `sleep` first and the script
+    # ran on to exit 0 before its own TERM came (docs/file-formats.md "The wrapper")
+    echo "jobauto: $jobauto_script exited 0 after SIG$jobauto_stop: it was stopped, not done" >&2
+    jobauto_rc=$((128 + jobauto_stopn))
+fi
 jobauto_how="exit code $jobauto_rc"
 if [ "$jobauto_rc" -gt 128 ]; then
     jobauto_how="$jobauto_how (SIG$(kill -l "$((jobauto_rc - 128))" 2>/dev/null || echo ?))"

@@ -177,6 +177,34 @@ def test_a_catchable_signal_is_passed_on_and_markers_are_written(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129),
+                                           (signal.SIGUSR1, 0)])
+def test_a_script_that_exits_0_after_a_stopping_signal_is_not_done(
+        shell: str, sig: signal.Signals, code: int, tmp_path: Path) -> None:
+    """The scheduler's cancel (Slurm: TERM to every process of the job) may kill the script's
+    `sleep` before the script itself, which then runs on and exits 0: the job was stopped, not
+    done (jobauto cancel of a job on Slurm came back `done` by its markers). A script that
+    exits 0 after TERM, INT, HUP or XCPU ends as that signal; USR1/USR2 are warnings a script
+    may catch and finish its work after."""
+    w = write_job(tmp_path, "#!/bin/bash\ntrap 'exit 0' TERM HUP USR1\n"
+                  "sleep 300 &\necho $! > pid\nwait\nwait\n")
+    proc = subprocess.Popen([shell, str(w)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(w.parent / "pid")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    got = markers(w.parent)
+    assert got["qsub.finished.0"] == f"{code}\n", err
+    assert got.get("qsub.failed.0") == (f"{code}\n" if code else None), err
+    if code:
+        assert f"exited 0 after SIG{sig.name[3:]}" in err.decode()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_a_seed_style_script_handles_the_signal_itself(shell: str, tmp_path: Path) -> None:
     w = write_job(tmp_path, template_script("touch started; sleep 300").replace("__id__", "0"))
     proc = subprocess.Popen([shell, str(w)], cwd=tmp_path, stdout=subprocess.DEVNULL,
