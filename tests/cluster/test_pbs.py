@@ -263,6 +263,18 @@ def test_pbs_queue_on_the_wrappers_names_tasks_by_squeue_s_map() -> None:
     assert q["3766"].name == "pbs_plain" and q["3766"].state == "Q"   # no array: as it was
 
 
+def test_pbs_queue_on_the_wrappers_reads_a_never_satisfiable_dependency_from_squeue() -> None:
+    """The wrappers' qstat shows a job whose afterok can never be met as plain Q; squeue's map
+    (4th column, the reason; N/A for a job of no array) says DependencyNeverSatisfied, and the
+    entry says so (run/endings.py then takes a job queued ahead out and submits it again)."""
+    text = captured("pbs-array-queue", "pbs").text
+    q = PbsAdapter().parse_queue(out(text + "3766 3766 N/A DependencyNeverSatisfied\n")).entries
+    assert q["3766"].dependency == "never" and q["3766"].reason == "DependencyNeverSatisfied"
+    assert q["3767[4]"].dependency == ""
+    q = PbsAdapter().parse_queue(out(text + "3766 3766 N/A Dependency\n")).entries
+    assert q["3766"].dependency == "" and q["3766"].state == "Q"
+
+
 def test_pbs_queue_on_the_wrappers_drops_a_task_row_the_map_does_not_name() -> None:
     """A task that started after squeue answered has a row of its own but no line in the map;
     the pending row it left still names it (the queue command asks squeue first)."""

@@ -24,7 +24,8 @@ from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot,
 #   Slurm's own commands on the PATH, is how the commands below know they run on the wrappers;
 # - `qstat -u` lists an array's tasks under Slurm's own job ids (array 12: rows 13, 14 and 12,
 #   no task index) and `qstat -f` shows nothing of arrays: the queue command adds squeue's map
-#   "JOBID ARRAY TASK" after MAP_MARK (task_map), which names each task ARRAY[TASK];
+#   "JOBID ARRAY TASK REASON" after MAP_MARK (task_map), which names each task ARRAY[TASK]
+#   and each job whose afterok can never be met (the wrappers show it as plain Q);
 # - `qstat` keeps no exit status: the accounting command adds sacct's records after SACCT_MARK;
 #   sacct takes ARRAY_TASK for the task PBS calls ARRAY[TASK] (to_slurm / from_slurm);
 # - `qdel 12[3]` reads the id as the number 12 and kills the whole array: cancel takes
@@ -47,7 +48,7 @@ TO_SLURM = "sed 's/\\[\\]//g; s/\\[/_/g; s/\\]//g'"   # 12[3] -> 12_3, 12[] -> 1
 QUEUE = (
     'u=${1:-$(id -un)}; set -f; w=; list=$(qstat -t -u "$u" 2>&1); rc=$?; '
     f'if [ "$rc" -eq {REFUSED} ] && command -v squeue >/dev/null 2>&1; then w=1; '
-    "map=$(squeue -h -r -u \"$u\" -o '%A %F %K') || exit; list=$(qstat -u \"$u\") || exit; "
+    "map=$(squeue -h -r -u \"$u\" -o '%A %F %K %r') || exit; list=$(qstat -u \"$u\") || exit; "
     f'elif [ "$rc" -eq {REFUSED} ]; then list=$(qstat -u "$u") || exit; '
     'elif [ "$rc" -ne 0 ]; then printf "%s\\n" "$list" >&2; exit "$rc"; fi; '
     'printf "%s\\n" "$list"; '
@@ -135,16 +136,24 @@ def from_slurm(sid: str) -> str:
     return f"{m.group(1)}[{m.group(2)}]" if m else sid
 
 
-def task_map(text: str) -> dict[str, list[str]]:
-    """squeue's "JOBID ARRAY TASK" lines (Slurm's wrappers) as Slurm job id -> the tasks
+def task_map(text: str) -> tuple[dict[str, list[str]], set[str]]:
+    """squeue's "JOBID ARRAY TASK REASON" lines (Slurm's wrappers) as Slurm job id -> the tasks
     (ARRAY[TASK]) its queue row stands for: one running task, or all the still pending ones of
-    an array (they share the array's id). A job of no array ("N/A") is not in the map."""
+    an array (they share the array's id); a job of no array (TASK "N/A") is not in the map. And
+    the ids whose dependency can never be met (REASON DependencyNeverSatisfied): the wrappers'
+    qstat shows such a job as plain Q."""
     out: dict[str, list[str]] = {}
+    never: set[str] = set()
     for line in text.splitlines()[:MAP_MAX]:
-        m = re.fullmatch(r"\s*([0-9]{1,12}) ([0-9]{1,12}) ([0-9]{1,9})\s*", line)
-        if m:
+        m = re.fullmatch(r"\s*([0-9]{1,12}) ([0-9]{1,12}|N/A) ([0-9]{1,9}|N/A)(?: (\S{1,80}))?\s*",
+                         line)
+        if not m:
+            continue
+        if m.group(2) != "N/A" and m.group(3) != "N/A":
             out.setdefault(m.group(1), []).append(f"{m.group(2)}[{m.group(3)}]")
-    return out
+        if m.group(4) == "DependencyNeverSatisfied":
+            never.add(m.group(1))
+    return out, never
 
 
 def parse_full(text: str) -> list[dict[str, str]]:
@@ -309,11 +318,13 @@ class PbsAdapter:
                                    dependency="waiting" if waiting else "",
                                    reason=one_line(f"waiting on its dependencies ({depend})")
                                    if waiting else rec.get("comment", ""))
-        tasks = task_map(mapped)
+        tasks, never = task_map(mapped)
         entries: dict[str, QueueEntry] = {}
         for jid, e in rows.items():
             if e.state in FINISHED:
                 continue
+            if jid in never:   # Slurm says its afterok can never be met (qstat: plain Q)
+                e = replace(e, dependency="never", reason="DependencyNeverSatisfied")
             named = tasks.get(jid)
             if wrappers and named is None and per_task(e.name):
                 continue   # a task that started after squeue answered: its pending row names it
