@@ -249,7 +249,8 @@ RDIR = "/remote/run"
 class Rig:
     """A run directory, its store, a fake cluster and the monitor over them."""
 
-    def __init__(self, tmp: Path, maxqsub: int = 10, lost_after_s: float = 300.0) -> None:
+    def __init__(self, tmp: Path, maxqsub: int = 10, lost_after_s: float = 300.0,
+                 ahead: int = 0) -> None:
         self.tmp = tmp
         self.init = tmp / "init"
         self.run = tmp / "run"
@@ -257,7 +258,9 @@ class Rig:
         self.transport = FakeTransport(self.cluster,
                                        on_push=lambda local, remote: self.cluster.load_tree(local, remote))
         self.transport.on_push_files = self.cluster.load_files
-        self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s)
+        # --ahead is 10 by default; the unit tests of other logic count submissions as jobs
+        # become ready, so they run without it (tests/run/test_ahead*.py set it)
+        self.settings = Settings(maxqsub=maxqsub, lost_after_s=lost_after_s, ahead=ahead)
         self.store: Store | None = None
         self.monitor: Monitor | None = None
 

@@ -91,7 +91,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--maxcore", help="value of __maxcore__ in job scripts")
     a("--maxqsub", help="most jobs submitted and not finished at once (default 10; 1 to 100000)")
     a("--ahead", help="most jobs queued at once with the scheduler's own dependency on a running "
-      "job of the run, so they start when it ends, besides --maxqsub (default 0; 0 to 100000; "
+      "job of the run, so they start when it ends, besides --maxqsub (default 10; 0 to 100000; "
       "0: a job is submitted only once its dependencies are done); markers stay the truth")
     a("--interval", help="seconds between cycles (default 60; 0.1 to 86400)")
     a("--lost-after", dest="lost_after",

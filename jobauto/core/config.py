@@ -138,7 +138,7 @@ class Options:
     pythonpath: str | None = None
     maxcore: str | None = None
     maxqsub: int = 10
-    ahead: int = 0      # jobs that may wait in the queue on a running job of the run (--ahead; off until issue 15 is whole: docs/decisions.md)
+    ahead: int = 10     # jobs that may wait in the queue on a running job of the run (--ahead; docs/decisions.md "Edges to the scheduler")
     interval: float = 60.0
     lost_after: float = 300.0
     retries: int = 0

@@ -42,7 +42,7 @@ class Settings:
     max_logins_per_hour: int | None = None
     arrays: bool | None = None  # --arrays: True on, False off, None those `jobauto render` made
     sweep_every_s: float = 900.0  # the full look at both trees (--sweep-every; docs/decisions.md)
-    ahead: int = 0    # --ahead: jobs that may wait in the queue on a running one (run/ahead.py)
+    ahead: int = 10   # --ahead: jobs that may wait in the queue on a running one (run/ahead.py)
 
 
 @dataclass
@@ -273,8 +273,8 @@ class Monitor:
         """Make the changes on the cluster decided this cycle: deletions, requests, retries."""
         if self.to_cancel and self.budget.room(now) != 0:
             endings.delete_stuck(self, now)
-        ahead.unhook(self, now)
         requests.apply_requests(self, now, notes)
+        ahead.unhook(self, now)   # after the requests: a cancel's queued-ahead dependents go now
         requests.apply_retries(self, now)
         self._assign_ready_seq()
         self.commit()

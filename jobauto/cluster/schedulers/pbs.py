@@ -24,8 +24,8 @@ from jobauto.core.model import CommandResult, Ending, QueueEntry, QueueSnapshot,
 #   Slurm's own commands on the PATH, is how the commands below know they run on the wrappers;
 # - `qstat -u` lists an array's tasks under Slurm's own job ids (array 12: rows 13, 14 and 12,
 #   no task index) and `qstat -f` shows nothing of arrays: the queue command adds squeue's map
-#   "JOBID ARRAY TASK REASON" after MAP_MARK (task_map), which names each task ARRAY[TASK]
-#   and each job whose afterok can never be met (the wrappers show it as plain Q);
+#   "JOBID ARRAY TASK REASON" after MAP_MARK (task_map): each task's ARRAY[TASK], and a never
+#   satisfiable afterok (plain Q in qstat);
 # - `qstat` keeps no exit status: the accounting command adds sacct's records after SACCT_MARK;
 #   sacct takes ARRAY_TASK for the task PBS calls ARRAY[TASK] (to_slurm / from_slurm);
 # - `qdel 12[3]` reads the id as the number 12 and kills the whole array: cancel takes
@@ -138,21 +138,17 @@ def from_slurm(sid: str) -> str:
 
 def task_map(text: str) -> tuple[dict[str, list[str]], set[str]]:
     """squeue's "JOBID ARRAY TASK REASON" lines (Slurm's wrappers) as Slurm job id -> the tasks
-    (ARRAY[TASK]) its queue row stands for: one running task, or all the still pending ones of
-    an array (they share the array's id); a job of no array (TASK "N/A") is not in the map. And
-    the ids whose dependency can never be met (REASON DependencyNeverSatisfied): the wrappers'
-    qstat shows such a job as plain Q."""
+    (ARRAY[TASK]) its row stands for (one running task, or all the pending ones of an array; a
+    job of no array, TASK N/A, is not in the map), and the ids whose dependency can never be met."""
     out: dict[str, list[str]] = {}
     never: set[str] = set()
     for line in text.splitlines()[:MAP_MAX]:
-        m = re.fullmatch(r"\s*([0-9]{1,12}) ([0-9]{1,12}|N/A) ([0-9]{1,9}|N/A)(?: (\S{1,80}))?\s*",
-                         line)
-        if not m:
-            continue
-        if m.group(2) != "N/A" and m.group(3) != "N/A":
-            out.setdefault(m.group(1), []).append(f"{m.group(2)}[{m.group(3)}]")
-        if m.group(4) == "DependencyNeverSatisfied":
-            never.add(m.group(1))
+        if m := re.fullmatch(r"\s*([0-9]{1,12}) ([0-9]{1,12}|N/A) ([0-9]{1,9}|N/A)(?: (\S{1,80}))?"
+                             r"\s*", line):
+            if m.group(3) != "N/A":
+                out.setdefault(m.group(1), []).append(f"{m.group(2)}[{m.group(3)}]")
+            if m.group(4) == "DependencyNeverSatisfied":
+                never.add(m.group(1))
     return out, never
 
 
@@ -399,7 +395,6 @@ def keep(entries: dict[str, QueueEntry], e: QueueEntry) -> None:
     """Keep one entry per job (an array's subjobs share it): running, then stuck, then held."""
     def rank(x: QueueEntry) -> int:
         return 3 if x.state in ("R", "B", "E") else 2 if x.error else 1 if x.held else 0
-
     prev = entries.get(e.sched_id)
     if prev is None or rank(e) > rank(prev):
         entries[e.sched_id] = e
