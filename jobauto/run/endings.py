@@ -69,9 +69,17 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
     if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and (
             failed is not None or (mon.run_dir / path).exists()):
         # jobauto cancel ended it (a script that traps SIGTERM writes a failed marker): cancelled
-        # it stays; a finished marker alone says the work was done, and markers win
+        # it stays; a finished marker alone written before the cancel says the work was done
         mon.events.append((now, job.name, "marker", f"{path} appeared after the cancel; the job "
                            "stays cancelled"))
+        return
+    if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and \
+            job.failed_at is not None and min(mtime, now) >= job.failed_at:
+        # a finished marker alone, written after the cancel went (the cluster's clock): the kill
+        # made it, not the work; a script whose EXIT trap reads `$?` when TERM ends it sees the
+        # last command's 0 (docs/verdicts.md "cancelled")
+        mon.events.append((now, job.name, "marker", f"{marker_path(job.name)} was written after "
+                           "the cancel (as the job was killed); the job stays cancelled"))
         return
     if job.state == JobState.ERROR:
         mon.events.append((now, job.name, "overruled",

@@ -121,22 +121,30 @@ def test_an_unsettled_submission_keeps_the_request_open_until_it_is_known(tmp_pa
 
 
 def test_markers_after_a_cancel_a_finished_one_wins_a_failed_one_does_not(tmp_path: Path) -> None:
+    """A finished marker written before the cancel (the job was ending: its work is done) wins;
+    one written after it does not: a script that traps EXIT and reads `$?` when TERM kills it
+    sees the last command's 0 and writes a finished marker alone (the real-cluster cancel test
+    on Slurm came back done so). A failed marker after the cancel leaves it cancelled too."""
     rig = Rig(tmp_path)
-    make_job(rig.init, "done/qsub.0")
-    make_job(rig.init, "trap/qsub.0")
+    for d in ("done", "trap", "lie"):
+        make_job(rig.init, f"{d}/qsub.0")
     m = rig.start()
     m.tick(10.0)
-    d, t = rig.job("done/qsub.0"), rig.job("trap/qsub.0")
     request(rig, {"all": True})
     m.tick(20.0)
+    rig.cluster.mtime = 19.0
     rig.cluster.write(f"{RDIR}/done/qsub.finished.0")               # it was ending: work done
+    m.tick(30.0)
+    rig.cluster.mtime = 25.0
     rig.cluster.write(f"{RDIR}/trap/qsub.failed.0", b"143\n")        # SIGTERM trapped
     rig.cluster.write(f"{RDIR}/trap/qsub.finished.0")
-    assert d and t
-    m.tick(30.0)
+    rig.cluster.write(f"{RDIR}/lie/qsub.finished.0")                # its EXIT trap read 0
+    m.tick(40.0)
     assert m.jobs["done/qsub.0"].state == JobState.DONE
     assert m.jobs["trap/qsub.0"].verdict == "cancelled"
+    assert m.jobs["lie/qsub.0"].verdict == "cancelled"
     assert any("stays cancelled" in e[2] for e in m.store.events("trap/qsub.0"))
+    assert any("written after the cancel" in e[2] for e in m.store.events("lie/qsub.0"))
 
 
 def test_a_cancelled_job_reset_runs_again(tmp_path: Path) -> None:
