@@ -7,6 +7,7 @@ after their grace. docs/verdicts.md has the rules.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -74,10 +75,10 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
                            "stays cancelled"))
         return
     if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and \
-            job.failed_at is not None and min(mtime, now) >= job.failed_at:
-        # a finished marker alone, written after the cancel went (the cluster's clock): the kill
-        # made it, not the work; a script whose EXIT trap reads `$?` when TERM ends it sees the
-        # last command's 0 (docs/verdicts.md "cancelled")
+            job.failed_at is not None and min(mtime, now) >= math.floor(job.failed_at):
+        # a finished marker alone, written after the cancel went (the cluster's clock, in whole
+        # seconds as the scan's tar keeps it): the kill made it, not the work; a script whose EXIT
+        # trap reads `$?` when TERM ends it sees the last command's 0 (docs/verdicts.md)
         mon.events.append((now, job.name, "marker", f"{marker_path(job.name)} was written after "
                            "the cancel (as the job was killed); the job stays cancelled"))
         return

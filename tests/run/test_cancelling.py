@@ -131,11 +131,11 @@ def test_markers_after_a_cancel_a_finished_one_wins_a_failed_one_does_not(tmp_pa
     m = rig.start()
     m.tick(10.0)
     request(rig, {"all": True})
-    m.tick(20.0)
+    m.tick(20.4)
     rig.cluster.mtime = 19.0
     rig.cluster.write(f"{RDIR}/done/qsub.finished.0")               # it was ending: work done
     m.tick(30.0)
-    rig.cluster.mtime = 25.0
+    rig.cluster.mtime = 20.0           # the same second as the cancel (a tar keeps whole seconds)
     rig.cluster.write(f"{RDIR}/trap/qsub.failed.0", b"143\n")        # SIGTERM trapped
     rig.cluster.write(f"{RDIR}/trap/qsub.finished.0")
     rig.cluster.write(f"{RDIR}/lie/qsub.finished.0")                # its EXIT trap read 0
