@@ -73,6 +73,7 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
         # it stays; a finished marker alone written before the cancel says the work was done
         mon.events.append((now, job.name, "marker", f"{path} appeared after the cancel; the job "
                            "stays cancelled"))
+        mon.settling.pop(job.name, None)   # decided: no more looks for its markers
         return
     if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and \
             job.failed_at is not None and min(mtime, now) >= math.floor(job.failed_at):
@@ -81,6 +82,7 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
         # trap reads `$?` when TERM ends it sees the last command's 0 (docs/verdicts.md)
         mon.events.append((now, job.name, "marker", f"{marker_path(job.name)} was written after "
                            "the cancel (as the job was killed); the job stays cancelled"))
+        mon.settling.pop(job.name, None)
         return
     if job.state == JobState.ERROR:
         mon.events.append((now, job.name, "overruled",
