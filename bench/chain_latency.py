@@ -51,6 +51,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -73,6 +74,7 @@ touch qsub.finished.{i}
 """
 # sh bare.sh SCHED Q STEPS ORDER NAME, in the tree's root on the cluster; `pipelines` lists the dirs
 BARE = r"""#!/bin/sh
+echo $$ > loop.pid
 sched=$1 q=$2 steps=$3 order=$4 name=$5
 sub() {  # DIR STEP [PREV_ID] -> the new job's id
   if [ "$sched" = sge ]; then
@@ -179,6 +181,9 @@ def bare(sched: str, a: argparse.Namespace, order: str, home: Path) -> dict[str,
     try:
         wait_markers(home / rel, a.pipelines * a.steps, t0)
         out, err = loop.communicate(timeout=60)
+    except BaseException:
+        ssh(f"kill $(cat {rel}/loop.pid) 2>/dev/null; true")   # it would go on submitting
+        raise
     finally:
         if loop.poll() is None:
             loop.kill()
@@ -269,6 +274,7 @@ def main() -> None:
     if a.ahead is None:
         a.ahead = a.pipelines * (a.steps - 1)
     a.cmds = 2 * a.pipelines * a.steps + 100
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # kill PID: cancel and clean up too
     home = Path(ssh("echo $HOME").strip())
     print(f"{a.pipelines} pipelines x {a.steps} steps of 1-s jobs; jobmon --maxqsub={a.maxqsub} "
           f"--ahead={a.ahead} --interval={a.interval or 'default (60)'} "
