@@ -330,4 +330,4 @@ def summary(sched: str, res: dict[str, list[dict[str, float]]], a: argparse.Name
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
