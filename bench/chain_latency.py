@@ -158,8 +158,10 @@ def stamps(path: Path, t0: float, steps: int, intents: dict[str, float] | None =
     return out
 
 
-def wait_markers(path: Path, n: int, t0: float, timeout_s: float = 3600) -> None:
+def wait_markers(path: Path, n: int, t0: float, loop: subprocess.Popen[str], timeout_s: float = 3600) -> None:
     while sum(1 for _ in path.glob("p*/qsub.finished.*")) < n:
+        if loop.poll():   # a refused submission ends the loop: no more markers will come
+            raise RuntimeError(f"bare loop exited {loop.returncode}: {loop.communicate()[1][-500:]}")
         if time.time() - t0 > timeout_s:
             raise RuntimeError(f"not done after {timeout_s:.0f} s: {path}")
         time.sleep(0.2)
@@ -179,7 +181,7 @@ def bare(sched: str, a: argparse.Namespace, order: str, home: Path) -> dict[str,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        wait_markers(home / rel, a.pipelines * a.steps, t0)
+        wait_markers(home / rel, a.pipelines * a.steps, t0, loop)
         out, err = loop.communicate(timeout=60)
     except BaseException:
         ssh(f"kill $(cat {rel}/loop.pid) 2>/dev/null; true")   # it would go on submitting
