@@ -129,6 +129,15 @@ def ecalj_demo(work: Path) -> tuple[Path, str]:
     return runs[0], p.stdout
 
 
+def default_signals() -> None:
+    """Popen's preexec_fn for a child a test sends INT to: INT and QUIT as a scheduler or a
+    terminal leaves them. A test run started in the background (`bash .ci/run &`) inherits them
+    ignored, and neither a shell nor Python can catch a signal ignored on entry: the wrapper
+    and `status --watch` never saw the INT their tests sent (a CI run hung on both)."""
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def job_body(log: Path, label: str, sleep: float = 1.0) -> str:
     """Job body that records its start and end in `log` (see max_overlap, runs_per_job)."""
     return (f'echo "+ $(date +%s.%N) {label}" >> {log}\n'

@@ -19,6 +19,7 @@ from helpers import (
     FAN_IN,
     RECORD,
     as_a_user,
+    default_signals,
     import_table,
     run_cli,
     runs_log,
@@ -59,7 +60,7 @@ def test_user_examples_verbatim(tmp_path: Path, verbs: str) -> None:
     assert cmd('job_scheduler experiments.db "bash run.sh" --parallel 4').returncode == 1
     w = subprocess.Popen(("progress_viewer" if a else "jobauto status") + " experiments.db --watch",
                          shell=True, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True, preexec_fn=default_signals)
     time.sleep(1.5)
     os.killpg(w.pid, signal.SIGINT)
     out, _ = w.communicate(timeout=10)

@@ -83,13 +83,19 @@ def watch(tmux: Tmux, name: str, title: str, total: int, finished: subprocess.Po
     every capture on the way."""
     screens: list[str] = []
     deadline = time.monotonic() + timeout
+    exited_at: float | None = None
     while time.monotonic() < deadline:
         screen = tmux.screen(name)
         assert "STATUS-EXITED" not in screen, screen
         screens.append(screen)
         # one title line in every capture: redrawn in place, never stacked, never blank
         assert sum(title in ln for ln in screen.splitlines()) == 1, screen
-        if done_count(screen) == total and finished.poll() is not None:
+        if exited_at is None and finished.poll() is not None:
+            exited_at = time.monotonic()
+        # the last capture is one the view drew after the driver exited (it redraws each
+        # INTERVAL: a capture of the same instant still showed the driver running, under load)
+        if done_count(screen) == total and exited_at is not None and \
+                time.monotonic() - exited_at > 2 * float(INTERVAL) + 0.5:
             break
         time.sleep(0.1)
     else:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import RDIR, Rig, make_job, template_script
+from helpers import RDIR, Rig, default_signals, make_job, template_script
 
 from jobauto.run.wrapper import job_dir, wrapper_name, wrapper_text
 
@@ -160,7 +160,8 @@ def test_a_catchable_signal_is_passed_on_and_markers_are_written(
         shell: str, sig: signal.Signals, code: int, tmp_path: Path) -> None:
     w = write_job(tmp_path, "#!/bin/bash\nsleep 300 &\necho $! > pid\nwait\n")
     proc = subprocess.Popen([shell, str(w)], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=default_signals)
     try:
         _wait_for(w.parent / "pid")
         sleeper = int((w.parent / "pid").read_text())
@@ -189,7 +190,8 @@ def test_a_script_that_exits_0_after_a_stopping_signal_is_not_done(
     w = write_job(tmp_path, "#!/bin/bash\ntrap 'exit 0' TERM HUP USR1\n"
                   "sleep 300 &\necho $! > pid\nwait\nwait\n")
     proc = subprocess.Popen([shell, str(w)], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=default_signals)
     try:
         _wait_for(w.parent / "pid")
         proc.send_signal(sig)
@@ -208,7 +210,8 @@ def test_a_script_that_exits_0_after_a_stopping_signal_is_not_done(
 def test_a_seed_style_script_handles_the_signal_itself(shell: str, tmp_path: Path) -> None:
     w = write_job(tmp_path, template_script("touch started; sleep 300").replace("__id__", "0"))
     proc = subprocess.Popen([shell, str(w)], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=default_signals)
     try:
         _wait_for(w.parent / "started")
         proc.send_signal(signal.SIGTERM)
