@@ -89,7 +89,8 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         j = mon.jobs[name]
         heapq.heappush(mon.heap, (-j.priority, j.ready_seq or 0, name))
     if later:
-        chosen = [j for j in chosen if j.name not in set(later)]
+        late = set(later)
+        chosen = [j for j in chosen if j.name not in late]
     if not chosen:
         return 0
     mon.batch_seq += 1
