@@ -40,7 +40,8 @@ BACKOFF_MAX_S = 2.0
 T = TypeVar("T")
 
 # SQLite's primary result codes (the low byte of an extended code) that are not our bugs
-SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 8, 11, 13, 14, 26
+SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = (
+    8, 10, 11, 13, 14, 26)
 
 
 def connect(path: Path, *, readonly: bool = False, busy_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -92,12 +93,29 @@ def translated(e: sqlite3.Error, path: Path) -> Exception:
         return OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
     if code == SQLITE_CANTOPEN:   # in a transaction: the journal beside it could not be made
         return OSError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
+    if code == SQLITE_IOERR or "disk I/O error" in text:
+        # a COMMIT whose journal beside it cannot be removed (the directory was made read-only
+        # or immutable meanwhile) says only "disk I/O error": ask the directory itself
+        if not _can_write_in(path.parent):
+            return OSError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
+        return OSError(errno.EIO, os.strerror(errno.EIO), str(path))
     if code == SQLITE_CORRUPT or "malformed" in text or "Could not decode" in text:
         return StateError(f"the file is damaged ({text}); restore it from a backup", file=str(path))
     if code == SQLITE_NOTADB or "not a database" in text:
         return StateError(f"not an SQLite database any more ({text}); restore it from a backup",
                           file=str(path))
     return e
+
+
+def _can_write_in(d: Path) -> bool:
+    """Whether a file can be made and removed in directory D now."""
+    probe = d / f".jobauto-probe.{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager

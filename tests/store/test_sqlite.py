@@ -119,3 +119,18 @@ def test_a_table_where_locks_work_is_accepted(mountinfo: list[str], tmp_path: Pa
     mountinfo[0] = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
     require_shared_locks(tmp_path / "t.db")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_io_error_names_the_directory_that_refuses_writes(tmp_path: Path) -> None:
+    """A COMMIT in a directory made immutable meanwhile (its rollback journal cannot be removed)
+    says only "disk I/O error" (a CI run's jobmon stopped on it with a traceback): asked, the
+    directory says it refuses writes; in a writable one it stays an I/O error of the file."""
+    import sqlite3
+
+    e = sqlite3.OperationalError("disk I/O error")
+    gone = sqlite.translated(e, tmp_path / "no-such-dir" / "state.db")
+    assert isinstance(gone, OSError) and gone.errno == errno.EACCES
+    assert gone.filename == str(tmp_path / "no-such-dir")
+    here = sqlite.translated(e, tmp_path / "state.db")
+    assert isinstance(here, OSError) and here.errno == errno.EIO
+    assert not list(tmp_path.iterdir())   # the probe left nothing
