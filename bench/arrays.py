@@ -25,33 +25,23 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-CLUSTER = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
-CFG, HOST = CLUSTER / "ssh_config", "testhost"
-LOCAL = Path("/tmp/jobauto-bench")
+from testcluster import CFG, HOST, LOCAL, SHIMMED, shims, ssh
+
 OWN = uuid.uuid4().hex[:4]   # this run's directories (arrays-OWN-*), the only ones it removes
 TEMPLATE = "#!/bin/sh\necho __x_q__ > out.txt\n"
-SHIMMED = ("qsub", "qstat", "qacct", "qdel", "sbatch", "squeue", "sacct", "scontrol", "scancel")
 SUBMIT = {"sge": "qsub -terse -cwd -S /bin/sh -o /dev/null -e /dev/null -t 1-{n} bare.sh",
           "slurm": "sbatch --parsable -o /dev/null -e /dev/null --array=1-{n} bare.sh"}
 BARE = """#!/bin/sh
 d=$(sed -n "${SGE_TASK_ID:-$SLURM_ARRAY_TASK_ID}p" rows)
 cd "$d" && sh ./qsub.0; echo $? > qsub.finished.0
 """
-
-
-def ssh(cmd: str) -> str:
-    return subprocess.run(["ssh", "-F", str(CFG), HOST, cmd], capture_output=True, text=True,
-                          check=True, stdin=subprocess.DEVNULL, timeout=300).stdout
 
 
 def render(root: Path, n: int) -> None:
@@ -86,19 +76,6 @@ def bare(sched: str, n: int, home: Path) -> float:
     t0 = time.time()
     ssh(f"cd {rel} && {SUBMIT[sched].format(n=n)}")
     return wait_markers(home / rel, n, t0)
-
-
-def shims(rel: str) -> str:
-    """Logging shims for the scheduler's programs in ~/REL/shim; returns the directory."""
-    shim = f"{rel}/shim"
-    real = ssh("for n in " + " ".join(SHIMMED) + '; do command -v "$n" || echo; done').splitlines()
-    lines = [f"mkdir -p {shim} && : > {shim}/calls.log"]
-    for name, path in zip(SHIMMED, real, strict=True):
-        if path.startswith("/"):
-            body = f'#!/bin/sh\necho {name} >> "$HOME/{shim}/calls.log"\nexec {shlex.quote(path)} "$@"\n'
-            lines.append(f"printf '%s' {shlex.quote(body)} > {shim}/{name} && chmod +x {shim}/{name}")
-    ssh(" && ".join(lines))
-    return shim
 
 
 def jobauto(sched: str, n: int, interval: float, home: Path) -> tuple[float, dict[str, int], int]:
@@ -166,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -47,9 +47,7 @@ the end (OWN: this run's own tag); if it fails, it cancels the jobs of its own n
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shlex
 import shutil
 import signal
 import sqlite3
@@ -60,12 +58,10 @@ import time
 import uuid
 from pathlib import Path
 
-CLUSTER = Path(os.environ.get("JOBAUTO_TEST_CLUSTER_DIR", "/tmp/jobauto-cluster"))
-CFG, HOST = CLUSTER / "ssh_config", "testhost"
-LOCAL = Path("/tmp/jobauto-bench")
+from testcluster import CFG, HOST, LOCAL, SHIMMED, shims, ssh
+
 OWN = uuid.uuid4().hex[:4]   # this run's directories (chain-OWN-*) and bare job name, the only ones it removes
 BARE_NAME = f"c{OWN}b"
-SHIMMED = ("qsub", "qstat", "qacct", "qdel", "sbatch", "squeue", "sacct", "scontrol", "scancel")
 SCRIPT = """#!/bin/sh
 echo "+ $(date +%s.%N) {label}" >> {stamps}
 sleep 1
@@ -109,11 +105,6 @@ else
   done
 fi
 """
-
-
-def ssh(cmd: str, timeout: float = 300) -> str:
-    return subprocess.run(["ssh", "-F", str(CFG), HOST, cmd], capture_output=True, text=True,
-                          check=True, stdin=subprocess.DEVNULL, timeout=timeout).stdout
 
 
 def tree(root: Path, pipelines: int, steps: int, stamps: str) -> list[str]:
@@ -192,19 +183,6 @@ def bare(sched: str, a: argparse.Namespace, order: str, home: Path) -> dict[str,
     if loop.returncode != 0:
         raise RuntimeError(f"bare loop exited {loop.returncode}: {out[-500:]} {err[-500:]}")
     return stamps(home / rel / "stamps", t0, a.steps)
-
-
-def shims(rel: str) -> str:
-    """Logging shims for the scheduler's programs in ~/REL/shim; returns the directory."""
-    shim = f"{rel}/shim"
-    real = ssh("for n in " + " ".join(SHIMMED) + '; do command -v "$n" || echo; done').splitlines()
-    lines = [f"mkdir -p {shim} && : > {shim}/calls.log"]
-    for name, path in zip(SHIMMED, real, strict=True):
-        if path.startswith("/"):
-            body = f'#!/bin/sh\necho {name} >> "$HOME/{shim}/calls.log"\nexec {shlex.quote(path)} "$@"\n'
-            lines.append(f"printf '%s' {shlex.quote(body)} > {shim}/{name} && chmod +x {shim}/{name}")
-    ssh(" && ".join(lines))
-    return shim
 
 
 def jobauto(sched: str, a: argparse.Namespace, home: Path, ldirs: list[Path]) -> dict[str, float]:
