@@ -26,8 +26,21 @@ class Edge:
     delay_s: float | None        # its end to the job's start (None: start not observed)
 
 
-def split(items: Iterable[tuple[str, str, float, float, float | None]]
-          ) -> tuple[list[Edge], list[float]]:
+Item = tuple[str, str, float, float, "float | None"]
+
+
+def item(job: str, queued: float | None, started: float | None,
+         preds: list[tuple[str, bool, float | None]]) -> Item | None:
+    """The edge of a submitted JOB whose predecessors (name, done, end) all ended done, as
+    split() takes it: (job, the predecessor that ended last, submitted, its end, started);
+    None for a job not submitted, without predecessors, or waiting on one not done."""
+    if queued is None or not preds or any(not done or end is None for _, done, end in preds):
+        return None
+    last, _, end = max(preds, key=lambda p: p[2] or 0.0)
+    return job, last, queued, end or 0.0, started
+
+
+def split(items: Iterable[Item]) -> tuple[list[Edge], list[float]]:
     """(job, last predecessor, submitted at, predecessor's end, started at or None) -> the
     edges handed to the scheduler, and the delays of those jobmon handled itself."""
     edges: list[Edge] = []

@@ -175,17 +175,13 @@ def _explain(store: Store, run_dir: Path, name: str) -> list[str]:
     return out
 
 
-def _edge(g: Graph, jobs: dict[str, Job], job: Job) -> tuple[str, str, float, float, float | None] | None:
-    """(job, last predecessor, submitted, its end, started) for a job submitted after its
-    predecessors all ended done, else None (core/edges.py)."""
-    if job.started_at is None or job.state == JobState.PENDING or not job.deps:
+def _edge(g: Graph, jobs: dict[str, Job], job: Job) -> edges.Item | None:
+    """The edge of a submitted job, read from the store (core/edges.py `item`)."""
+    if job.state == JobState.PENDING:
         return None
-    preds = [p for d in job.deps if (p := g.producer(d)) is not None]
-    if not preds or any(p.state != JobState.DONE or jobs[p.name].finished_at is None
-                        for p in preds):
-        return None
-    last = max((jobs[p.name] for p in preds), key=lambda p: p.finished_at or 0.0)
-    return job.name, last.name, job.started_at, last.finished_at or 0.0, job.running_at
+    return edges.item(job.name, job.started_at, job.running_at,
+                      [(p.name, p.state == JobState.DONE, jobs[p.name].finished_at)
+                       for d in job.deps if (p := g.producer(d)) is not None])
 
 
 def edge_lines(store: Store, jobs: dict[str, Job], g: Graph, job: Job) -> list[str]:

@@ -215,16 +215,11 @@ def ahead_edges(c: Campaign) -> tuple[list[Edge], list[float]]:
     of the jobs that ran (core/edges.py). Times: markers' mtimes on the cluster, the monitor's
     clock for submissions and starts (docs/decisions.md "Edges to the scheduler")."""
     jobs = {j.name: j for j in c.jobs}
-    items = []
-    for j in c.jobs:
-        if j.queued_at is None or j.state == "pending" or not j.deps:
-            continue
-        preds = [jobs[d] for d in j.deps if d in jobs]
-        if not preds or any(p.state != "done" or p.ended_at is None for p in preds):
-            continue
-        last = max(preds, key=lambda p: p.ended_at or 0.0)
-        items.append((j.name, last.name, j.queued_at, last.ended_at or 0.0, j.started_at))
-    return edges.split(items)
+    return edges.split(
+        e for j in c.jobs if j.state != "pending"
+        and (e := edges.item(j.name, j.queued_at, j.started_at,
+                             [(p.name, p.state == "done", p.ended_at)
+                              for d in j.deps if (p := jobs.get(d)) is not None])) is not None)
 
 
 def edges_html(c: Campaign, rows: int = 50) -> str:
