@@ -67,23 +67,22 @@ def read_markers(mon: Monitor, job: Job, mtime: float, now: float,
                                       (job.evidence.startswith("marker") or not job.verdict)):
         return
     path = marker_path(job.name, FAILED)
-    if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and (
-            failed is not None or (mon.run_dir / path).exists()):
-        # jobauto cancel ended it (a script that traps SIGTERM writes a failed marker): cancelled
-        # it stays; a finished marker alone written before the cancel says the work was done
-        mon.events.append((now, job.name, "marker", f"{path} appeared after the cancel; the job "
-                           "stays cancelled"))
-        mon.settling.pop(job.name, None)   # decided: no more looks for its markers
-        return
-    if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY) and \
-            job.failed_at is not None and min(mtime, now) >= math.floor(job.failed_at):
-        # a finished marker alone, written after the cancel went (the cluster's clock, in whole
-        # seconds as the scan's tar keeps it): the kill made it, not the work; a script whose EXIT
-        # trap reads `$?` when TERM ends it sees the last command's 0 (docs/verdicts.md)
-        mon.events.append((now, job.name, "marker", f"{marker_path(job.name)} was written after "
-                           "the cancel (as the job was killed); the job stays cancelled"))
-        mon.settling.pop(job.name, None)
-        return
+    if job.state == JobState.ERROR and job.evidence.startswith(CANCELLED_BY):
+        # jobauto cancel ended it. It stays cancelled when a failed marker came (a script that
+        # traps SIGTERM writes one), and when its finished marker alone was written after the
+        # cancel went (the cluster's clock, in whole seconds as the scan's tar keeps it): the
+        # kill made it, not the work (a script whose EXIT trap reads `$?` when TERM ends it sees
+        # the last command's 0; docs/verdicts.md). One written before says the work was done.
+        if failed is not None or (mon.run_dir / path).exists():
+            why = f"{path} appeared after the cancel"
+        elif job.failed_at is not None and min(mtime, now) >= math.floor(job.failed_at):
+            why = f"{marker_path(job.name)} was written after the cancel (as the job was killed)"
+        else:
+            why = ""
+        if why:
+            mon.events.append((now, job.name, "marker", f"{why}; the job stays cancelled"))
+            mon.settling.pop(job.name, None)   # decided: no more looks for its markers
+            return
     if job.state == JobState.ERROR:
         mon.events.append((now, job.name, "overruled",
                            f"a marker appeared after the verdict {job.verdict}; markers win"))
