@@ -140,10 +140,6 @@ def table_line(name: str) -> str:
     return f"{d or '.'}\t{base}\n"
 
 
-def table_size(names: list[str]) -> int:
-    return sum(len(table_line(n).encode()) for n in names)
-
-
 def task_table(names: list[str]) -> str:
     """Line N: the job of task N, as `DIR<TAB>qsub.ID` (DIR relative to the run directory)."""
     return "".join(table_line(n) for n in names)
