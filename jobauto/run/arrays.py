@@ -68,6 +68,7 @@ class Group:
     directives: list[str]
     interp: list[str]
     extra: list[str]
+    table_bytes: int = 0   # of its task table so far (at most TABLE_MAX)
 
 
 def shape(name: str, text: str, extra: list[str]) -> tuple[object, ...] | None:
@@ -111,7 +112,6 @@ def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]],
     order: list[Group] = []
     alone: list[str] = []
     later: list[str] = []
-    sizes: dict[int, int] = {}    # id(group) -> bytes of its task table so far
     for name, key, text, extra in items:
         full = limit is not None and len(alone) + len(order) >= limit
         if key is None:
@@ -120,16 +120,15 @@ def group(items: list[tuple[str, tuple[object, ...] | None, str, list[str]]],
         runs = groups.setdefault(key, [])
         g = runs[-1] if runs else None
         line = len(table_line(name).encode())
-        if g is None or len(g.jobs) >= MAX_TASKS or sizes[id(g)] + line > TABLE_MAX:
+        if g is None or len(g.jobs) >= MAX_TASKS or g.table_bytes + line > TABLE_MAX:
             if full:
                 later.append(name)
                 continue
             g = Group(key, [], scheduler_directives(text, name), interpreter(text), list(extra))
             runs.append(g)
             order.append(g)
-            sizes[id(g)] = 0
         g.jobs.append(name)
-        sizes[id(g)] += line
+        g.table_bytes += line
     arrays = [g for g in order if len(g.jobs) >= MIN_TASKS]
     alone += [n for g in order if len(g.jobs) < MIN_TASKS for n in g.jobs]
     return arrays, alone, later
