@@ -61,6 +61,7 @@ class SubmitResult:
     sched_id: str | None
     error: str | None = None
     transient: bool = False
+    unsent: bool = False   # not submitted: the predecessor it was to be queued after had no id
 
 
 @dataclass

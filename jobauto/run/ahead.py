@@ -12,6 +12,7 @@ goes back to pending (then blocked, or ready). docs/decisions.md "Edges to the s
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from jobauto.core.errors import TreeError
@@ -19,12 +20,11 @@ from jobauto.core.faults import point
 from jobauto.core.model import Job, JobState
 from jobauto.core.scripts import read_script, scheduler_directives
 from jobauto.core.states import AHEAD, queued_ahead
-from jobauto.run import arrays, quelist, submitting, sync
+from jobauto.run import arrays
 
 if TYPE_CHECKING:
     from jobauto.run.cycle import Monitor
 
-ROUNDS = 4          # batches of ahead submissions a cycle: one level of a chain each
 ANSWER_CHARS = 300  # of the scheduler's answer to the delete kept in the job's history
 
 
@@ -45,8 +45,16 @@ def count(mon: Monitor, counts: dict[str, int]) -> None:
         counts[AHEAD] = len(mon.ahead)
 
 
-def predecessors(mon: Monitor, name: str) -> list[Job] | None:
-    """The submitted jobs NAME would be queued after, or None when it may not go ahead now."""
+def enabled(mon: Monitor, now: float) -> bool:
+    """Whether jobs may be queued ahead now: --ahead, not paused, a scheduler that can."""
+    return (mon.settings.ahead > 0 and now >= mon.paused_until
+            and mon.remote.adapter.depend_args(["1"]) is not None)
+
+
+def predecessors(mon: Monitor, name: str, batch: Collection[str] = ()) -> list[Job] | None:
+    """The jobs NAME would be queued after, or None when it may not go ahead now: each is
+    submitted and confirmed, or in BATCH (sent alone earlier in the same batch, which hands
+    its id on: run/mirror.py `submit`)."""
     node = mon.graph.nodes[name]
     if node.state != JobState.PENDING or node.bad or node.unmet_files or not node.unmet_jobs:
         return None
@@ -54,6 +62,9 @@ def predecessors(mon: Monitor, name: str) -> list[Job] | None:
     for path in sorted(node.unmet_jobs):
         prod = mon.graph.producer(path)
         job = mon.jobs.get(prod.name) if prod is not None else None
+        if job is not None and job.name in batch:
+            out.append(job)
+            continue
         if (job is None or job.state != JobState.RUNNING or not job.sched_id
                 or job.name in mon.queue_errors or job.name in mon.held
                 or arrays.split_token(job.token)[1] is not None):   # a task of an array
@@ -73,44 +84,60 @@ def _wrappable(mon: Monitor, job: Job) -> bool:
     return True
 
 
-def submit_ahead(mon: Monitor, now: float, notes: list[str]) -> None:
-    """Queue ahead the jobs that may go, up to --ahead of them waiting at once."""
-    if (mon.settings.ahead <= 0 or now < mon.paused_until
-            or mon.remote.adapter.depend_args(["1"]) is None):
-        return
-    try:
-        _rounds(mon, now, notes)
-    finally:
-        if mon.dirty:
-            mon.commit()   # the lines of the jobs now queued ahead: in this cycle's quelist
+def _by_priority(mon: Monitor, names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: (-mon.jobs[n].priority, mon.jobs[n].id))
 
 
-def _rounds(mon: Monitor, now: float, notes: list[str]) -> None:
-    for _ in range(ROUNDS):
-        room = mon.settings.ahead - len(mon.ahead)
-        budget = mon.budget.room(now)
-        if budget is not None:
-            room = min(room, budget)
-        if room <= 0:
-            return
-        seen = {d for n in mon.running for d in mon.graph.dependents(n)}
-        after: dict[str, list[Job]] = {}
-        for name in sorted(seen, key=lambda n: (-mon.jobs[n].priority, mon.jobs[n].id)):
-            preds = predecessors(mon, name)
+def candidates(mon: Monitor, room: int) -> list[Job]:
+    """Up to ROOM jobs that may go ahead after running jobs, highest priority first."""
+    out: list[Job] = []
+    for name in _by_priority(mon, {d for n in mon.running for d in mon.graph.dependents(n)}):
+        if len(out) >= room:
+            break
+        if predecessors(mon, name) and _wrappable(mon, mon.jobs[name]):
+            out.append(mon.jobs[name])
+    return out
+
+
+def chains(mon: Monitor, roots: list[Job], room: int, roots_ahead: bool = False
+           ) -> tuple[list[Job], dict[str, list[Job]]]:
+    """One batch, depth first: each root, then the jobs that may be queued ahead after it and
+    the jobs placed before it (their dependents first, highest priority first), up to ROOM
+    jobs queued ahead (ROOTS_AHEAD: the roots are queued ahead too, and count). Submitted in
+    this order, a pipeline's steps get consecutive ids, and a scheduler that starts waiting jobs
+    in id order runs a pipeline's next step as soon as its last one ends, as a native loop that
+    submits pipeline by pipeline would. Returns the order and, for each job queued ahead, its
+    predecessors."""
+    order: list[Job] = []
+    after: dict[str, list[Job]] = {}
+    placed: set[str] = set()
+    for root in roots:
+        if root.name in placed:
+            continue
+        if roots_ahead:
+            preds = predecessors(mon, root.name, placed)
+            if room <= 0 or not preds:
+                continue
+            after[root.name] = preds
+            room -= 1
+        order.append(root)
+        placed.add(root.name)
+        stack = [iter(_by_priority(mon, mon.graph.dependents(root.name)))]
+        while stack and room > 0:
+            name = next(stack[-1], None)
+            if name is None:
+                stack.pop()
+                continue
+            if name in placed:
+                continue
+            preds = predecessors(mon, name, placed)
             if preds and _wrappable(mon, mon.jobs[name]):
+                order.append(mon.jobs[name])
+                placed.add(name)
                 after[name] = preds
-                if len(after) >= room:
-                    break
-        if not after:
-            return
-        chosen = sync.before_submit(mon, [mon.jobs[n] for n in after], now, notes,
-                                    still=lambda j: predecessors(mon, j.name) is not None)
-        for job in chosen:
-            quelist.place(mon, job)
-        submitting.send(mon, chosen, now, notes, {j.name: after[j.name] for j in chosen})
-        refresh(mon)
-        if not chosen:
-            return
+                room -= 1
+                stack.append(iter(_by_priority(mon, mon.graph.dependents(name))))
+    return order, after
 
 
 def unhook(mon: Monitor, now: float) -> None:

@@ -203,7 +203,7 @@ class Monitor:
             return self._finish(now, notes, submitted=False)
         if self.submitting and not self.stopping:
             submitting.submit_ready(self, now, notes)
-            ahead.submit_ahead(self, now, notes)
+            submitting.submit_ahead(self, now, notes)
         return self._finish(now, notes, submitted=True)
 
     def _observe(self, now: float, notes: list[str], sweep: bool) -> Observation:

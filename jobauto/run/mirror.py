@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobauto.cluster.host import Host
+from jobauto.cluster.schedulers.common import UNSENT, UNSENT_RC
 from jobauto.cluster.transport.base import BatchCut
 from jobauto.core.errors import SchedulerError, TransportError
 from jobauto.core.files import SCAN_NOTES, TMP_TAG
@@ -85,16 +86,24 @@ OPS = {
     "exists": 'd=$1; shift; cd -- "$d" || exit 3; for p do [ -e "$p" ] && printf "%s\\0" "$p"; done; exit 0',
     # Run one submission and journal its outcome on the cluster before reporting it, so that an
     # answer lost with the connection can be recovered. With a wrapper W (run/wrapper.py), its
-    # TEXT is first written beside script S (which must be there, as qsub would insist).
+    # TEXT is first written beside script S (which must be there, as qsub would insist). Each
+    # token of P is a submission earlier in this batch (among the journal's last N lines): its
+    # id, read from its journal line as the adapters read one (schedulers/common.py BATCH_ID), takes the place of
+    # @TOKEN@ in the arguments (a job queued ahead after it, run/ahead.py); without one nothing
+    # is submitted, and the answer says so (UNSENT).
     "submit": (
-        'j=$1; tok=$2; w=$3; s=$4; t=$5; shift 5; case $j in /*) ;; *) j=$HOME/$j;; esac; '
-        'if [ -z "$w" ]; then o=$("$@"); rc=$?; '
+        'j=$1; tok=$2; w=$3; s=$4; t=$5; p=$6; n=$7; shift 7; case $j in /*) ;; *) j=$HOME/$j;; esac; u=; '
+        'for q in $p; do i=$(tail -n "$n" -- "$j" 2>/dev/null | sed -n -E "s/^S\t$q\t0\t *(Your job )?([0-9]+)([.;][^ ]*| \\(.*\\) has been submitted)? *\\$/\\2/p" | tail -n 1); '
+        '[ -n "$i" ] || { u=$q; break; }; '
+        'for a do case $a in *"@$q@"*) a=${a%%"@$q@"*}$i${a#*"@$q@"};; esac; set -- "$@" "$a"; shift; done; done; '
+        'if [ -n "$u" ]; then o="' + "UNSENT_TEXT" + ' $u"; rc=' + "UNSENT_RC" + '; '
+        'elif [ -z "$w" ]; then o=$("$@"); rc=$?; '
         'elif [ ! -f "$s" ]; then o="jobauto: no such job script: $s"; rc=1; '
         'elif printf "%s" "$t" > "$w' + TMP_TAG + '$$" && mv -f -- "$w' + TMP_TAG + '$$" "$w"; then o=$("$@"); rc=$?; '
         'else rm -f -- "$w' + TMP_TAG + '$$"; o="jobauto: cannot write the wrapper $w here; will try again"; rc=1; fi; '
         "printf 'S\\t%s\\t%s\\t%s\\n' \"$tok\" \"$rc\" \"$(printf '%s' \"$o\" | tr '\\t\\n' '  ' | cut -c1-300)\" >> \"$j\"; "
         "printf '%s\\n' \"$o\"; exit $rc"
-    ),
+    ).replace("UNSENT_TEXT", UNSENT).replace("UNSENT_RC", str(UNSENT_RC)),
     # An array (run/arrays.py): its task table and wrapper are written under .jobauto/arrays/,
     # then it is submitted from there, journaled like one submission under its name.
     "array": (
@@ -279,21 +288,25 @@ class Remote:
                                  + " ".join(r.stderr.strip() for r in res), transient=False)
 
     def submit(self, batch: str, entries: list[tuple[str, str, list[str], str | None]],
-               arrays: list[tuple[str, str, str, list[str], int]] | None = None
-               ) -> list[SubmitResult | None]:
+               arrays: list[tuple[str, str, str, list[str], int]] | None = None,
+               after: dict[str, list[str]] | None = None) -> list[SubmitResult | None]:
         """Submit (token, job name, extra qsub args, wrapper text) in one round trip; None
         where the answer was lost. A job with a wrapper text is submitted through that wrapper,
         written beside its script by the same command (run/wrapper.py); None: the script.
-        Each of `arrays` (name, task table, array wrapper, extra args, tasks; run/arrays.py)
-        is one more submission in the same round trip, its answer after the jobs'."""
+        AFTER: for a token, the tokens of submissions before it in this batch whose ids take the
+        place of batch_id(TOKEN) in its arguments. Each of `arrays` (name, task table, array
+        wrapper, extra args, tasks; run/arrays.py) is one more submission in the same round
+        trip, its answer after the jobs'."""
         arrays = arrays or []
+        after = after or {}
+        back = str(len(entries) + len(arrays) + 2)   # the journal's lines this batch writes
         cmds = [op("mark", self.journal_path, batch, "start")]
         for token, name, extra, text in entries:
             d, script = posixpath.split(name)
             wrap = wrapper_name(script) if text is not None else ""
             argv = self.host.submit_argv(script, token, extra, wrap or None)
             cmds.append(op("submit", self.journal_path, token, wrap, script if wrap else "",
-                           text or "", *argv,
+                           text or "", " ".join(after.get(token, [])), back, *argv,
                            cwd=posixpath.join(self.rundir, d) if d else self.rundir))
         for name, table, text, extra, n in arrays:
             argv = self.host.sched(self.adapter.array_submit_argv(
@@ -313,6 +326,9 @@ class Remote:
         return out
 
     def submit_result(self, token: str, res: CommandResult) -> SubmitResult:
+        """What a submission's answer (or its journal line) says; UNSENT is the op's own."""
+        if res.rc == UNSENT_RC and res.text.startswith(UNSENT):
+            return SubmitResult(token, None, " ".join(res.text.split())[:300], unsent=True)
         return self.host.submit_result(token, res)
 
     def remove(self, paths: list[str]) -> None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import heapq
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from jobauto.cluster.schedulers.common import batch_id
 from jobauto.core.deps import marker_path
 from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
 from jobauto.core.model import CommandResult, Job, JobState, SubmitResult, Verdict
 from jobauto.core.scripts import read_script, script_directive
-from jobauto.run import arrays, endings, sync
+from jobauto.run import ahead, arrays, endings, quelist, sync
 from jobauto.run.mirror import Observation
 from jobauto.run.wrapper import wrapper_text
 
@@ -42,7 +43,8 @@ def b36(n: int) -> str:
 
 
 def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
-    """Submit ready jobs, highest priority first, into the free --maxqsub slots."""
+    """Submit ready jobs, highest priority first, into the free --maxqsub slots; with --ahead,
+    each with the jobs that may be queued after it, depth first, in the same batch."""
     if now < mon.paused_until:
         return
     # held jobs do not take a --maxqsub slot: they wait for a person, not for the cluster; jobs
@@ -61,41 +63,83 @@ def submit_ready(mon: Monitor, now: float, notes: list[str]) -> None:
             continue
         chosen.append(mon.jobs[name])
         slots -= 1
-    chosen = sync.before_submit(mon, chosen, now, notes)  # what the user changed goes first
-    sent = send(mon, chosen, now, notes, room=room)
+    after: dict[str, list[Job]] = {}
+    if chosen and ahead.enabled(mon, now):
+        spare = mon.settings.ahead - len(mon.ahead)
+        chosen, after = ahead.chains(mon, chosen, spare if room is None else
+                                     min(spare, room - len(chosen)))
+    sent = _send_checked(mon, chosen, after, now, notes, room)
     waiting = len(mon.graph.ready)
     if room is not None and (room == 0 or sent < len(chosen)) and waiting > 0 and \
             (note := mon.budget.waiting(now, f"{waiting} ready job(s)", "submissions")):
         notes.append(note)
 
 
+def submit_ahead(mon: Monitor, now: float, notes: list[str]) -> None:
+    """Queue ahead the jobs that may go after running jobs (and, depth first, those after
+    them), up to --ahead of them waiting at once (run/ahead.py)."""
+    if not ahead.enabled(mon, now):
+        return
+    room = mon.settings.ahead - len(mon.ahead)
+    budget = mon.budget.room(now)
+    if budget is not None:
+        room = min(room, budget)
+    if room <= 0:
+        return
+    order, after = ahead.chains(mon, ahead.candidates(mon, room), room, roots_ahead=True)
+    _send_checked(mon, order, after, now, notes, None)
+
+
+def _send_checked(mon: Monitor, chosen: list[Job], after: dict[str, list[Job]], now: float,
+                  notes: list[str], room: int | None) -> int:
+    """Push what changed of the chosen jobs, give those queued ahead their quelist line, send."""
+    batch = {j.name for j in chosen}
+    chosen = sync.before_submit(   # what the user changed goes first
+        mon, chosen, now, notes, still=lambda j: j.name in mon.graph.ready if j.name not in after
+        else ahead.predecessors(mon, j.name, batch) is not None)
+    for job in chosen:
+        if job.name in after:
+            quelist.place(mon, job)
+    try:
+        return send(mon, chosen, now, notes, after, room=room)
+    finally:
+        if after:
+            ahead.refresh(mon)
+            if mon.dirty:
+                mon.commit()   # the lines of the jobs now queued ahead: in this cycle's quelist
+
+
 def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
          after: dict[str, list[Job]] | None = None, room: int | None = None) -> int:
-    """Submit the chosen jobs as one batch, each exactly once: the intent is committed before
-    the batch leaves; returns how many went. AFTER names, for a job submitted ahead
-    (run/ahead.py), the submitted jobs it waits for: it goes alone (never in an array), with
-    the scheduler's dependency on them and a wrapper that checks their markers before running
-    the script. ROOM bounds the submissions (an array is one); the jobs past it stay ready."""
+    """Submit the chosen jobs as one batch, in their order, each exactly once: the intent is
+    committed before the batch leaves; returns how many went. AFTER names, for a job submitted
+    ahead (run/ahead.py), the jobs it waits for: submitted ones, or ones sent alone before it
+    in this batch, whose id the batch hands on (run/mirror.py `submit`). It goes alone (never
+    in an array), with the scheduler's dependency on them and a wrapper that checks their
+    markers before running the script; it stays pending when one of them does not go alone
+    here after all. ROOM bounds the submissions (an array is one); the jobs past it stay
+    ready."""
     if not chosen:
         return 0
     after = after or {}
     extra = {j.name: _extra_args(mon, j, now) for j in chosen}
-    for name, preds in after.items():
-        extra[name] += mon.remote.adapter.depend_args([p.sched_id or "" for p in preds]) or []
     groups, alone, later = _arrays(mon, [j for j in chosen if j.name not in after], extra,
                                    None if room is None else room - len(after))
-    alone += [j.name for j in chosen if j.name in after]
     for name in later:    # the budget's room is spent: back to the ready heap, as they were
         j = mon.jobs[name]
         heapq.heappush(mon.heap, (-j.priority, j.ready_seq or 0, name))
-    if later:
-        late = set(later)
-        chosen = [j for j in chosen if j.name not in late]
+    going = set(alone)
+    names = {j.name for j in chosen}
+    for job in chosen:    # in order: a job queued ahead goes when each predecessor does
+        if job.name in after and all(p.name in going or (p.name not in names and p.sched_id)
+                                     for p in after[job.name]):
+            going.add(job.name)
+    chosen = [j for j in chosen if j.name in going or j.name not in after and j.name not in later]
     if not chosen:
         return 0
     mon.batch_seq += 1
     batch = f"{mon.tag}-{mon.batch_seq}"
-    singles = [mon.jobs[n] for n in alone]
+    singles = [j for j in chosen if j.name in going]
     for job in chosen:
         job.attempts += 1
         job.token = f"ja{mon.tag}{b36(job.id)}_{job.attempts}"
@@ -103,26 +147,37 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         name = f"ja{mon.tag}X{b36(mon.batch_seq)}_{b36(k)}"
         for task, n in enumerate(g.jobs, 1):
             mon.jobs[n].token = arrays.job_token(name, task)
+    inbatch: dict[str, list[str]] = {}   # a job's token: those of its predecessors sent here
+    for job in singles:
+        preds = after.get(job.name, [])
+        if not preds:
+            continue
+        inbatch[job.token or ""] = [p.token or "" for p in preds if p.name in going]
+        extra[job.name] += mon.remote.adapter.depend_args(
+            [batch_id(p.token or "") if p.name in going else p.sched_id or ""
+             for p in preds]) or []
     for job in chosen:
         job.batch = batch
         job.intent_at = now
         job.sched_id = None
         job.missing_since = None
-        shown = ", ".join(f"{p.name} ({p.sched_id})" for p in after.get(job.name, []))
+        shown = ", ".join(f"{p.name} ({p.sched_id or 'earlier in this batch'})"
+                          for p in after.get(job.name, []))
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}"
                  + (f", queued ahead after {shown}" if shown else ""))
     mon.commit(batch_seq=mon.batch_seq)  # the intent is durable before anything leaves
     step = "ahead" if after else "cycle"   # an ahead batch has fault points of its own
     point(f"{step}.intent")
     members = [[mon.jobs[n] for n in g.jobs] for g in groups]
-    names = [arrays.submitted_name(js[0].token) for js in members]
+    subnames = [arrays.submitted_name(js[0].token) for js in members]
     entries = [(j.token or "", j.name, extra[j.name],
                 _wrapper(mon, j, now, [marker_path(p.name) for p in after.get(j.name, [])]))
                for j in singles]
-    results = mon.remote.submit(batch, entries, [
+    more: dict[str, Any] = {"after": {t: p for t, p in inbatch.items() if p}}
+    more["arrays"] = [
         (name, arrays.task_table(g.jobs), arrays.array_wrapper(g, name, mon.remote.rundir),
-         g.extra, len(g.jobs)) for name, g in zip(names, groups, strict=True)]
-    ) if groups else mon.remote.submit(batch, entries)
+         g.extra, len(g.jobs)) for name, g in zip(subnames, groups, strict=True)]
+    results = mon.remote.submit(batch, entries, **{k: v for k, v in more.items() if v})
     point(f"{step}.submitted")
     lost = 0
     answers = [(job, res) for job, res in zip(singles, results, strict=False)]
@@ -208,6 +263,10 @@ def apply_answer(mon: Monitor, job: Job, res: SubmitResult, now: float, notes: l
         _confirm(mon, job, res.sched_id, now, via=via)
     elif res.error is None:
         pass  # accepted but unreadable: stays unconfirmed, found by name next cycle
+    elif res.unsent:   # its predecessor in the batch got no id: nothing reached the scheduler
+        mon.move(job, JobState.PENDING, now, "not-submitted", res.error)
+        job.token = job.batch = None
+        job.intent_at = None
     elif res.transient:
         mon.move(job, JobState.PENDING, now, "refused", res.error)
         job.token = job.batch = None

@@ -33,7 +33,8 @@ def test_a_chain_is_queued_at_once_and_runs_each_job_once(rig: Rig) -> None:
     assert not m.held   # hqw on a predecessor is the dependency, not a person's hold
     why = "\n".join(explain(rig.run, "Si/qsub.2"))
     assert f"queued-ahead (job {third.id}): waiting in the queue until Si/qsub.finished.1" in why
-    assert f"queued ahead after Si/qsub.1 ({second.id})" in why
+    assert "queued ahead after Si/qsub.1 (earlier in this batch)" in why   # one batch
+    assert f"submitted     scheduler id {third.id}" in why
     rig.cluster.finish(first)
     r = m.tick(20.0)
     assert (r.counts["done"], r.counts["running"], r.counts["queued-ahead"]) == (1, 1, 1)
@@ -106,27 +107,138 @@ def test_a_restarted_monitor_knows_its_ahead_jobs_from_the_store(rig: Rig) -> No
     assert r.counts["blocked"] == 2 and not rig.cluster.queue
 
 
-def test_a_lost_answer_for_an_ahead_job_is_settled_from_the_journal_once(rig: Rig) -> None:
-    """The batch of an ahead job reached the scheduler but its answer was lost, then the monitor
-    was killed: the restart confirms it from the cluster's journal, never submits it twice, and
-    only then queues its own dependent after it."""
+def test_a_lost_answer_for_a_chain_is_settled_from_the_journal_once(rig: Rig) -> None:
+    """The batch of a chain reached the scheduler but its answers were lost, then the monitor
+    was killed: the restart confirms each job from the cluster's journal, never submits one
+    twice, and each waits on the id its predecessor got in the batch."""
     chain(rig.init, "Si", 3)
     m = rig.start()
-    real, batches = m.remote.submit, []
-
-    def lossy(batch, entries, arrays=None):  # type: ignore[no-untyped-def]
-        batches.append(batch)
-        res = real(batch, entries, arrays)
-        return res if len(batches) == 1 else [None] * len(res)
-    m.remote.submit = lossy  # type: ignore[method-assign]
+    real = m.remote.submit
+    m.remote.submit = lambda *a, **k: [None for _ in real(*a, **k)]  # type: ignore[method-assign]
     r = m.tick(10.0)
     assert any("lost the answer" in n for n in r.notes)
-    assert m.jobs["Si/qsub.1"].unconfirmed and len(rig.cluster.submitted) == 2
+    assert all(m.jobs[f"Si/qsub.{i}"].unconfirmed for i in range(3))
     m = rig.new_monitor()
-    r = m.tick(20.0)
-    second, third = rig.job("Si/qsub.1"), rig.job("Si/qsub.2")
-    assert m.jobs["Si/qsub.1"].sched_id == second.id and third.hold == (second.id,)
+    m.tick(20.0)
+    first, second, third = (rig.job(f"Si/qsub.{i}") for i in range(3))
+    assert [m.jobs[f"Si/qsub.{i}"].sched_id for i in range(3)] == [first.id, second.id, third.id]
+    assert (second.hold, third.hold) == ((first.id,), (second.id,))
     for name in ("Si/qsub.0", "Si/qsub.1", "Si/qsub.2"):
         rig.cluster.finish(rig.job(name))
     r = m.tick(30.0)
     assert r.finished and r.exit_code == 0 and len(rig.cluster.submitted) == 3
+
+
+def test_pipelines_go_depth_first_each_step_after_the_id_its_predecessor_got(
+        tmp_path: Path) -> None:
+    """Ready jobs and the chains after them go in one batch, pipeline by pipeline: a
+    scheduler that starts waiting jobs in id order then runs a pipeline's next step as soon as
+    its last one ends. A job with two predecessors goes after the later one."""
+    rig = Rig(tmp_path, maxqsub=3)
+    rig.settings.ahead = 10
+    for d in "abc":
+        chain(rig.init, d, 3)
+    make_job(rig.init, "join/qsub.0", ["../a/qsub.finished.2", "../b/qsub.finished.0"])
+    m = rig.start()
+    r = m.tick(10.0)
+    order = [f"{j.dir.rsplit('/', 1)[-1]}/{j.script}" for j in rig.cluster.submitted]
+    assert order == ["a/qsub.0", "a/qsub.1", "a/qsub.2", "b/qsub.0", "b/qsub.1", "b/qsub.2",
+                     "join/qsub.0", "c/qsub.0", "c/qsub.1", "c/qsub.2"]
+    ids = [int(j.id) for j in rig.cluster.submitted]
+    assert ids == list(range(ids[0], ids[0] + 10))
+    for d in "abc":
+        assert rig.job(f"{d}/qsub.1").hold == (rig.job(f"{d}/qsub.0").id,)
+        assert rig.job(f"{d}/qsub.2").hold == (rig.job(f"{d}/qsub.1").id,)
+    assert set(rig.job("join/qsub.0").hold) == {rig.job("a/qsub.2").id, rig.job("b/qsub.0").id}
+    assert (r.counts["running"], r.counts["queued-ahead"]) == (3, 7)
+    starts = [c for c in rig.transport.commands if c.argv[3:4] == ("jobauto-mark",)
+              and c.argv[-1] == "start"]
+    assert len(starts) == 1   # one batch
+
+
+def test_a_predecessor_refused_in_the_batch_leaves_its_chain_pending_not_rejected(
+        rig: Rig) -> None:
+    """The scheduler refuses the first job of a chain for now: the jobs after it in the same
+    batch get no id to wait on, are not sent (no error, no extra pause), and the whole chain
+    goes again, once, when the pause is over."""
+    chain(rig.init, "Si", 3)
+    m = rig.start()
+    rig.cluster.refuse, rig.cluster.refuse_rc = "qsub: queue full, try again", 1
+    real = rig.cluster.qsub
+
+    def first_only(argv, cwd):  # type: ignore[no-untyped-def]
+        res = real(argv, cwd)
+        rig.cluster.refuse = None      # the refusal is for the first submission alone
+        return res
+    rig.cluster.qsub = first_only  # type: ignore[method-assign]
+    r = m.tick(10.0)
+    rig.cluster.qsub = real  # type: ignore[method-assign]
+    assert not rig.cluster.submitted
+    assert rig.states() == {f"Si/qsub.{i}": "pending" for i in range(3)}
+    for name in ("Si/qsub.1", "Si/qsub.2"):
+        [(_, _, why)] = [e for e in m.store.events(name) if e[1] == "not-submitted"]
+        assert why.startswith("jobauto: not sent: no id in this batch for ja"), why
+    assert sum("refused" in n for n in r.notes) == 1 and m.paused_until > 10.0
+    r = m.tick(m.paused_until + 1)
+    assert [j.script for j in rig.cluster.submitted] == ["qsub.0", "qsub.1", "qsub.2"]
+    assert rig.job("Si/qsub.2").hold == (rig.job("Si/qsub.1").id,)
+    rejected = Rig(rig.init.parent / "rejected")   # refused for good: the chain is blocked
+    rejected.settings.ahead = 10
+    chain(rejected.init, "Si", 3)
+    m = rejected.start()
+    rejected.cluster.refuse = "qsub: Unknown option -q nosuch"
+    r = m.tick(10.0)
+    assert rejected.states()["Si/qsub.0"] == "error" and r.counts["blocked"] == 2
+
+
+def test_an_unsent_answer_read_back_from_the_journal_is_not_a_rejection(rig: Rig) -> None:
+    """The answers of a batch whose first job was refused are lost: the journal says the job
+    after it was not sent, and the restart takes that as not submitted (then blocked by the
+    refused one), never as a refusal of its own."""
+    chain(rig.init, "Si", 2)
+    m = rig.start()
+    rig.cluster.refuse = "qsub: Unknown option -q nosuch"
+    real = m.remote.submit
+    m.remote.submit = lambda *a, **k: [None for _ in real(*a, **k)]  # type: ignore[method-assign]
+    m.tick(10.0)
+    rig.cluster.refuse = None
+    rig.monitor = m = rig.new_monitor()
+    r = m.tick(20.0)
+    assert rig.states() == {"Si/qsub.0": "error", "Si/qsub.1": "pending"}
+    assert r.counts["blocked"] == 1 and not rig.cluster.submitted
+    kinds = [e[1] for e in m.store.events("Si/qsub.1")]
+    assert kinds == ["intent", "not-submitted"], kinds
+
+
+def test_a_job_after_an_array_task_is_left_to_jobmon(rig: Rig) -> None:
+    """A predecessor that goes in an array has no id of its own in the batch: the job after it
+    is not queued ahead (nothing is sent for it) and waits for the marker as without --ahead."""
+    for i in range(3):
+        make_job(rig.init, f"r{i}/qsub.0")
+    make_job(rig.init, "post/qsub.1", ["../r1/qsub.finished.0"])
+    (rig.init / ".jobauto-rendered").write_text("# rendered\nr0\nr1\nr2\n")
+    m = rig.start()
+    r = m.tick(10.0)
+    assert len(rig.cluster.arrays) == 1 and len(rig.cluster.submitted) == 3
+    assert rig.states()["post/qsub.1"] == "pending" and "queued-ahead" not in r.counts
+    for j in list(rig.cluster.queue.values()):
+        rig.cluster.finish(j)
+    m.tick(20.0)
+    r = m.tick(30.0)
+    assert rig.states()["post/qsub.1"] == "running" and rig.job("post/qsub.1").hold == ()
+
+
+def test_a_chain_longer_than_ahead_goes_on_after_running_jobs(tmp_path: Path) -> None:
+    """--ahead=1: the first batch queues one job after the ready one; when that one runs, the
+    next goes ahead after it (the jobs after running jobs, run/ahead.py candidates)."""
+    rig = Rig(tmp_path)
+    rig.settings.ahead = 1
+    chain(rig.init, "Si", 3)
+    m = rig.start()
+    m.tick(10.0)
+    assert [j.script for j in rig.cluster.submitted] == ["qsub.0", "qsub.1"]
+    rig.cluster.finish(rig.job("Si/qsub.0"))
+    r = m.tick(20.0)
+    assert [j.script for j in rig.cluster.submitted] == ["qsub.0", "qsub.1", "qsub.2"]
+    assert rig.job("Si/qsub.2").hold == (rig.job("Si/qsub.1").id,)
+    assert r.counts["queued-ahead"] == 1

@@ -100,9 +100,9 @@ def test_a_rendered_sweep_goes_as_one_array_and_each_job_keeps_its_verdict(tmp_p
     m = rig.start()
     real = m.remote.submit
 
-    def lossy(*args):  # type: ignore[no-untyped-def]
+    def lossy(*args, **kw):  # type: ignore[no-untyped-def]
         rig.transport.cut_after = 1  # the batch runs whole; only its start mark is answered
-        return real(*args)
+        return real(*args, **kw)
     m.remote.submit = lossy  # type: ignore[method-assign]
     r = m.tick(1.0)
     m.remote.submit = real  # type: ignore[method-assign]

@@ -89,7 +89,7 @@ def test_a_submission_whose_answer_was_lost_is_found_in_the_queue_and_cancelled(
     make_job(rig.init, "a/qsub.0", body="sleep 100")
     m = rig.start()
     real = m.remote.submit
-    m.remote.submit = lambda batch, entries: [real(batch, entries) and None for _ in entries]  # type: ignore[method-assign]
+    m.remote.submit = lambda batch, entries, *a, **k: [real(batch, entries, *a, **k) and None for _ in entries]  # type: ignore[method-assign]
     m.tick(10.0)                                  # submitted, but the answer was lost
     del m.remote.submit
     assert m.jobs["a/qsub.0"].unconfirmed and rig.cluster.queue
@@ -105,7 +105,7 @@ def test_an_unsettled_submission_keeps_the_request_open_until_it_is_known(tmp_pa
     make_job(rig.init, "a/qsub.0", body="sleep 100")
     m = rig.start()
     real = m.remote.submit
-    m.remote.submit = lambda batch, entries: [real(batch, entries) and None for _ in entries]  # type: ignore[method-assign]
+    m.remote.submit = lambda batch, entries, *a, **k: [real(batch, entries, *a, **k) and None for _ in entries]  # type: ignore[method-assign]
     m.tick(10.0)
     del m.remote.submit
     rig.cluster.files = {k: v for k, v in rig.cluster.files.items() if ".jobauto" not in k}

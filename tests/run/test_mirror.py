@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from jobauto.cluster.host import Host
 from jobauto.cluster.schedulers import adapter_for
+from jobauto.cluster.schedulers.common import UNSENT, UNSENT_RC, batch_id
 from jobauto.cluster.schedulers.fake import FakeAdapter, FakeCluster
 from jobauto.cluster.transport.base import BatchCut
 from jobauto.cluster.transport.fake import FakeTransport
@@ -153,6 +154,42 @@ def test_rejected_submission_is_reported_with_the_message(backend: Backend, tmp_
     backend.remote.push(local)
     [res] = backend.remote.submit("b-2", [("jacontractx_1", "a/qsub.missing", [], None)])
     assert res is not None and res.sched_id is None and res.error and not res.transient
+
+
+@pytest.mark.parametrize("backend", ["fake", "sge", "slurm", "pbs"], indirect=True)  # local: no queue
+def test_a_submission_hands_its_id_to_those_queued_after_it_in_the_same_batch(
+        backend: Backend, tmp_path: Path) -> None:
+    """jobmon --ahead sends a chain in one batch (run/ahead.py chains): each job waits on the id
+    its predecessor got a moment before, read from the journal by the batch itself. The chain
+    then runs in order; a job whose predecessor got no id is not sent, and says why."""
+    local = tmp_path / "run"
+    steps = ["a", "b", "c", "d"]
+    for n, body in zip(steps, ["sleep 4", "true", "true", "true"], strict=True):
+        make_job(local, f"{n}/qsub.0", body=body)
+        fill_job(local, f"{n}/qsub.0", {})
+    backend.remote.push(local)
+    backend.remote.stamp(0)
+    tok = {n: f"jacontractch{n}_1" for n in steps}
+    dep = backend.remote.adapter.depend_args
+    entries = [(tok["a"], "a/qsub.0", [], None),
+               (tok["b"], "b/qsub.0", dep([batch_id(tok["a"])]) or [], None),
+               (tok["c"], "c/qsub.0", dep([batch_id(tok["b"])]) or [], None),
+               (tok["d"], "d/qsub.0", dep([batch_id("jacontractnever_1")]) or [], None)]
+    results = backend.remote.submit("b-ch", entries, after={
+        tok["b"]: [tok["a"]], tok["c"]: [tok["b"]], tok["d"]: ["jacontractnever_1"]})
+    ra, rb, rc, rd = results
+    assert ra and rb and rc and ra.sched_id and rb.sched_id and rc.sched_id, results
+    assert rd is not None and rd.unsent and rd.sched_id is None
+    assert rd.error == f"{UNSENT} jacontractnever_1"
+    if backend.cluster is not None:   # the fake runs nothing by itself: its holds say it
+        held = {j.dir.rsplit("/", 1)[-1]: j.hold for j in backend.cluster.submitted}
+        assert held == {"a": (), "b": (ra.sched_id,), "c": (rb.sched_id,)}
+    files = backend.wait_finished(steps[:3], [1])
+    a, b, c = (files[f"{n}/qsub.finished.0"][0] for n in steps[:3])
+    assert a <= b <= c, (a, b, c)     # b waited for a's 4 s, c for b (whole seconds in tar)
+    obs = backend.remote.observe(90, None, [], False, [tok["d"]])
+    assert [ln[:3] for ln in obs.journal] == [["S", tok["d"], str(UNSENT_RC)]]
+    assert "d/qsub.finished.0" not in obs.files
 
 
 def test_a_wrapped_submission_writes_the_wrapper_beside_the_script_and_runs_it(

@@ -122,3 +122,20 @@ def combine(job_id: str, tasks: list[Ending]) -> Ending:
     more = f" (+{others} more not done)" if others else ""
     return Ending(job_id, bad.verdict, bad.exit_code,
                   f"task {bad.sched_id} of {len(tasks)}: {bad.evidence}{more}", name)
+
+
+# How a submission earlier in the same batch hands its id on (the `submit` op): the id in its
+# journal line's answer, in each adapter's single-job form ("4711", "4711.server", "4711;cluster",
+# 'Your job 4711 ("x") has been submitted'). Anything else (a warning, two lines) gives none:
+# the job to be queued after it is not sent (UNSENT), and goes the next time.
+BATCH_ID = re.compile(r"^ *(?:Your job )?([0-9]+)(?:[.;][^ ]*| \(.*\) has been submitted)? *$")
+UNSENT = "jobauto: not sent: no id in this batch for"
+UNSENT_RC = 75
+
+
+def batch_id(token: str) -> str:
+    """What stands for the id of submission TOKEN, earlier in the same batch, in the arguments
+    of one queued after it (the `submit` op puts the id in its place)."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", token):
+        raise ValueError(f"not a submission token: {token!r}")
+    return f"@{token}@"

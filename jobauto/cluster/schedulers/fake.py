@@ -15,7 +15,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobauto.cluster.schedulers.common import fail, first_id
+from jobauto.cluster.schedulers.common import BATCH_ID, UNSENT, UNSENT_RC, fail, first_id
 from jobauto.core.files import SCAN_NOTES, TMP_TAG
 from jobauto.core.model import Command, CommandResult, Ending, QueueEntry, QueueSnapshot, Verdict
 
@@ -318,16 +318,29 @@ class FakeCluster:
         return CommandResult(tuple(argv), 0, b"".join(p.encode() + b"\0" for p in found))
 
     def op_submit(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
-        journal, token, wrapper, script, text, inner = args[0], args[1], args[2], args[3], args[4], args[5:]
-        if wrapper and posixpath.join(cwd or "", script) not in self.files:
-            res = CommandResult(tuple(inner), 1, f"jobauto: no such job script: {script}\n".encode())
+        journal, token, wrapper, script, text = args[0], args[1], args[2], args[3], args[4]
+        preds, back, inner = args[5].split(), int(args[6]), args[7:]
+        lines = self.files.get(journal, b"").decode().splitlines()[-back:]
+        for q in preds:   # as the shell: the id of an earlier submission of the batch, in place
+            ids = [m.group(1) for ln in lines if ln.startswith(f"S\t{q}\t0\t")
+                   and (m := BATCH_ID.match(ln.split("\t", 3)[3]))]
+            if not ids:
+                res = CommandResult(tuple(inner), UNSENT_RC, f"{UNSENT} {q}\n".encode())
+                break
+            inner = [a.replace(f"@{q}@", ids[-1], 1) for a in inner]
         else:
-            if wrapper:
-                self.write(posixpath.join(cwd or "", wrapper), text.encode())
-            res = self(Command.of(inner, cwd))
+            res = self._submit(inner, wrapper, script, text, cwd)
         line = " ".join(res.text.split())[:300]
         self._append(journal, f"S\t{token}\t{res.rc}\t{line}\n")
         return CommandResult(tuple(argv), res.rc, res.stdout, res.stderr)
+
+    def _submit(self, inner: list[str], wrapper: str, script: str, text: str, cwd: str | None
+                ) -> CommandResult:
+        if wrapper and posixpath.join(cwd or "", script) not in self.files:
+            return CommandResult(tuple(inner), 1, f"jobauto: no such job script: {script}\n".encode())
+        if wrapper:
+            self.write(posixpath.join(cwd or "", wrapper), text.encode())
+        return self(Command.of(inner, cwd))
 
     def op_array(self, argv: list[str], args: list[str], cwd: str | None) -> CommandResult:
         journal, name, table, text, inner = args[0], args[1], args[2], args[3], args[4:]
