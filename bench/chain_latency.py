@@ -18,8 +18,9 @@ touches its own `qsub.finished.i`. Per scheduler and repeat, the sides take turn
 - jobauto: `jobmon --maxqsub=M --ahead=A` with jobmon's default `--interval` (60 s; not
            passed unless --interval is given) on the same tree, until it exits 0. With M = 100
            every first step goes in the first cycle; with A = P*(S-1) = 400 every later step
-           goes ahead in that cycle too (run/ahead.py: ROUNDS=4 levels per cycle, so 5 steps
-           are all queued in one cycle). Q = M + A is the bare loop's queue footprint.
+           goes ahead in the same batch, pipeline by pipeline (run/ahead.py `chains`: depth
+           first, each step after the id its predecessor got in the batch). Q = M + A is the
+           bare loop's queue footprint.
            `--max-scheduler-commands-per-minute` is raised to 2*P*S + 100 (printed): submissions
            get half of it, and the default 60 would let 30 of the 500 submissions go a minute.
            Its scheduler commands are counted by logging shims first on PATH (--scheduler-bin,

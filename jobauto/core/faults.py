@@ -25,8 +25,8 @@ POINTS = (
     "cycle.intent",       # submission intents committed, the batch not sent
     "cycle.submitted",    # the batch returned; its answers not committed
     "cycle.quelist",      # quelist written
-    "ahead.intent",       # intents of jobs queued ahead (jobmon --ahead) committed, not sent
-    "ahead.submitted",    # the ahead batch returned; its answers not committed
+    "ahead.intent",       # intents of a batch with jobs queued ahead (jobmon --ahead) committed, not sent
+    "ahead.submitted",    # that batch returned; its answers not committed
     "ahead.deleted",      # jobs queued after one that did not end done deleted from the queue;
                           # their move back to pending not committed
     "ahead.unhooked",     # that move committed

@@ -1,13 +1,16 @@
 """Jobs queued ahead (jobmon --ahead): submitted with the scheduler's own dependency on jobs
-of the run that are still running, so that they start the moment those end.
+of the run that have not ended, so that they start the moment those end.
 
 A job goes ahead when every dependency it still waits for is the finished marker of a job of
-this run that is submitted and confirmed (plain files and jobs not confirmed stay with jobmon).
-It is stored `running` like any submission (same intent journal, same reconciliation); it is
-shown `queued-ahead` while a predecessor is not done. Markers stay the truth: when a
-predecessor ends with another verdict, or the scheduler says the dependency can never be met
-although the markers say it was, the job is deleted from the queue in one batched command and
-goes back to pending (then blocked, or ready). docs/decisions.md "Edges to the scheduler".
+this run that is submitted and confirmed, or sent alone before it in the same batch (which
+hands its id on: run/mirror.py `submit`); plain files and jobs not confirmed stay with jobmon.
+A batch takes a chain depth first (chains): a pipeline's steps get consecutive ids, as a
+native loop that submits pipeline by pipeline gives them. A job queued ahead is stored
+`running` like any submission (same intent journal, same reconciliation); it is shown
+`queued-ahead` while a predecessor is not done. Markers stay the truth: when a predecessor
+ends with another verdict, or the scheduler says the dependency can never be met although the
+markers say it was, the job is deleted from the queue in one batched command and goes back to
+pending (then blocked, or ready). docs/decisions.md "Edges to the scheduler".
 """
 
 from __future__ import annotations

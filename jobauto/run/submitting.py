@@ -161,7 +161,7 @@ def send(mon: Monitor, chosen: list[Job], now: float, notes: list[str],
         job.intent_at = now
         job.sched_id = None
         job.missing_since = None
-        shown = ", ".join(f"{p.name} ({p.sched_id or 'earlier in this batch'})"
+        shown = ", ".join(f"{p.name} ({'earlier in this batch' if p.name in going else p.sched_id})"
                           for p in after.get(job.name, []))
         mon.move(job, JobState.RUNNING, now, "intent", f"token {job.token} batch {batch}"
                  + (f", queued ahead after {shown}" if shown else ""))
