@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from jobauto.core.errors import TreeError
 from jobauto.core.faults import point
-from jobauto.core.model import Job, JobState
+from jobauto.core.model import Job, JobState, QueueSnapshot
 from jobauto.core.scripts import read_script, scheduler_directives
 from jobauto.core.states import AHEAD, queued_ahead
 from jobauto.run import arrays
@@ -143,10 +143,13 @@ def chains(mon: Monitor, roots: list[Job], room: int, roots_ahead: bool = False
     return order, after
 
 
-def unhook(mon: Monitor, now: float) -> None:
+def unhook(mon: Monitor, now: float, queue: QueueSnapshot | None = None) -> None:
     """Delete from the queue, in one command, the jobs queued after a job that did not end
     done (and those queued after them), and those whose dependency the scheduler says can never
-    be met although the markers say it was; each goes back to pending: blocked, or ready."""
+    be met although the markers say it was; each goes back to pending: blocked, or ready. A
+    job this cycle's QUEUE listing no longer shows is gone already (not deleted again); one the
+    delete did not take (an answer other than success) stays until a later cycle sees it gone
+    or deletes it: never left in the queue behind a job shown blocked."""
     doomed: dict[str, str] = {}
     for name in sorted(mon.running):
         if mon.graph.nodes[name].bad:
@@ -165,21 +168,31 @@ def unhook(mon: Monitor, now: float) -> None:
         else:
             doomed.setdefault(name, why)
     live = [mon.jobs[n] for n in doomed if mon.jobs[n].sched_id]  # unconfirmed: next cycle
-    if not live:
-        return
-    res = mon.remote.cancel([j.sched_id or "" for j in live])
-    point("ahead.deleted")
-    said = " ".join(res.text.split())[-ANSWER_CHARS:] or "(no answer)"
-    for job in live:
-        sched_id = job.sched_id
+    listed = queue.entries if queue is not None and queue.ok else None
+    gone = [j for j in live if listed is not None and j.sched_id not in listed]
+    live = [j for j in live if j not in gone]
+    answer = ""
+    if live:
+        res = mon.remote.cancel([j.sched_id or "" for j in live])
+        point("ahead.deleted")
+        answer = (f"{mon.remote.adapter.name} said, exit {res.rc}: "
+                  + (" ".join(f"{res.text} {res.stderr}".split())[-ANSWER_CHARS:] or "(no answer)"))
+        if res.rc != 0:    # not taken, or not for every job: a later cycle sees which are gone
+            for job in live:
+                mon.events.append((now, job.name, "delete-failed", f"{doomed[job.name]}; "
+                                   f"{answer}; it stays queued until the queue no longer lists it"))
+            live = []
+    for job in gone + live:
+        how = (f"deleted from the queue (job {job.sched_id}; {answer})" if job in live else
+               f"job {job.sched_id} no longer in the queue")
         job.token = job.batch = job.sched_id = None
         job.intent_at = job.missing_since = job.running_at = None
         for watch in (mon.requeue, mon.refine, mon.to_cancel, mon.queue_errors, mon.acct_seen):
             watch.pop(job.name, None)
         mon.held.discard(job.name)
-        mon.move(job, JobState.PENDING, now, "unhooked",
-                 f"{doomed[job.name]}; deleted from the queue (job {sched_id}; "
-                 f"{mon.remote.adapter.name} said, exit {res.rc}: {said})")
+        mon.move(job, JobState.PENDING, now, "unhooked", f"{doomed[job.name]}; {how}")
+    if not gone and not live:
+        return
     refresh(mon)
     mon.commit()   # back to pending before anything else of the cycle is sent
     point("ahead.unhooked")

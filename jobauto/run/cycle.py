@@ -17,7 +17,7 @@ from pathlib import Path
 from jobauto.core.deps import FAILED, Graph, marker_path
 from jobauto.core.errors import TransportError
 from jobauto.core.faults import point
-from jobauto.core.model import Ending, Job, JobState, Verdict
+from jobauto.core.model import Ending, Job, JobState, QueueSnapshot, Verdict
 from jobauto.core.spent import Spent
 from jobauto.core.states import check_move, count_line
 from jobauto.run import ahead, arrays, endings, pickup, quelist, requests, submitting
@@ -196,7 +196,7 @@ class Monitor:
         self.commit(scan_acked=self.scan_acked + 1)
         point("cycle.learned")
         try:
-            self._act(now, notes)
+            self._act(now, notes, obs.queue)
         except TransportError as e:
             self.commit()
             notes.append(f"cluster unreachable, will retry: {e.message}")
@@ -269,12 +269,12 @@ class Monitor:
         submitting.reconcile(self, obs, now)
         self._assign_ready_seq()
 
-    def _act(self, now: float, notes: list[str]) -> None:
+    def _act(self, now: float, notes: list[str], queue: QueueSnapshot | None) -> None:
         """Make the changes on the cluster decided this cycle: deletions, requests, retries."""
         if self.to_cancel and self.budget.room(now) != 0:
             endings.delete_stuck(self, now)
         requests.apply_requests(self, now, notes)
-        ahead.unhook(self, now)   # after the requests: a cancel's queued-ahead dependents go now
+        ahead.unhook(self, now, queue)   # after the requests: a cancel's ahead dependents go now
         requests.apply_retries(self, now)
         self._assign_ready_seq()
         self.commit()

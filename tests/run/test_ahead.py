@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import Rig, chain, make_job
 
-from jobauto.core.model import JobState
+from jobauto.core.model import JobState, Verdict
 from jobauto.run import quelist
 from jobauto.run.explain import explain
 
@@ -69,6 +69,33 @@ def test_a_failed_step_takes_its_queued_dependents_out_and_blocks_them(rig: Rig)
     assert why.startswith("queued after Si/qsub.1, which was taken out of the queue; deleted")
     assert r.finished and r.exit_code == 1
     assert "blocked  Si/qsub.2: by Si/qsub.0" in "\n".join(r.summary)
+
+
+def test_a_delete_that_fails_leaves_the_job_counted_until_it_is_gone(rig: Rig) -> None:
+    """The delete of a job queued after a failed one fails (the scheduler timed out): nothing
+    is recorded as deleted, and the run does not end with the job left in the queue behind a
+    `blocked` line. The next cycle deletes it; a job the queue no longer lists is not deleted
+    again."""
+    chain(rig.init, "Si", 3)
+    m = rig.start()
+    m.tick(10.0)
+    rig.cluster.finish(rig.job("Si/qsub.0"), rc=3)
+    rig.cluster.qdel_fails = True
+    r = m.tick(20.0)
+    assert rig.states() == {"Si/qsub.0": "error", "Si/qsub.1": "running", "Si/qsub.2": "running"}
+    assert len(rig.cluster.queue) == 2 and not r.finished
+    [(_, _, why)] = [e for e in m.store.events("Si/qsub.1") if e[1] == "delete-failed"]
+    assert "fake said, exit 1: error: commlib error" in why, why
+    rig.cluster.qdel_fails = False
+    rig.cluster.end(rig.job("Si/qsub.2"), Verdict.CANCELLED)   # gone meanwhile (qdel by hand)
+    deletes = len([c for c in rig.transport.commands if c.argv[0] == "fake-qdel"])
+    r = m.tick(30.0)
+    assert [c.argv[1:] for c in rig.transport.commands if c.argv[0] == "fake-qdel"][deletes:] \
+        == [(rig.job("Si/qsub.1").id,)]   # the one still listed, alone
+    assert not rig.cluster.queue and r.finished and r.exit_code == 1
+    assert rig.states() == {"Si/qsub.0": "error", "Si/qsub.1": "pending", "Si/qsub.2": "pending"}
+    [(_, _, gone)] = [e for e in m.store.events("Si/qsub.2") if e[1] == "unhooked"]
+    assert gone.endswith(f"job {rig.job('Si/qsub.2').id} no longer in the queue"), gone
 
 
 def test_never_satisfiable_with_the_predecessor_done_goes_again_without_it(rig: Rig) -> None:

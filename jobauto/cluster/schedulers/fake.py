@@ -116,6 +116,7 @@ class FakeCluster:
         self.refuse_rc = 1
         self.qstat_fails = False
         self.qacct_fails = False
+        self.qdel_fails = False           # the next deletes fail and delete nothing (a timeout)
         self.mtime = 1_700_000_000.0
         self.stamps: set[str] = set()     # the scans' stamps (op_stamp), to remove old ones
         self.scans: list[list[str]] = []  # each scan's directories (empty: the whole tree)
@@ -239,6 +240,8 @@ class FakeCluster:
         return CommandResult(tuple(argv), 0, out.encode())
 
     def qdel(self, argv: list[str]) -> CommandResult:
+        if self.qdel_fails:
+            return CommandResult(tuple(argv), 1, b"", "error: commlib error: got read error")
         out, err = "", ""
         for jid in argv[1:]:
             job = self.queue.get(jid)
