@@ -130,11 +130,11 @@ def ecalj_demo(work: Path) -> tuple[Path, str]:
 
 
 def default_signals() -> None:
-    """Popen's preexec_fn for a child a test sends INT to: INT and QUIT as a scheduler or a
+    """Popen's preexec_fn for a child a test sends INT or HUP to: as a scheduler or a
     terminal leaves them. A test run started in the background (`bash .ci/run &`) inherits them
     ignored, and neither a shell nor Python can catch a signal ignored on entry: the wrapper
     and `status --watch` never saw the INT their tests sent (a CI run hung on both)."""
-    for sig in (signal.SIGINT, signal.SIGQUIT):
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):   # HUP: ignored under nohup
         signal.signal(sig, signal.SIG_DFL)
 
 

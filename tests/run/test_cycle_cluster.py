@@ -145,17 +145,21 @@ def _accounted(sched: Sched, prefix: str, n: int, timeout: float = 60) -> Counte
         time.sleep(1)
 
 
+@pytest.mark.parametrize("ahead", [0, 10])
 def test_exactly_once_when_the_connection_is_cut_at_every_step(
-        sched: Sched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sched: Sched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int) -> None:
     """Layers of two jobs; the first submission batch of each layer loses its connection at a
-    different step. Every job runs once and the scheduler accepted each job exactly once."""
+    different step. Every job runs once and the scheduler accepted each job exactly once. With
+    --ahead, the whole chain goes in the first batch (each layer after the ids the batch itself
+    handed on); it loses its connection halfway, after 6 of its 12 submissions were answered."""
     from jobauto.cluster import host
     from jobauto.run import opener as runner
     from jobauto.run.submitting import START_GRACE_S
 
     c = sched.cluster
-    steps = [-1, 0, 1, 2, 3, 4]  # a batch of 2: start mark, 2 submissions, end mark
-    rdir = c.remote_dir(f"cut-{sched.name}")
+    # a batch of 2: start mark, 2 submissions, end mark; with --ahead one batch of 12
+    steps, cuts = [-1, 0, 1, 2, 3, 4], ([-1, 0, 1, 2, 3, 4] if ahead == 0 else [7])
+    rdir = c.remote_dir(f"cut{ahead}-{sched.name}")
     log = c.path(rdir) / "runs.log"
     ldir = tmp_path / "camp"
     for layer in range(len(steps)):
@@ -172,13 +176,13 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
 
     monkeypatch.setattr(host, "open_transport", cut_transport)
     opts = Options(ldir=ldir, rdir=rdir, remote=c.host, ssh_config=c.ssh_config, datedir="r",
-                   maxqsub=2, lost_after=3600, scheduler=sched.name,
+                   maxqsub=2, lost_after=3600, scheduler=sched.name, ahead=ahead,
                    scheduler_bin=[a.split("=", 1)[1] for a in sched.args if a.startswith("--scheduler-bin=")])
     run = runner.open_run(opts, log=lambda s: None)
     t = transports[0]
     first_try = re.compile(rb"ja\w+_1\b")
     offset = 0.0
-    pending_steps = list(steps)
+    pending_steps = list(cuts)
     orig = t._outgoing
 
     def outgoing(data: bytes) -> bytes:
@@ -202,7 +206,7 @@ def test_exactly_once_when_the_connection_is_cut_at_every_step(
     finally:
         t.close()
         run.store.close()
-    assert t.cuts == steps
+    assert t.cuts == cuts
     runs = runs_per_job(log)
     assert len(runs) == 2 * len(steps) and set(runs.values()) == {1}, runs
     tag = run.monitor.tag
