@@ -104,16 +104,17 @@ def candidates(mon: Monitor, room: int) -> list[Job]:
 
 def chains(mon: Monitor, roots: list[Job], room: int, roots_ahead: bool = False
            ) -> tuple[list[Job], dict[str, list[Job]]]:
-    """One batch, depth first: each root, then the jobs that may be queued ahead after it and
-    the jobs placed before it (their dependents first, highest priority first), up to ROOM
-    jobs queued ahead (ROOTS_AHEAD: the roots are queued ahead too, and count). Submitted in
-    this order, a pipeline's steps get consecutive ids, and a scheduler that starts waiting jobs
-    in id order runs a pipeline's next step as soon as its last one ends, as a native loop that
-    submits pipeline by pipeline would. Returns the order and, for each job queued ahead, its
-    predecessors."""
-    order: list[Job] = []
+    """One batch: the roots and up to ROOM jobs queued ahead after them (ROOTS_AHEAD: the
+    roots are queued ahead too, and count). Which: level by level, the next step of every chain
+    before a further step of any (a room too small for every chain is shared fairly, and each
+    running chain keeps its next step queued). In which order: depth first, each job right
+    after the last of its predecessors (their dependents by priority, then id): a pipeline's
+    steps get consecutive ids, and a scheduler that starts waiting jobs in id order runs a
+    pipeline's next step as soon as its last one ends, as a native loop that submits pipeline
+    by pipeline would. Returns the order and, for each job queued ahead, its predecessors."""
     after: dict[str, list[Job]] = {}
     placed: set[str] = set()
+    level: list[Job] = []
     for root in roots:
         if root.name in placed:
             continue
@@ -123,23 +124,38 @@ def chains(mon: Monitor, roots: list[Job], room: int, roots_ahead: bool = False
                 continue
             after[root.name] = preds
             room -= 1
-        order.append(root)
         placed.add(root.name)
+        level.append(root)
+    base = list(level)
+    while level and room > 0:
+        deeper: list[Job] = []
+        for job in level:
+            for name in _by_priority(mon, mon.graph.dependents(job.name)):
+                if room > 0 and name not in placed and \
+                        (preds := predecessors(mon, name, placed)) and \
+                        _wrappable(mon, mon.jobs[name]):
+                    placed.add(name)
+                    after[name] = preds
+                    room -= 1
+                    deeper.append(mon.jobs[name])
+        level = deeper
+    order: list[Job] = []
+    sent: set[str] = set()
+    for root in base:
+        if root.name in sent:
+            continue
+        order.append(root)
+        sent.add(root.name)
         stack = [iter(_by_priority(mon, mon.graph.dependents(root.name)))]
-        while stack and room > 0:
-            name = next(stack[-1], None)
-            if name is None:
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
                 stack.pop()
-                continue
-            if name in placed:
-                continue
-            preds = predecessors(mon, name, placed)
-            if preds and _wrappable(mon, mon.jobs[name]):
-                order.append(mon.jobs[name])
-                placed.add(name)
-                after[name] = preds
-                room -= 1
-                stack.append(iter(_by_priority(mon, mon.graph.dependents(name))))
+            elif step not in sent and step in after and \
+                    all(p.name in sent or p.name not in placed for p in after[step]):
+                order.append(mon.jobs[step])
+                sent.add(step)
+                stack.append(iter(_by_priority(mon, mon.graph.dependents(step))))
     return order, after
 
 

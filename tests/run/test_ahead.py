@@ -183,6 +183,22 @@ def test_pipelines_go_depth_first_each_step_after_the_id_its_predecessor_got(
     assert len(starts) == 1   # one batch
 
 
+def test_a_small_room_gives_every_chain_its_next_step_before_any_its_third(
+        tmp_path: Path) -> None:
+    """--ahead smaller than the chains: each running chain gets its next step queued (none
+    waits a cycle for it) before any chain gets a further one; the batch is still in pipeline
+    order."""
+    rig = Rig(tmp_path, maxqsub=3)
+    rig.settings.ahead = 4
+    for d in "abc":
+        chain(rig.init, d, 4)
+    m = rig.start()
+    m.tick(10.0)
+    order = [f"{j.dir.rsplit('/', 1)[-1]}/{j.script}" for j in rig.cluster.submitted]
+    assert order == ["a/qsub.0", "a/qsub.1", "a/qsub.2", "b/qsub.0", "b/qsub.1", "c/qsub.0",
+                     "c/qsub.1"]
+
+
 def test_a_predecessor_refused_in_the_batch_leaves_its_chain_pending_not_rejected(
         rig: Rig) -> None:
     """The scheduler refuses the first job of a chain for now: the jobs after it in the same
