@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
 import statistics
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from testcluster import CFG, HOST, LOCAL, SHIMMED, shims, ssh
+from testcluster import CFG, HOST, LOCAL, SHIMMED, remove_own, shims, ssh
 
 OWN = uuid.uuid4().hex[:4]   # this run's directories (arrays-OWN-*), the only ones it removes
 TEMPLATE = "#!/bin/sh\necho __x_q__ > out.txt\n"
@@ -135,9 +134,7 @@ def main() -> None:
                         f"interval {interval:g} s  scheduler commands {cmds:g} "
                         f"({' + '.join(f'{v} {k}' for k, v in mid.items())})")
     finally:
-        ssh(f"rm -rf jobauto-bench/arrays-{OWN}-*")   # only this run's: another may run beside it
-        for d in LOCAL.glob(f"arrays-{OWN}-*"):
-            shutil.rmtree(d, ignore_errors=True)
+        remove_own(f"arrays-{OWN}-")
     print(f"\n{a.jobs} jobs, median of {a.repeat}:")
     print("\n".join(rows))
 

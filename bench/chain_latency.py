@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import signal
 import sqlite3
 import statistics
@@ -59,7 +58,7 @@ import time
 import uuid
 from pathlib import Path
 
-from testcluster import CFG, HOST, LOCAL, SHIMMED, shims, ssh
+from testcluster import CFG, HOST, LOCAL, SHIMMED, remove_own, shims, ssh
 
 OWN = uuid.uuid4().hex[:4]   # this run's directories (chain-OWN-*) and bare job name, the only ones it removes
 BARE_NAME = f"c{OWN}b"
@@ -287,9 +286,7 @@ def main() -> None:
                 raise
             table.append(summary(sched, res, a))
     finally:
-        ssh(f"rm -rf jobauto-bench/chain-{OWN}-*")   # only this run's: another may run beside it
-        for d in LOCAL.glob(f"chain-{OWN}-*"):
-            shutil.rmtree(d, ignore_errors=True)
+        remove_own(f"chain-{OWN}-")
     print(f"\n{a.pipelines} x {a.steps} jobs, median of {a.repeat}:")
     print("\n".join(table))
 

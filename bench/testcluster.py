@@ -1,11 +1,12 @@
 """What the benches that run on the test cluster (tests/cluster/up.sh sshd sge slurm) share:
 where it is, one ssh command on it, and logging shims that count the scheduler commands a
-run makes (put first on PATH with jobmon's --scheduler-bin)."""
+run makes (put first on PATH with jobmon's --scheduler-bin), and the removal of what a run made."""
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,3 +34,11 @@ def shims(rel: str) -> str:
             lines.append(f"printf '%s' {shlex.quote(body)} > {shim}/{name} && chmod +x {shim}/{name}")
     ssh(" && ".join(lines))
     return shim
+
+
+def remove_own(prefix: str) -> None:
+    """Remove what one bench run made, ~/jobauto-bench/PREFIX* on the cluster and LOCAL/PREFIX*
+    here: only its own (PREFIX carries the run's tag), since another run may go beside it."""
+    ssh(f"rm -rf jobauto-bench/{shlex.quote(prefix)}*")
+    for d in LOCAL.glob(f"{prefix}*"):
+        shutil.rmtree(d, ignore_errors=True)
