@@ -91,62 +91,38 @@ def _by_priority(mon: Monitor, names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (-mon.jobs[n].priority, mon.jobs[n].id))
 
 
-def candidates(mon: Monitor, room: int) -> list[Job]:
-    """Up to ROOM jobs that may go ahead after running jobs, highest priority first."""
-    out: list[Job] = []
-    for name in _by_priority(mon, {d for n in mon.running for d in mon.graph.dependents(n)}):
-        if len(out) >= room:
-            break
-        if predecessors(mon, name) and _wrappable(mon, mon.jobs[name]):
-            out.append(mon.jobs[name])
-    return out
-
-
-def chains(mon: Monitor, roots: list[Job], room: int, roots_ahead: bool = False
+def chains(mon: Monitor, roots: list[Job], room: int, queued: list[Job] | None = None
            ) -> tuple[list[Job], dict[str, list[Job]]]:
-    """One batch: the roots and up to ROOM jobs queued ahead after them (ROOTS_AHEAD: the
-    roots are queued ahead too, and count). Which: level by level, the next step of every chain
-    before a further step of any (a room too small for every chain is shared fairly, and each
-    running chain keeps its next step queued). In which order: depth first, each job right
-    after the last of its predecessors (their dependents by priority, then id): a pipeline's
+    """One batch: ROOTS (ready jobs) and up to ROOM jobs queued ahead after them or after the
+    QUEUED jobs (submitted already, not in the batch). Which: level by level, highest priority
+    first in each, the next step of every chain before a further step of any (a room too small
+    for every chain is shared fairly, and each running chain keeps its next step queued). In
+    which order: depth first, each job right after the last of its predecessors: a pipeline's
     steps get consecutive ids, and a scheduler that starts waiting jobs in id order runs a
     pipeline's next step as soon as its last one ends, as a native loop that submits pipeline
     by pipeline would. Returns the order and, for each job queued ahead, its predecessors."""
+    queued = queued or []
     after: dict[str, list[Job]] = {}
-    placed: set[str] = set()
-    level: list[Job] = []
-    for root in roots:
-        if root.name in placed:
-            continue
-        if roots_ahead:
-            preds = predecessors(mon, root.name, placed)
-            if room <= 0 or not preds:
-                continue
-            after[root.name] = preds
-            room -= 1
-        placed.add(root.name)
-        level.append(root)
-    base = list(level)
+    placed = {j.name for j in roots}
+    level = [*queued, *roots]
     while level and room > 0:
         deeper: list[Job] = []
-        for job in level:
-            for name in _by_priority(mon, mon.graph.dependents(job.name)):
-                if room > 0 and name not in placed and \
-                        (preds := predecessors(mon, name, placed)) and \
-                        _wrappable(mon, mon.jobs[name]):
-                    placed.add(name)
-                    after[name] = preds
-                    room -= 1
-                    deeper.append(mon.jobs[name])
+        for name in _by_priority(mon, {d for j in level for d in mon.graph.dependents(j.name)}
+                                 - placed):
+            if room > 0 and (preds := predecessors(mon, name, placed)) and \
+                    _wrappable(mon, mon.jobs[name]):
+                placed.add(name)
+                after[name] = preds
+                room -= 1
+                deeper.append(mon.jobs[name])
         level = deeper
     order: list[Job] = []
     sent: set[str] = set()
-    for root in base:
-        if root.name in sent:
-            continue
-        order.append(root)
-        sent.add(root.name)
-        stack = [iter(_by_priority(mon, mon.graph.dependents(root.name)))]
+    for source in [*roots, *queued]:
+        if source.name in placed:
+            order.append(source)
+            sent.add(source.name)
+        stack = [iter(_by_priority(mon, mon.graph.dependents(source.name)))]
         while stack:
             step = next(stack[-1], None)
             if step is None:

@@ -86,7 +86,8 @@ def submit_ahead(mon: Monitor, now: float, notes: list[str]) -> None:
         room = min(room, budget)
     if room <= 0:
         return
-    order, after = ahead.chains(mon, ahead.candidates(mon, room), room, roots_ahead=True)
+    running = sorted((mon.jobs[n] for n in mon.running), key=lambda j: j.id)
+    order, after = ahead.chains(mon, [], room, queued=running)
     _send_checked(mon, order, after, now, notes, None)
 
 

@@ -273,7 +273,7 @@ def test_a_job_after_an_array_task_is_left_to_jobmon(rig: Rig) -> None:
 
 def test_a_chain_longer_than_ahead_goes_on_after_running_jobs(tmp_path: Path) -> None:
     """--ahead=1: the first batch queues one job after the ready one; when that one runs, the
-    next goes ahead after it (the jobs after running jobs, run/ahead.py candidates)."""
+    next goes ahead after it (the jobs after running jobs, run/ahead.py chains)."""
     rig = Rig(tmp_path)
     rig.settings.ahead = 1
     chain(rig.init, "Si", 3)
