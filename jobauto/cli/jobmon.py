@@ -19,6 +19,7 @@ examples:
         --binpath=/home/me/ecalj/bin --maxcore=16 --qsub-args="-g tga-mygroup" &
   jobmon --ldir=foobar --rdir=/tmp/foobar --scheduler=local --interval=2   # no cluster
   jobmon --ldir=foobar --rdir=work/foobar --remote=mycluster --scheduler=slurm --retries=2
+  jobmon --ldir=foobar --rdir=work/foobar --remote=mycluster --ahead=400   # whole chains queued
   jobmon --ldir=foobar --rdir=work/foobar --remote=pbshost --scheduler-bin=/opt/pbs/bin
   jobmon --ldir=foobar --datedir=20261121-100000     # resume, with the run's recorded settings
   ssh -fNM tsubame && jobmon --ldir=foobar --rdir=work/foobar --remote=tsubame --ssh=openssh
@@ -90,9 +91,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--pythonpath", help="value of __pythonpath__ in job scripts")
     a("--maxcore", help="value of __maxcore__ in job scripts")
     a("--maxqsub", help="most jobs submitted and not finished at once (default 10; 1 to 100000)")
-    a("--ahead", help="most jobs queued at once with the scheduler's own dependency on a running "
-      "job of the run, so they start when it ends, besides --maxqsub (default 10; 0 to 100000; "
-      "0: a job is submitted only once its dependencies are done); markers stay the truth")
+    a("--ahead", help="most jobs queued at once with the scheduler's own dependency on a "
+      "submitted job of the run (a chain goes in one batch, pipeline by pipeline), so they start "
+      "when it ends, besides --maxqsub (default 10; 0 to 100000; 0: a job is submitted only "
+      "once its dependencies are done); markers stay the truth")
     a("--interval", help="seconds between cycles (default 60; 0.1 to 86400)")
     a("--lost-after", dest="lost_after",
       help="seconds a job may be missing from the scheduler without a marker before it is an "
